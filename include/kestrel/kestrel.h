@@ -1,0 +1,9 @@
+/* kestrel — umbrella header. See each header for ownership and threading. */
+#ifndef KESTREL_KESTREL_H
+#define KESTREL_KESTREL_H
+#include "kestrel/export.h"
+#include "kestrel/status.h"
+#include "kestrel/context.h"
+#include "kestrel/tensor.h"
+#include "kestrel/model.h"
+#endif
