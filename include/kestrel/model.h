@@ -94,8 +94,16 @@ KS_API ks_status ks_model_optimize(ks_model *m);
  * -1 if shapes are not known. */
 KS_API int64_t ks_model_flops(const ks_model *m);
 
-/* CPU session. cfg reserved (pass NULL). */
-KS_API ks_status ks_session_create(ks_model *m, const void *cfg, ks_session **out);
+/* CPU session options. */
+typedef struct ks_session_config {
+    int check_finite; /* 1 = reject float inputs holding NaN/Inf with KS_NUMERIC_ERROR
+                         naming the input and the first bad element (default 0:
+                         NaN propagates as ONNX specifies) */
+} ks_session_config;
+KS_API void ks_session_config_init(ks_session_config *cfg);
+
+/* Creates a CPU session for the model's current graph. cfg may be NULL. */
+KS_API ks_status ks_session_create(ks_model *m, const ks_session_config *cfg, ks_session **out);
 KS_API void ks_session_destroy(ks_session *s);
 /* Runs the model. inputs[i] is bound to input_names[i] (borrowed). If
  * n_outputs is 0 every model output is produced, in model order, into

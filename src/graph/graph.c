@@ -1,3 +1,4 @@
+#include <stdio.h>
 /* Graph construction, lookup and topological sort. */
 #include <string.h>
 
@@ -83,6 +84,8 @@ void ks__graph_destroy(ks_graph *g) {
     }
     for (int i = 0; i < g->n_nodes; i++) {
         ks_node *n = &g->nodes[i];
+        if (n->plugin && ks__plugin_node_release)
+            ks__plugin_node_release(ctx, n);
         ks__free(ctx, n->name);
         ks__free(ctx, n->op_type);
         ks__free(ctx, n->domain);

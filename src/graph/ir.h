@@ -196,6 +196,8 @@ void ks__strides(const int64_t *dims, int ndim, int64_t *strides);
  * whose outputs nobody uses. Values' t.dims are updated in place. */
 ks_status ks__graph_infer_and_fold(ks_graph *g, int fold);
 ks_status ks__graph_remove_dead(ks_graph *g);
+/* Deep copy (plugin instances cloned through the plugin registry). */
+ks_status ks__graph_clone(const ks_graph *src, ks_graph **out);
 /* Runs one node on the CPU with the given concrete inputs; allocates and
  * fills outputs (caller releases with ks_tensor_release). Used by the
  * executor and by constant folding. Handles the float16-through-float32 path
@@ -205,6 +207,13 @@ ks_status ks__node_run_cpu(ks_graph *g, const ks_node *n, const ks_tensor *const
 /* Runs one node's shape inference with the given input tensors. */
 ks_status ks__node_infer(const ks_graph *g, const ks_node *n, const ks_tensor *const *in,
                          ks_tensor *out);
+
+/* --- plugin hooks (implemented in src/plugins/; weak so the core links
+ * without them) --- */
+/* Releases node->plugin (called when a node is destroyed or removed). */
+void ks__plugin_node_release(ks_context *ctx, ks_node *n) __attribute__((weak));
+/* Returns a deep copy of a plugin instance, or NULL on failure. */
+void *ks__plugin_clone_instance(ks_context *ctx, void *plugin) __attribute__((weak));
 
 #ifdef __cplusplus
 }
