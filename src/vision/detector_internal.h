@@ -1,0 +1,63 @@
+/* ks_detector internals shared by detector.c (CPU path) and detector_gpu.c. */
+#ifndef KS_VISION_DETECTOR_INTERNAL_H
+#define KS_VISION_DETECTOR_INTERNAL_H
+
+#include "kestrel/vision.h"
+#include "vision/vision_internal.h"
+
+struct ks_detector_gpu; /* detector_gpu.c */
+
+struct ks_detector {
+    ks_context *ctx;
+    char *path;
+    ks_detector_family family;
+    ks_detector_options opt;      /* family defaults resolved */
+    ks_preprocess_config pre;
+    int decoded_in_graph;         /* UltraFace variant with in-graph decode */
+    ks_model *model;
+    ks_session *session;
+    const char *input_name;       /* owned by the model */
+    ks_dtype in_dtype;
+    int32_t in_w, in_h;
+    /* output roles: model output index per level, -1 = none */
+    int o_boxes[KS_DECODE_MAX_LEVELS], o_scores[KS_DECODE_MAX_LEVELS];
+    int o_obj[KS_DECODE_MAX_LEVELS], o_kps[KS_DECODE_MAX_LEVELS];
+    int strides[KS_DECODE_MAX_LEVELS];
+    int n_levels;
+    float *priors;                /* SSD families */
+    int64_t n_priors;
+    /* host buffers */
+    void *input_buf;              /* one image, CHW */
+    int32_t cap_rows;
+    float *cand_boxes, *cand_scores, *cand_landmarks;
+    int32_t *cand_classes;
+    int cap_images;
+    ks_detection *results;        /* [cap_images][max_detections] */
+    float *nms_boxes, *nms_scores, *nms_landmarks; /* landmarks stride 2*KS_MAX_LANDMARKS */
+    int32_t *nms_classes, *nms_counts;
+    ks_affine *inv;
+    int32_t last_landmarks;
+    void *mtcnn;                  /* MTCNN detector (another owner's code) */
+    struct ks_detector_gpu *gpu;  /* non-NULL on the GPU path */
+};
+
+ks_detector_family ks__detector_guess_family(const ks_model *m);
+ks_status ks__detector_reserve_rows(ks_detector *d, int32_t n_rows);
+ks_status ks__detector_reserve_results(ks_detector *d, int n_images);
+ks_status ks__detector_decode_params(ks_detector *d, int32_t batch, const int64_t (*odims)[KS_MAX_DIMS],
+                                     const int *ondim, const ks_dtype *odtype, ks_decode_params *p);
+void ks__detector_decode_inputs(const ks_detector *d, void *const *outs, ks_decode_inputs *in);
+void ks__detector_nms_params(const ks_detector *d, int32_t batch, int32_t n_rows, int32_t n_landmarks,
+                             ks_nms_params *np);
+void ks__detector_fill_results(ks_detector *d, int first, int n, int32_t n_landmarks,
+                               ks_detection_list *results);
+int ks__detector_is_engine_file(const char *path);
+
+/* GPU path (detector_gpu.c). create returns KS_NO_DEVICE / KS_UNSUPPORTED_OP when the GPU
+ * engine or a GPU is not available (the caller then falls back to the CPU). */
+ks_status ks__detector_gpu_create(ks_detector *d);
+ks_status ks__detector_gpu_create_from_engine(ks_detector *d);
+ks_status ks__detector_gpu_detect(ks_detector *d, int n, const ks_image *images, ks_detection_list *results);
+void ks__detector_gpu_destroy(ks_detector *d);
+
+#endif
