@@ -67,6 +67,7 @@ static ks_status reduce_common(ks_op_ctx *oc, int kind) {
             acci[i] = kind == RED_PROD ? 1 : kind == RED_MAX ? INT64_MIN
                     : kind == RED_MIN  ? INT64_MAX : 0;
     }
+    const float *xf = x->dtype == KS_DTYPE_FLOAT32 ? (const float *)x->data : NULL;
     if (n_in > 0) {
         int last = rank - 1;
         int64_t row = rank > 0 ? x->dims[last] : 1;
@@ -77,7 +78,8 @@ static ks_status reduce_common(ks_op_ctx *oc, int kind) {
             for (int64_t j = 0; j < row; j++) {
                 int64_t io = o_base + j * ost_last;
                 if (is_f) {
-                    double v = ks__tensor_get_f64(x, base + j), *a = &accf[io];
+                    double v = xf ? (double)xf[base + j] : ks__tensor_get_f64(x, base + j);
+                    double *a = &accf[io];
                     switch (kind) {
                     case RED_SUM: case RED_MEAN: *a += v; break;
                     case RED_PROD: *a *= v; break;

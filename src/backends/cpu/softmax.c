@@ -43,6 +43,19 @@ static ks_status softmax_common(ks_op_ctx *oc, int is_log) {
     }
     if (len == 0)
         return KS_OK;
+    /* per outer block: running max and sum for each of the `inner`
+     * positions, walking the axis with the contiguous inner index
+     * innermost (cache friendly for any axis) */
+    double *m = (double *)ks__alloc_array(oc->ctx, (size_t)inner * 2, sizeof(double));
+    if (!m)
+        return ks__oom(oc->ctx, (size_t)inner * 16, "softmax scratch");
+    double *s = m + inner;
+    /* exp values of one block are kept (double) when the block is not huge,
+     * so exp runs once per element; otherwise they are recomputed */
+    int64_t blk = len * inner;
+    double *ev = blk <= ((int64_t)1 << 22)
+                     ? (double *)ks__alloc_array(oc->ctx, (size_t)blk, sizeof(double))
+                     : NULL;
     int f32 = x->dtype == KS_DTYPE_FLOAT32;
     const float *xf = (const float *)x->data;
     const double *xd = (const double *)x->data;
@@ -50,33 +63,43 @@ static ks_status softmax_common(ks_op_ctx *oc, int is_log) {
     double *yd = (double *)out->data;
 #define LOADX(k) (f32 ? (double)xf[k] : xd[k])
     for (int64_t o = 0; o < outer; o++) {
-        for (int64_t in = 0; in < inner; in++) {
-            int64_t base = o * len * inner + in;
-            double m = -INFINITY;
-            for (int64_t j = 0; j < len; j++) {
-                double v = LOADX(base + j * inner);
-                if (v > m || v != v)
-                    m = v;
-                if (m != m)
-                    break;
+        int64_t base = o * len * inner;
+        for (int64_t i = 0; i < inner; i++) {
+            m[i] = -INFINITY;
+            s[i] = 0.0;
+        }
+        for (int64_t j = 0; j < len; j++)
+            for (int64_t i = 0; i < inner; i++) {
+                double v = LOADX(base + j * inner + i);
+                if (v > m[i] || v != v)
+                    m[i] = m[i] != m[i] ? m[i] : v; /* NaN sticks */
             }
-            double s = 0.0;
-            for (int64_t j = 0; j < len; j++)
-                s += exp(LOADX(base + j * inner) - m);
-            double ls = log(s);
-            for (int64_t j = 0; j < len; j++) {
-                double d = LOADX(base + j * inner) - m;
-                double r = is_log ? d - ls : exp(d) / s;
-                if (m == INFINITY || m == -INFINITY)
+        for (int64_t j = 0; j < len; j++)
+            for (int64_t i = 0; i < inner; i++) {
+                double e = exp(LOADX(base + j * inner + i) - m[i]);
+                s[i] += e;
+                if (ev)
+                    ev[j * inner + i] = e;
+            }
+        for (int64_t i = 0; i < inner; i++)
+            s[i] = is_log ? log(s[i]) : s[i];
+        for (int64_t j = 0; j < len; j++) {
+            for (int64_t i = 0; i < inner; i++) {
+                int64_t e = base + j * inner + i;
+                double d = LOADX(e) - m[i];
+                double r = is_log ? d - s[i] : (ev ? ev[j * inner + i] : exp(d)) / s[i];
+                if (m[i] == INFINITY || m[i] == -INFINITY)
                     r = NAN; /* inf - inf: undefined, as numpy gives */
                 if (f32)
-                    yf[base + j * inner] = (float)r;
+                    yf[e] = (float)r;
                 else
-                    yd[base + j * inner] = r;
+                    yd[e] = r;
             }
         }
     }
 #undef LOADX
+    ks__free(oc->ctx, m);
+    ks__free(oc->ctx, ev);
     return KS_OK;
 }
 

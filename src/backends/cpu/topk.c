@@ -49,6 +49,42 @@ static int cmp_i_desc(const void *pa, const void *pb) {
     return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
+/* Max-heap on `cmp` (the root is the item that sorts last) of h[0..n). */
+static void sift_down(topk_item *h, int64_t n, int64_t i, int (*cmp)(const void *, const void *)) {
+    for (;;) {
+        int64_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && cmp(&h[l], &h[w]) > 0)
+            w = l;
+        if (r < n && cmp(&h[r], &h[w]) > 0)
+            w = r;
+        if (w == i)
+            return;
+        topk_item t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+/* Moves the k items that sort first to it[0..k) in sorted order. The
+ * comparator is a total order (index breaks ties), so the result equals
+ * the first k of a full sort whichever way it is computed. */
+static void select_k(topk_item *it, int64_t len, int64_t k, int (*cmp)(const void *, const void *)) {
+    if (k * 8 < len) { /* heap selection: O(len log k) */
+        for (int64_t i = k / 2 - 1; i >= 0; i--)
+            sift_down(it, k, i, cmp);
+        for (int64_t j = k; j < len; j++) {
+            if (cmp(&it[j], &it[0]) < 0) {
+                it[0] = it[j];
+                sift_down(it, k, 0, cmp);
+            }
+        }
+        qsort(it, (size_t)k, sizeof(topk_item), cmp);
+    } else {
+        qsort(it, (size_t)len, sizeof(topk_item), cmp);
+    }
+}
+
 ks_status ks__cpu_top_k(ks_op_ctx *oc) {
     if (oc->n_in < 2 || !oc->in[0] || !oc->in[1])
         return ks__op_error(oc, KS_INVALID_MODEL, "TopK needs X and K");
@@ -95,9 +131,7 @@ ks_status ks__cpu_top_k(ks_op_ctx *oc) {
                 else
                     it[j].iv = ks__tensor_get_i64(x, base + j * inner);
             }
-            /* the comparator is a total order (index breaks ties), so qsort's
-             * instability does not matter */
-            qsort(it, (size_t)len, sizeof(topk_item), cmp);
+            select_k(it, len, k, cmp);
             int64_t obase = o * k * inner + in;
             for (int64_t j = 0; j < k; j++) {
                 int64_t src = base + it[j].idx * inner, dst = obase + j * inner;
