@@ -179,7 +179,18 @@ ks_status ks__error_prefix(ks_context *ctx, const char *fmt, ...) {
     va_end(ap);
     char old[KS_ERR_MSG_BYTES];
     memcpy(old, ctx->last_error, sizeof(old));
-    snprintf(ctx->last_error, sizeof(ctx->last_error), "%s: %s", prefix, old);
+    size_t pl = strlen(prefix);
+    if (pl > sizeof(ctx->last_error) - 3)
+        pl = sizeof(ctx->last_error) - 3;
+    memcpy(ctx->last_error, prefix, pl);
+    ctx->last_error[pl] = ':';
+    ctx->last_error[pl + 1] = ' ';
+    size_t room = sizeof(ctx->last_error) - pl - 3;
+    size_t ol = strlen(old);
+    if (ol > room)
+        ol = room;
+    memcpy(ctx->last_error + pl + 2, old, ol);
+    ctx->last_error[pl + 2 + ol] = '\0';
     return ctx->last_status;
 }
 
