@@ -33,6 +33,8 @@ typedef struct importer {
     char *consumed;       /* per value id (grown on demand) */
     int n_consumed;
     const layer_t *L;     /* current layer (messages) */
+    const ks_caffe_input_shape *shapes; /* overrides */
+    int n_shapes;
     char namebuf[512];
 } importer;
 
@@ -1046,6 +1048,16 @@ static int layer_in_test_phase(const layer_t *L) {
 }
 
 static ks_status add_input(importer *im, const char *name, int ndim, const int64_t *dims) {
+    for (int i = 0; i < im->n_shapes; i++) {
+        const ks_caffe_input_shape *o = &im->shapes[i];
+        if (o->name ? !strcmp(o->name, name) : im->g->n_inputs == 0) {
+            if (o->ndim != ndim)
+                return lerr(im, KS_UNSUPPORTED_SHAPE, "input '%s' has rank %d, override rank %d",
+                            name, ndim, o->ndim);
+            dims = o->dims;
+            break;
+        }
+    }
     if (ndim > KS_MAX_DIMS)
         return lerr(im, KS_UNSUPPORTED_SHAPE, "input '%s' has rank %d", name, ndim);
     for (int i = 0; i < ndim; i++)
@@ -1217,6 +1229,15 @@ static ks_status import_net(importer *im) {
 ks_status ks__caffe_import_memory(ks_context *ctx, const char *prototxt, size_t n_prototxt,
                                   const char *prototxt_name, const void *weights, size_t n_weights,
                                   const char *weights_name, ks_graph **out) {
+    return ks__caffe_import_memory_ex(ctx, prototxt, n_prototxt, prototxt_name, weights, n_weights,
+                                      weights_name, NULL, 0, out);
+}
+
+ks_status ks__caffe_import_memory_ex(ks_context *ctx, const char *prototxt, size_t n_prototxt,
+                                     const char *prototxt_name, const void *weights,
+                                     size_t n_weights, const char *weights_name,
+                                     const ks_caffe_input_shape *shapes, int n_shapes,
+                                     ks_graph **out) {
     if (!ctx || !out || (!prototxt && n_prototxt))
         return ks__error(ctx, KS_INVALID_ARGUMENT, "ks__caffe_import_memory: NULL argument");
     *out = NULL;
@@ -1225,6 +1246,8 @@ ks_status ks__caffe_import_memory(ks_context *ctx, const char *prototxt, size_t 
     im.ctx = ctx;
     im.src = prototxt_name ? prototxt_name : "<prototxt>";
     im.wsrc = weights ? (weights_name ? weights_name : "<caffemodel>") : NULL;
+    im.shapes = shapes;
+    im.n_shapes = n_shapes;
     ProtobufCAllocator alloc;
     ks__caffe_pb_allocator(ctx, &alloc);
     ProtobufCMessage *m = NULL;

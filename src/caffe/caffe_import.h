@@ -41,4 +41,20 @@ ks_status ks__caffe_import(ks_context *ctx, const char *prototxt_path, const cha
 ks_status ks__caffe_import_memory(ks_context *ctx, const char *prototxt, size_t n_prototxt,
                                   const char *prototxt_name, const void *weights, size_t n_weights,
                                   const char *weights_name, ks_graph **out);
+
+/* Input shape override. Caffe nets declare static input shapes and the
+ * importer resolves Caffe's pooling rounding into explicit pads for those
+ * sizes, so a net is imported once per input size (MTCNN's P-Net per
+ * pyramid scale) instead of being reshaped after import. */
+typedef struct ks_caffe_input_shape {
+    const char *name; /* input blob name; NULL = the first input */
+    int ndim;
+    int64_t dims[KS_MAX_DIMS];
+} ks_caffe_input_shape;
+
+ks_status ks__caffe_import_memory_ex(ks_context *ctx, const char *prototxt, size_t n_prototxt,
+                                     const char *prototxt_name, const void *weights,
+                                     size_t n_weights, const char *weights_name,
+                                     const ks_caffe_input_shape *shapes, int n_shapes,
+                                     ks_graph **out);
 #endif
