@@ -476,15 +476,22 @@ ks_status ks__slice_plan(ks_op_ctx *oc, ks_slice_plan *p) {
         int64_t s = st[i], e = en[i];
         if (s < 0)
             s += d;
-        if (e < 0)
+        /* INT32_MAX / INT64_MAX ends mean "to the end in the step's direction"
+         * (numpy's None), as in onnxruntime: with a negative step that is
+         * past index 0, not the clamp to d-1 */
+        if (e == INT64_MAX || e == INT32_MAX)
+            e = step < 0 ? -1 : d;
+        else if (e < 0)
             e += d;
         int64_t len;
         if (step > 0) {
             s = s < 0 ? 0 : (s > d ? d : s);
             e = e < 0 ? 0 : (e > d ? d : e);
             len = e > s ? 1 + (e - s - 1) / step : 0;
-        } else {
-            s = s < 0 ? -1 : (s > d - 1 ? d - 1 : s);
+        } else if (d == 0) {
+            len = 0;
+        } else { /* spec: starts clamp to [0, d-1], ends to [-1, d-1] */
+            s = s < 0 ? 0 : (s > d - 1 ? d - 1 : s);
             e = e < -1 ? -1 : (e > d - 1 ? d - 1 : e);
             len = s > e ? 1 + (s - e - 1) / (-step) : 0;
         }

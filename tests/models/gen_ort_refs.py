@@ -212,7 +212,7 @@ def make_input(rel, shape, np_dtype, photo, kind, rng, interp):
         if x.shape[2] != c:
             x = x[:, :, :c] if x.shape[2] > c else np.repeat(x, c, axis=2)
         batch.append(x if layout == "nhwc" else x.transpose(2, 0, 1))
-    return np.ascontiguousarray(np.stack(batch)).astype(np_dtype)
+    return np.array(np.stack(batch), dtype=np_dtype, order="C")
 
 
 ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
@@ -288,7 +288,7 @@ def run_model(rel, models_dir, out_root, photo, seed):
             if outs is not None:
                 for j, (o, meta) in enumerate(zip(outs, sess.get_outputs())):
                     fn = "c%d_out%d.npy" % (idx, j)
-                    o = np.ascontiguousarray(o)
+                    o = np.array(o, order="C")  # keeps 0-d (ascontiguousarray makes them 1-d)
                     np.save(os.path.join(out_dir, fn), o)
                     case["outputs"].append({"name": meta.name, "shape": list(o.shape),
                                             "dtype": str(o.dtype), "file": fn})
