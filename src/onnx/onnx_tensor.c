@@ -50,9 +50,10 @@ static int parse_u64(const char *s, uint64_t *out) {
     for (; *s; s++) {
         if (*s < '0' || *s > '9')
             return 0;
-        if (v > (UINT64_MAX - 9) / 10)
+        uint64_t d = (uint64_t)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
             return 0;
-        v = v * 10 + (uint64_t)(*s - '0');
+        v = v * 10 + d;
     }
     *out = v;
     return 1;
