@@ -58,10 +58,12 @@ static ks_status infer_bcast(ks_op_ctx *oc, int first, int n, ks_dtype dtype) {
     return KS_OK;
 }
 
-/* all inputs in [first, first+n) share one dtype */
+/* all inputs in [first, first+n) share one dtype (undefined = not known
+ * yet during static inference, accepted) */
 static ks_status same_dtypes(ks_op_ctx *oc, int first, int n) {
     for (int i = first + 1; i < first + n; i++)
-        if (oc->in[i]->dtype != oc->in[first]->dtype)
+        if (oc->in[i]->dtype != oc->in[first]->dtype &&
+            oc->in[i]->dtype != KS_DTYPE_UNDEFINED && oc->in[first]->dtype != KS_DTYPE_UNDEFINED)
             return ks__op_error(oc, KS_INVALID_MODEL, "input %d has dtype %s, input %d has %s", i,
                                 ks_dtype_name(oc->in[i]->dtype), first,
                                 ks_dtype_name(oc->in[first]->dtype));
