@@ -39,7 +39,9 @@ static ks_status make_random(ks_context *ctx, ks_dtype dt, int ndim, const int64
     for (int d = 0; d < ndim; d++)
         t->dims[d] = dims[d] < 0 ? 1 : dims[d];
     t->data = NULL;
-    KS_CHECK(ks_tensor_alloc(ctx, t));
+    ks_status st = ks_tensor_alloc(ctx, t);
+    if (st != KS_OK)
+        return st;
     int64_t n = ks_tensor_numel(t);
     uint64_t x = 0x9e3779b97f4a7c15ull ^ seed;
     for (int64_t i = 0; i < n; i++) {
