@@ -409,7 +409,7 @@ ks_status ks__resize_params(const ks_op_ctx *oc, ks_resize_params *p) {
 
     static const char *const nears[] = {"round_prefer_floor", "round_prefer_ceil", "floor",
                                         "ceil"};
-    if (legacy) {
+    if (legacy && !ks__attr_find(nd, "nearest_mode")) {
         p->nearest = KS_RESIZE_SIMPLE;
     } else {
         const char *ns = ks__attr_s(nd, "nearest_mode", "round_prefer_floor");
@@ -462,9 +462,9 @@ ks_status ks__resize_params(const ks_op_ctx *oc, ks_resize_params *p) {
     for (int i = 0; i < r; i++) {
         p->in[i] = x->dims[i];
         p->out[i] = x->dims[i];
-        p->scale[i] = 1.0f;
-        p->roi_start[i] = 0.0f;
-        p->roi_end[i] = 1.0f;
+        p->scale[i] = 1.0;
+        p->roi_start[i] = 0.0;
+        p->roi_end[i] = 1.0;
     }
     if (roi && p->coord == KS_RESIZE_TF_CROP_AND_RESIZE) {
         if (roi->ndim != 1 || (roi->dims[0] >= 0 && roi->dims[0] != 2 * n_axes))
@@ -472,8 +472,8 @@ ks_status ks__resize_params(const ks_op_ctx *oc, ks_resize_params *p) {
                                 2 * n_axes);
         if (roi->data)
             for (int i = 0; i < n_axes; i++) {
-                p->roi_start[axes[i]] = (float)ks__tensor_get_f64(roi, i);
-                p->roi_end[axes[i]] = (float)ks__tensor_get_f64(roi, n_axes + i);
+                p->roi_start[axes[i]] = ks__tensor_get_f64(roi, i);
+                p->roi_end[axes[i]] = ks__tensor_get_f64(roi, n_axes + i);
             }
     }
     if (sizes && scales)
@@ -488,7 +488,7 @@ ks_status ks__resize_params(const ks_op_ctx *oc, ks_resize_params *p) {
     if (!src->data) { /* not constant: output dims of resized axes unknown */
         for (int i = 0; i < n_axes; i++) {
             p->out[axes[i]] = -1;
-            p->scale[axes[i]] = 0.0f;
+            p->scale[axes[i]] = 0.0;
         }
         return KS_OK;
     }
@@ -500,14 +500,9 @@ ks_status ks__resize_params(const ks_op_ctx *oc, ks_resize_params *p) {
                 return ks__op_error(oc, KS_INVALID_MODEL, "Resize: scales[%d] = %g must be > 0",
                                     i, (double)s);
             p->scale[a] = s;
-            if (p->in[a] < 0) {
-                p->out[a] = -1;
-                continue;
-            }
-            float len = (float)p->in[a];
-            if (p->coord == KS_RESIZE_TF_CROP_AND_RESIZE)
-                len *= p->roi_end[a] - p->roi_start[a];
-            p->out[a] = (int64_t)floorf(len * s);
+            /* float product as onnxruntime and the reference (roi does not
+             * enter the size) */
+            p->out[a] = p->in[a] < 0 ? -1 : (int64_t)floorf((float)p->in[a] * s);
         }
     } else {
         int64_t sz[KS_MAX_DIMS];
@@ -518,100 +513,106 @@ ks_status ks__resize_params(const ks_op_ctx *oc, ks_resize_params *p) {
                                     (long long)sz[i]);
         }
         if (policy != 0) {
-            float common = policy == 1 ? INFINITY : 0.0f;
+            double common = policy == 1 ? INFINITY : 0.0;
             int known = 1;
             for (int i = 0; i < n_axes; i++) {
                 if (p->in[axes[i]] <= 0) {
                     known = 0;
                     continue;
                 }
-                float s = (float)sz[i] / (float)p->in[axes[i]];
-                common = policy == 1 ? fminf(common, s) : fmaxf(common, s);
+                double s = (double)sz[i] / (double)p->in[axes[i]];
+                common = policy == 1 ? fmin(common, s) : fmax(common, s);
             }
             for (int i = 0; i < n_axes; i++) {
                 int a = axes[i];
-                p->scale[a] = known ? common : 0.0f;
-                p->out[a] = known ? (int64_t)nearbyintf(common * (float)p->in[a]) : -1;
+                p->scale[a] = known ? common : 0.0;
+                p->out[a] = known ? (int64_t)round(common * (double)p->in[a]) : -1;
             }
         } else {
             for (int i = 0; i < n_axes; i++) {
                 int a = axes[i];
                 p->out[a] = sz[i];
-                p->scale[a] = p->in[a] > 0 ? (float)sz[i] / (float)p->in[a] : 0.0f;
+                p->scale[a] = p->in[a] > 0 ? (double)sz[i] / (double)p->in[a] : 0.0;
             }
         }
     }
     return KS_OK;
 }
 
-float ks__resize_coord(const ks_resize_params *p, int axis, int64_t x_out) {
-    float x = (float)x_out, s = p->scale[axis];
-    float len_in = (float)p->in[axis], len_out = (float)p->out[axis];
+double ks__resize_coord(const ks_resize_params *p, int axis, int64_t x_out) {
+    double x = (double)x_out, s = p->scale[axis];
+    double len_in = (double)p->in[axis], len_out = (double)p->out[axis];
     switch (p->coord) {
     case KS_RESIZE_HALF_PIXEL:
-        return (x + 0.5f) / s - 0.5f;
+        return (x + 0.5) / s - 0.5;
     case KS_RESIZE_HALF_PIXEL_SYMMETRIC: {
-        float adj = len_out / (s * len_in);
-        float center = len_in / 2.0f;
-        float offset = center * (1.0f - adj);
-        return offset + (x + 0.5f) / s - 0.5f;
+        double adj = len_out / (s * len_in);
+        double center = len_in / 2.0;
+        double offset = center * (1.0 - adj);
+        return offset + (x + 0.5) / s - 0.5;
     }
     case KS_RESIZE_PYTORCH_HALF_PIXEL:
-        return len_out > 1.0f ? (x + 0.5f) / s - 0.5f : 0.0f;
+        return len_out > 1.0 ? (x + 0.5) / s - 0.5 : 0.0;
     case KS_RESIZE_ALIGN_CORNERS:
-        return len_out == 1.0f ? 0.0f : x * (len_in - 1.0f) / (len_out - 1.0f);
+        return len_out == 1.0 ? 0.0 : x * (len_in - 1.0) / (len_out - 1.0);
     case KS_RESIZE_ASYMMETRIC:
         return x / s;
     case KS_RESIZE_TF_HALF_PIXEL_FOR_NN:
-        return (x + 0.5f) / s;
+        return (x + 0.5) / s;
     case KS_RESIZE_TF_CROP_AND_RESIZE: {
-        float a = p->roi_start[axis], b = p->roi_end[axis];
-        return len_out > 1.0f ? a * (len_in - 1.0f) + x * (b - a) * (len_in - 1.0f) /
-                                                          (len_out - 1.0f)
-                              : 0.5f * (a + b) * (len_in - 1.0f);
+        double a = p->roi_start[axis], b = p->roi_end[axis];
+        return len_out > 1.0 ? a * (len_in - 1.0) + x * (b - a) * (len_in - 1.0) / (len_out - 1.0)
+                             : 0.5 * (a + b) * (len_in - 1.0);
     }
     }
     return x;
 }
 
-int ks__resize_outside(const ks_resize_params *p, int axis, float x) {
+int ks__resize_outside(const ks_resize_params *p, int axis, double x) {
     return p->coord == KS_RESIZE_TF_CROP_AND_RESIZE &&
-           (x < 0.0f || x > (float)(p->in[axis] - 1));
+           (x < 0.0 || x > (double)(p->in[axis] - 1));
 }
 
-int64_t ks__resize_nearest_index(const ks_resize_params *p, int axis, float x) {
-    float f;
+int64_t ks__resize_nearest_index(const ks_resize_params *p, int axis, double x) {
+    /* A coordinate within double rounding of a multiple of 1/2 is that
+     * multiple: exact arithmetic decides ties (x.5 for round_prefer_*, an
+     * integer for floor/ceil). Non-tie coordinates are at least ~1/(2 out)
+     * or 2^-25 (float scales) away from one, far above this tolerance. */
+    double h = nearbyint(2.0 * x) / 2.0;
+    if (fabs(x - h) <= 1e-12 * (fabs(x) > 1.0 ? fabs(x) : 1.0))
+        x = h;
+    double f;
     switch (p->nearest) {
     case KS_RESIZE_ROUND_PREFER_FLOOR:
-        f = (x == floorf(x) + 0.5f) ? floorf(x) : roundf(x);
+        f = (x == floor(x) + 0.5) ? floor(x) : round(x);
         break;
     case KS_RESIZE_ROUND_PREFER_CEIL:
-        f = (x == floorf(x) + 0.5f) ? ceilf(x) : roundf(x);
+        f = (x == floor(x) + 0.5) ? ceil(x) : round(x);
         break;
     case KS_RESIZE_FLOOR:
-        f = floorf(x);
+        f = floor(x);
         break;
     case KS_RESIZE_CEIL:
-        f = ceilf(x);
+        f = ceil(x);
         break;
     default: /* SIMPLE */
-        f = p->scale[axis] < 1.0f ? ceilf(x) : truncf(x);
+        f = p->scale[axis] < 1.0 ? ceil(x) : trunc(x);
         break;
     }
     int64_t n = p->in[axis];
-    if (f < 0.0f)
+    if (f < 0.0)
         return 0;
-    if (f > (float)(n - 1))
+    if (f > (double)(n - 1))
         return n - 1;
     return (int64_t)f;
 }
 
-void ks__resize_cubic_coeffs(float a, float t, float c[4]) {
-    float s1 = t + 1.0f, s2 = 1.0f - t, s3 = 2.0f - t;
-    c[0] = ((a * s1 - 5.0f * a) * s1 + 8.0f * a) * s1 - 4.0f * a;
-    c[1] = ((a + 2.0f) * t - (a + 3.0f)) * t * t + 1.0f;
-    c[2] = ((a + 2.0f) * s2 - (a + 3.0f)) * s2 * s2 + 1.0f;
-    c[3] = ((a * s3 - 5.0f * a) * s3 + 8.0f * a) * s3 - 4.0f * a;
+void ks__resize_cubic_coeffs(double a, double t, double c[4]) {
+    double s1 = t + 1.0, s2 = 1.0 - t, s3 = 2.0 - t;
+    c[0] = ((a * s1 - 5.0 * a) * s1 + 8.0 * a) * s1 - 4.0 * a;
+    c[1] = ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0;
+    c[2] = ((a + 2.0) * s2 - (a + 3.0)) * s2 * s2 + 1.0;
+    c[3] = ((a * s3 - 5.0 * a) * s3 + 8.0 * a) * s3 - 4.0 * a;
 }
 
 /* ------------------------------------------------------------ pad */
@@ -671,32 +672,36 @@ ks_status ks__pad_params(const ks_op_ctx *oc, ks_pad_params *p) {
             return ks__op_error(oc, KS_INVALID_MODEL, "Pad: pads %lld, %lld crop more than the "
                                 "%lld elements of axis %d", (long long)p->begin[i],
                                 (long long)p->end[i], (long long)d, i);
-        if (p->mode != KS_PAD_CONSTANT && d == 0 && (p->begin[i] > 0 || p->end[i] > 0))
-            return ks__op_error(oc, KS_UNSUPPORTED_SHAPE, "Pad: mode '%s' cannot pad empty "
-                                "axis %d", ms, i);
+        int64_t kept = d + (p->begin[i] < 0 ? p->begin[i] : 0) + (p->end[i] < 0 ? p->end[i] : 0);
+        if (p->mode != KS_PAD_CONSTANT && kept <= 0 && (p->begin[i] > 0 || p->end[i] > 0))
+            return ks__op_error(oc, KS_UNSUPPORTED_SHAPE, "Pad: mode '%s' cannot pad axis %d "
+                                "with no elements left after cropping", ms, i);
     }
     p->known = 1;
     return KS_OK;
 }
 
-int64_t ks__pad_src_index(ks_pad_mode mode, int64_t i, int64_t n) {
-    if (i >= 0 && i < n)
+int64_t ks__pad_src_index(ks_pad_mode mode, int64_t i, int64_t lo, int64_t hi) {
+    if (i >= lo && i < hi)
         return i;
+    int64_t n = hi - lo, j = i - lo;
+    if (n <= 0)
+        return -1;
     switch (mode) {
     case KS_PAD_EDGE:
-        return i < 0 ? 0 : n - 1;
+        return j < 0 ? lo : hi - 1;
     case KS_PAD_REFLECT: {
         if (n == 1)
-            return 0;
+            return lo;
         int64_t period = 2 * (n - 1);
-        int64_t m = i % period;
+        int64_t m = j % period;
         if (m < 0)
             m += period;
-        return m < n ? m : period - m;
+        return lo + (m < n ? m : period - m);
     }
     case KS_PAD_WRAP: {
-        int64_t m = i % n;
-        return m < 0 ? m + n : m;
+        int64_t m = j % n;
+        return lo + (m < 0 ? m + n : m);
     }
     default:
         return -1;

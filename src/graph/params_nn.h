@@ -99,8 +99,13 @@ typedef enum ks_resize_nearest {
     KS_RESIZE_SIMPLE                 /* Resize-10 / Upsample: ceil when downsampling, else trunc */
 } ks_resize_nearest;
 
-/* Coordinates are computed in float, exactly as onnxruntime does, so that
- * nearest-neighbour ties round the same way. */
+/* Coordinates are computed in double with scale = out/in exactly (from
+ * sizes) or the float scale given, as ONNX's reference implementation does:
+ * nearest-neighbour ties (x.5, or an integer under floor/ceil) then round as
+ * exact arithmetic says. onnxruntime computes in float and can land on
+ * either side of such a tie. Backends should build their index/weight
+ * tables with these functions (on the host) rather than re-derive them in
+ * float. */
 typedef struct ks_resize_params {
     ks_resize_mode mode;
     ks_resize_coord coord;
@@ -111,9 +116,9 @@ typedef struct ks_resize_params {
     int ndim;
     int64_t in[KS_MAX_DIMS];
     int64_t out[KS_MAX_DIMS];        /* -1 unknown */
-    float scale[KS_MAX_DIMS];        /* out/in when from sizes; 0 if unknown */
-    float roi_start[KS_MAX_DIMS];    /* tf_crop_and_resize; 0 / 1 by default */
-    float roi_end[KS_MAX_DIMS];
+    double scale[KS_MAX_DIMS];       /* out/in when from sizes; 0 if unknown */
+    double roi_start[KS_MAX_DIMS];   /* tf_crop_and_resize; 0 / 1 by default */
+    double roi_end[KS_MAX_DIMS];
 } ks_resize_params;
 
 /* Picks X, roi, scales and sizes from oc->in by the node's opset (Resize-10
@@ -125,16 +130,16 @@ void ks__resize_inputs(const ks_op_ctx *oc, const ks_tensor **x, const ks_tensor
  * antialias != 0 with UNSUPPORTED_ATTR. */
 ks_status ks__resize_params(const ks_op_ctx *oc, ks_resize_params *p);
 /* Output coordinate -> input coordinate along axis (not clamped). */
-float ks__resize_coord(const ks_resize_params *p, int axis, int64_t x_out);
+double ks__resize_coord(const ks_resize_params *p, int axis, int64_t x_out);
 /* Nearest input index for input coordinate x along axis, clamped to
  * [0, in-1]. */
-int64_t ks__resize_nearest_index(const ks_resize_params *p, int axis, float x);
+int64_t ks__resize_nearest_index(const ks_resize_params *p, int axis, double x);
 /* Whether x (an input coordinate along axis) lies outside the input, for
  * tf_crop_and_resize's extrapolation_value. */
-int ks__resize_outside(const ks_resize_params *p, int axis, float x);
+int ks__resize_outside(const ks_resize_params *p, int axis, double x);
 /* Keys cubic convolution weights for taps floor(x)-1 .. floor(x)+2, t =
  * x - floor(x). */
-void ks__resize_cubic_coeffs(float a, float t, float c[4]);
+void ks__resize_cubic_coeffs(double a, double t, double c[4]);
 
 /* --- Pad --- */
 typedef enum ks_pad_mode {
@@ -154,10 +159,12 @@ typedef struct ks_pad_params {
 
 /* Pad: inputs data, pads, [constant_value], [axes]. */
 ks_status ks__pad_params(const ks_op_ctx *oc, ks_pad_params *p);
-/* Source index along an axis of size n for padded position i (already
- * shifted by -begin), or -1 for the constant value. n > 0 unless mode is
- * constant. */
-int64_t ks__pad_src_index(ks_pad_mode mode, int64_t i, int64_t n);
+/* Source index along an axis for padded position i (already shifted by
+ * -begin, so 0 is the input's first element), or -1 for the constant value.
+ * [lo, hi) is the part of the axis that negative pads keep (lo = max(0,
+ * -begin), hi = n - max(0, -end)): pads are applied to the cropped axis, so
+ * reflect / edge / wrap read only from it. hi > lo unless mode is constant. */
+int64_t ks__pad_src_index(ks_pad_mode mode, int64_t i, int64_t lo, int64_t hi);
 
 /* --- Gemm / MatMul --- */
 typedef struct ks_gemm_params {

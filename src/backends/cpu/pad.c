@@ -42,11 +42,10 @@ ks_status ks__cpu_pad(ks_op_ctx *oc) {
         s = ks__nn_scratch(oc, y->dims[a], sizeof(int64_t), (void **)&map[a]);
         if (s != KS_OK)
             break;
-        int64_t n = x->dims[a];
-        for (int64_t o = 0; o < y->dims[a]; o++) {
-            int64_t src = ks__pad_src_index(p.mode, o - p.begin[a], n);
-            map[a][o] = src < 0 ? -1 : src;
-        }
+        int64_t lo = p.begin[a] < 0 ? -p.begin[a] : 0;
+        int64_t hi = x->dims[a] - (p.end[a] < 0 ? -p.end[a] : 0);
+        for (int64_t o = 0; o < y->dims[a]; o++)
+            map[a][o] = ks__pad_src_index(p.mode, o - p.begin[a], lo, hi);
     }
     if (s == KS_OK) {
         const int last = r - 1;

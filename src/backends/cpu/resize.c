@@ -3,7 +3,7 @@
  *
  * Separable: for every axis and every output index the coordinate mapping
  * gives up to 4 (input index, weight) taps -- nearest 1, linear 2, cubic 4 --
- * computed in float as onnxruntime does. An output element is the sum over
+ * computed in double (params_nn.c). An output element is the sum over
  * the tap combinations of all axes of the product of weights times the input
  * element (taps of zero weight are dropped per axis, so unscaled axes cost
  * nothing). tf_crop_and_resize positions outside the input get
@@ -16,49 +16,49 @@ typedef struct axis_taps {
     int ntap;                /* taps stored per output index */
     int used;                /* taps with a non-zero weight, max over outputs (<= ntap) */
     int64_t *off;            /* [out * ntap] input element offsets (index * stride) */
-    float *w;                /* [out * ntap] weights, non-zero ones first */
+    double *w;               /* [out * ntap] weights, non-zero ones first */
     unsigned char *outside;  /* [out] tf_crop_and_resize: outside the input */
 } axis_taps;
 
-static void linear_taps(const ks_resize_params *p, int a, float x, int64_t *idx, float *w,
+static void linear_taps(const ks_resize_params *p, int a, double x, int64_t *idx, double *w,
                         int *outside) {
     int64_t n = p->in[a];
     if (ks__resize_outside(p, a, x)) {
         *outside = 1;
         return;
     }
-    if (x < 0.0f)
-        x = 0.0f;
-    if (x > (float)(n - 1))
-        x = (float)(n - 1);
+    if (x < 0.0)
+        x = 0.0;
+    if (x > (double)(n - 1))
+        x = (double)(n - 1);
     int64_t i0 = (int64_t)x;
     int64_t i1 = i0 + 1 < n ? i0 + 1 : n - 1;
-    float f = x - (float)i0;
+    double f = x - (double)i0;
     idx[0] = i0;
     idx[1] = i1;
-    w[0] = 1.0f - f;
+    w[0] = 1.0 - f;
     w[1] = f;
 }
 
-static void cubic_taps(const ks_resize_params *p, int a, float x, int64_t *idx, float *w,
+static void cubic_taps(const ks_resize_params *p, int a, double x, int64_t *idx, double *w,
                        int *outside) {
     int64_t n = p->in[a];
     if (ks__resize_outside(p, a, x)) {
         *outside = 1;
         return;
     }
-    float fl = floorf(x);
+    double fl = floor(x);
     int64_t i = (int64_t)fl;
     ks__resize_cubic_coeffs(p->cubic_coeff_a, x - fl, w);
-    float sum = 0.0f;
+    double sum = 0.0;
     for (int t = 0; t < 4; t++) {
         int64_t j = i - 1 + t;
         if (p->exclude_outside && (j < 0 || j >= n))
-            w[t] = 0.0f;
+            w[t] = 0.0;
         sum += w[t];
         idx[t] = j < 0 ? 0 : j >= n ? n - 1 : j;
     }
-    if (p->exclude_outside && sum != 0.0f)
+    if (p->exclude_outside && sum != 0.0)
         for (int t = 0; t < 4; t++)
             w[t] /= sum;
 }
@@ -70,19 +70,19 @@ static ks_status build_taps(const ks_op_ctx *oc, const ks_resize_params *p, int 
     t->ntap = nt;
     t->used = 0;
     KS_CHECK(ks__nn_scratch(oc, no * nt, sizeof(int64_t), (void **)&t->off));
-    KS_CHECK(ks__nn_scratch(oc, no * nt, sizeof(float), (void **)&t->w));
+    KS_CHECK(ks__nn_scratch(oc, no * nt, sizeof(double), (void **)&t->w));
     KS_CHECK(ks__nn_scratch(oc, no, 1, (void **)&t->outside));
     for (int64_t o = 0; o < no; o++) {
-        float x = ks__resize_coord(p, a, o);
+        double x = ks__resize_coord(p, a, o);
         int64_t idx[4] = {0, 0, 0, 0};
-        float w[4] = {0, 0, 0, 0};
+        double w[4] = {0, 0, 0, 0};
         int outside = 0;
         if (p->mode == KS_RESIZE_NEAREST) {
             if (ks__resize_outside(p, a, x))
                 outside = 1;
             else {
                 idx[0] = ks__resize_nearest_index(p, a, x);
-                w[0] = 1.0f;
+                w[0] = 1.0;
             }
         } else if (p->mode == KS_RESIZE_LINEAR) {
             linear_taps(p, a, x, idx, w, &outside);
@@ -92,14 +92,14 @@ static ks_status build_taps(const ks_op_ctx *oc, const ks_resize_params *p, int 
         t->outside[o] = (unsigned char)outside;
         int k = 0;
         for (int j = 0; j < nt; j++)
-            if (w[j] != 0.0f || (nt == 1)) {
+            if (w[j] != 0.0 || (nt == 1)) {
                 t->off[o * nt + k] = idx[j] * stride;
                 t->w[o * nt + k] = w[j];
                 k++;
             }
         for (int j = k; j < nt; j++) {
             t->off[o * nt + j] = 0;
-            t->w[o * nt + j] = 0.0f;
+            t->w[o * nt + j] = 0.0;
         }
         if (k > t->used)
             t->used = k;
@@ -110,7 +110,7 @@ static ks_status build_taps(const ks_op_ctx *oc, const ks_resize_params *p, int 
 }
 
 KS_NN_INLINE void interp_run(ks_dtype dt, const ks_resize_params *p, const axis_taps *ax,
-                             const void *x, void *y, int64_t *co_off, float *co_w) {
+                             const void *x, void *y, int64_t *co_off, double *co_w) {
     int r = p->ndim;
     const axis_taps *last = &ax[r - 1];
     int64_t nl = p->out[r - 1];
@@ -125,7 +125,7 @@ KS_NN_INLINE void interp_run(ks_dtype dt, const ks_resize_params *p, const axis_
         int out_outer = 0;
         int64_t nc = 1;
         co_off[0] = 0;
-        co_w[0] = 1.0f;
+        co_w[0] = 1.0;
         for (int a = 0; a < r - 1; a++) {
             const axis_taps *t = &ax[a];
             int64_t o = idx[a];
@@ -147,10 +147,10 @@ KS_NN_INLINE void interp_run(ks_dtype dt, const ks_resize_params *p, const axis_
             }
             double s = 0.0;
             const int64_t *lo = last->off + ol * last->ntap;
-            const float *lw = last->w + ol * last->ntap;
+            const double *lw = last->w + ol * last->ntap;
             for (int64_t c = 0; c < nc; c++)
                 for (int k = 0; k < last->used; k++)
-                    s += (double)(co_w[c] * lw[k]) * ks__nn_ld(x, dt, co_off[c] + lo[k]);
+                    s += co_w[c] * lw[k] * ks__nn_ld(x, dt, co_off[c] + lo[k]);
             ks__nn_st(y, dt, yo, s);
         }
         for (int a = r - 2; a >= 0; a--) {
@@ -231,11 +231,11 @@ ks_status ks__cpu_resize(ks_op_ctx *oc) {
             max_combos *= ax[a].used;
     }
     int64_t *co_off = NULL;
-    float *co_w = NULL;
+    double *co_w = NULL;
     if (s == KS_OK)
         s = ks__nn_scratch(oc, max_combos, sizeof(int64_t), (void **)&co_off);
     if (s == KS_OK)
-        s = ks__nn_scratch(oc, max_combos, sizeof(float), (void **)&co_w);
+        s = ks__nn_scratch(oc, max_combos, sizeof(double), (void **)&co_w);
     if (s == KS_OK) {
         if (p.mode == KS_RESIZE_NEAREST) {
             size_t es = ks_dtype_size(x->dtype);
