@@ -1,0 +1,13 @@
+# Plugin tests: a plugin built as a shared library (public API only) that the
+# tests load with ks_plugin_load_library. The test executables export the
+# library's symbols (ENABLE_EXPORTS) so the plugin resolves ks_plugin_* from them.
+add_library(ks_test_plugin SHARED ${CMAKE_CURRENT_LIST_DIR}/ks_test_plugin.c)
+target_include_directories(ks_test_plugin PRIVATE ${CMAKE_SOURCE_DIR}/include)
+set_target_properties(ks_test_plugin PROPERTIES C_VISIBILITY_PRESET hidden)
+foreach(t test_plugin_library test_plugin_engine)
+  if(TARGET ${t})
+    add_dependencies(${t} ks_test_plugin)
+    set_target_properties(${t} PROPERTIES ENABLE_EXPORTS ON)
+    target_compile_definitions(${t} PRIVATE KS_TEST_PLUGIN_PATH="$<TARGET_FILE:ks_test_plugin>")
+  endif()
+endforeach()
