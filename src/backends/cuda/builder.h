@@ -1,0 +1,36 @@
+/* Builder internals shared by builder.c, passes_plan.c and tactics.c. */
+#ifndef KS_CUDA_BUILDER_H
+#define KS_CUDA_BUILDER_H
+#include <stdarg.h>
+
+#include "backends/cuda/cuda_rt.h"
+#include "graph/ir.h"
+
+typedef struct kb {
+    ks_context *ctx;
+    const ks_build_config *cfg;
+    ks_graph *g;
+    ks_eng_desc *d;
+    int sm;
+    int *vt;         /* IR value -> engine tensor (as produced) */
+    int *cvt;        /* [2*v + (fp16)] constant weight / cast cache */
+    int *n_uses;     /* consumers per value (nodes) */
+    int *consumer;   /* one consumer (meaningful when n_uses == 1) */
+    int *is_output;
+    int n_bn_folded, n_act_fused, n_res_fused, n_ew_fused, n_views, n_casts;
+    char *report;
+    size_t report_len, report_cap;
+} kb;
+
+void ks__kb_report(kb *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Makes engine tensor tid the storage of output binding i (or copies). */
+ks_status ks__plan_bind_output(kb *b, int i, int tid, const char *name);
+/* Concat elimination, dead-layer removal, activation memory plan. */
+ks_status ks__plan_passes(kb *b);
+/* Times candidate tactics per layer (timing cache) and fixes workspace. */
+ks_status ks__tactics_select(kb *b, ks_engine *e);
+#endif

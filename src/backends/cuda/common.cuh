@@ -1,0 +1,59 @@
+// Shared device helpers for kestrel's CUDA kernels (C++ only inside .cu).
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include "format/engine_format.h"
+#include "backends/cuda/kernels.h"
+
+#define KS_CU_RET()                                \
+    do {                                           \
+        cudaError_t e_ = cudaGetLastError();       \
+        return (int)e_;                            \
+    } while (0)
+
+static __device__ __forceinline__ float ks_ld(const float *p) { return __ldg(p); }
+static __device__ __forceinline__ float ks_ld(const __half *p) { return __half2float(__ldg(p)); }
+static __device__ __forceinline__ void ks_st(float *p, float v) { *p = v; }
+static __device__ __forceinline__ void ks_st(__half *p, float v) { *p = __float2half_rn(v); }
+
+static __device__ __forceinline__ float ks_sigmoid(float x) { return 1.f / (1.f + __expf(-x)); }
+
+// Activation (ks_act). PRELU is handled by callers (needs a slope).
+static __device__ __forceinline__ float ks_apply_act(int act, float x, float a, float b) {
+    switch (act) {
+    case KS_ACT_NONE: return x;
+    case KS_ACT_RELU: return fmaxf(x, 0.f);
+    case KS_ACT_LEAKY: return x >= 0.f ? x : x * a;
+    case KS_ACT_CLIP: return fminf(fmaxf(x, a), b);
+    case KS_ACT_SIGMOID: return ks_sigmoid(x);
+    case KS_ACT_SILU: return x * ks_sigmoid(x);
+    case KS_ACT_HSWISH: return x * fminf(fmaxf(x + 3.f, 0.f), 6.f) * (1.f / 6.f);
+    case KS_ACT_HSIGMOID: return fminf(fmaxf(a * x + b, 0.f), 1.f);
+    case KS_ACT_TANH: return tanhf(x);
+    case KS_ACT_EXP: return expf(x);
+    case KS_ACT_LOG: return logf(x);
+    case KS_ACT_SQRT: return sqrtf(x);
+    case KS_ACT_NEG: return -x;
+    case KS_ACT_ABS: return fabsf(x);
+    case KS_ACT_FLOOR: return floorf(x);
+    case KS_ACT_CEIL: return ceilf(x);
+    case KS_ACT_RECIP: return 1.f / x;
+    case KS_ACT_ELU: return x >= 0.f ? x : a * (expf(x) - 1.f);
+    case KS_ACT_SOFTPLUS: return x > 20.f ? x : log1pf(expf(x));
+    case KS_ACT_ERF: return erff(x);
+    case KS_ACT_GELU: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+    case KS_ACT_MISH: return x * tanhf(x > 20.f ? x : log1pf(expf(x)));
+    case KS_ACT_ROUND: return rintf(x);
+    case KS_ACT_SIN: return sinf(x);
+    case KS_ACT_COS: return cosf(x);
+    case KS_ACT_SELU: return x > 0.f ? b * x : b * a * (expf(x) - 1.f);
+    case KS_ACT_SOFTSIGN: return x / (1.f + fabsf(x));
+    default: return x;
+    }
+}
+
+static inline unsigned ks_blocks(int64_t n, int threads) {
+    int64_t b = (n + threads - 1) / threads;
+    return (unsigned)(b > 0x7fffffff ? 0x7fffffff : (b < 1 ? 1 : b));
+}

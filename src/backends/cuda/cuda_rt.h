@@ -1,0 +1,71 @@
+/* CUDA runtime internals: engine and execution context structs, layer
+ * dispatch. Host C11 (cudart, cuDNN and cuBLAS have C APIs). */
+#ifndef KS_CUDA_RT_H
+#define KS_CUDA_RT_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include "format/engine_format.h"
+#include "kestrel/engine.h"
+
+typedef struct ks_cu_layer {
+    int has_cudnn;
+    cudnnTensorDescriptor_t xd, yd, bd;
+    cudnnFilterDescriptor_t wd;
+    cudnnConvolutionDescriptor_t cd;
+    cudnnActivationDescriptor_t ad;
+    char tactic_str[48];
+} ks_cu_layer;
+
+struct ks_engine {
+    ks_context *ctx;
+    ks_eng_desc d;
+    void *d_weights;
+    ks_cu_layer *lrt;
+    char *report;
+    double build_seconds;
+    int device;
+};
+
+struct ks_exec_context {
+    ks_engine *e;
+    void *arena, *workspace, *staging;
+    size_t workspace_bytes;
+    cudnnHandle_t cudnn;
+    cublasHandle_t cublas;
+    void **tp;            /* resolved pointer per tensor */
+    void **user_bind;     /* last user pointers */
+    int *bind_host;       /* 1 = pointer is host memory (staged) */
+    int64_t *staging_off; /* per binding */
+    int ptrs_valid;
+    int use_graph, graph_valid;
+    cudaGraphExec_t gexec;
+    int profiling;
+    cudaEvent_t *ev;
+    double *prof_ms;
+    int64_t prof_runs;
+};
+
+#define KS_CUDA_TRY(ctx, expr, what)                                                   \
+    do {                                                                               \
+        cudaError_t ks_ce_ = (expr);                                                   \
+        if (ks_ce_ != cudaSuccess)                                                     \
+            return ks__error((ctx), KS_DEVICE_ERROR, "%s: CUDA error %s: %s", (what),  \
+                             cudaGetErrorName(ks_ce_), cudaGetErrorString(ks_ce_));    \
+    } while (0)
+
+/* 0 ok, else sets the error (NO_DEVICE when no GPU). */
+ks_status ks__cuda_init(ks_context *ctx, int *device, int *sm);
+/* Instantiates an engine from a description (takes ownership of *d). */
+ks_status ks__cuda_engine_from_desc(ks_context *ctx, ks_eng_desc *d, ks_engine **out);
+/* Creates cuDNN descriptors for layer li (idempotent). */
+ks_status ks__cuda_layer_setup(ks_engine *e, int li);
+/* Enqueues one layer. */
+ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s);
+/* Resolves tensor pointers from the current bindings. */
+void ks__cuda_resolve(ks_exec_context *ec, void *const *bind);
+const char *ks__cudnn_algo_name(int algo);
+
+#endif

@@ -1,0 +1,105 @@
+/* C launchers for kestrel's own CUDA kernels (implemented in *.cu behind
+ * extern "C"). Every launcher enqueues on `stream`, never synchronizes or
+ * allocates, checks cudaGetLastError and returns 0 on success or the CUDA
+ * error code. `half` selects float16 (1) or float32 (0) storage; math is
+ * float32 either way. */
+#ifndef KS_CUDA_KERNELS_H
+#define KS_CUDA_KERNELS_H
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ks_conv_args {
+    const void *x, *w, *bias, *res; /* bias (layer dtype), res (y dtype) may be NULL */
+    const float *prelu;             /* per-channel slopes for act PRELU */
+    void *y;
+    int n, c, ih, iw;               /* input */
+    int k, oh, ow;                  /* output channels and size */
+    int groups, kh, kw, sh, sw, pt, pl, dh, dw;
+    int act;                        /* ks_act */
+    float act_a, act_b;
+    int res_after_act;              /* 1: y = act(conv + b) + res; 0: act(conv + b + res) */
+} ks_conv_args;
+
+/* Implicit-GEMM direct convolution, any groups/stride/dilation/padding;
+ * cfg 0: 64x64 tile, 1: 32x128, 2: 16x256 (output channels x pixels). */
+int ks__cu_conv_igemm(const ks_conv_args *a, int half, int cfg, void *stream);
+/* Depthwise (groups == c == k) convolution, any kernel size. cfg 0: one
+ * output per thread, 1: four outputs along a row per thread. */
+int ks__cu_conv_dw(const ks_conv_args *a, int half, int cfg, void *stream);
+/* In-place epilogue after a library convolution: y = act(y + bias [+ res])
+ * (+ res after act). */
+int ks__cu_conv_epilogue(const ks_conv_args *a, int half, void *stream);
+
+typedef struct ks_pool_args {
+    const void *x; void *y;
+    int n, c, h, w, oh, ow;
+    int mode, kh, kw, sh, sw, pt, pl, pb, pr;
+} ks_pool_args;
+int ks__cu_pool(const ks_pool_args *a, int half, void *stream);
+
+#define KS_CU_EW_MAX_IN 4
+typedef struct ks_ew_args {
+    const void *in[KS_CU_EW_MAX_IN];
+    void *y;
+    int n_in;
+    int rank;                 /* <= 6 */
+    int64_t dims[6];          /* output dims */
+    int64_t strides[KS_CU_EW_MAX_IN][6]; /* per input, in elements; 0 = broadcast */
+    int same_shape[KS_CU_EW_MAX_IN];     /* input is contiguous with the output's shape */
+    int n_instr;
+    int32_t op[12], dst[12], ra[12], rb[12], act[12];
+    float imm[12], imm2[12];
+    int out_reg;
+} ks_ew_args;
+int ks__cu_eltwise(const ks_ew_args *a, int64_t numel, int half, void *stream);
+
+int ks__cu_softmax(const void *x, void *y, int64_t outer, int64_t axis, int64_t inner, int half,
+                   void *stream);
+
+/* Generic byte movers (element size 1, 2, 4 or 8). */
+typedef struct ks_nd_args {
+    const void *x; void *y;
+    int rank;
+    int64_t odims[6];
+    int64_t in_strides[6];  /* elements, per output axis (transpose: permuted strides) */
+    int64_t in_offset;      /* elements (slice start) */
+    int64_t idims[6];       /* pad: input dims; */
+    int64_t pad_before[6];
+    int pad_mode;           /* -1 = not a pad */
+    uint64_t pad_value;     /* raw bits of the element */
+} ks_nd_args;
+int ks__cu_nd_copy(const ks_nd_args *a, int elem_bytes, void *stream);
+
+typedef struct ks_concat_args {
+    const void *in[8];
+    int64_t extent[8];      /* axis extent * inner bytes per input */
+    int n_in;
+    int64_t outer, total;   /* total = sum extents (bytes per outer row) */
+    void *y;
+} ks_concat_args;
+int ks__cu_concat(const ks_concat_args *a, void *stream);
+
+int ks__cu_gather(const void *x, const int32_t *idx, void *y, int64_t outer, int64_t axis,
+                  int64_t inner_bytes, int64_t n_idx, void *stream);
+
+typedef struct ks_resize_args {
+    const void *x; void *y;
+    int64_t outer; int ih, iw, oh, ow;
+    int mode;               /* 0 nearest (one tap), 1 linear (2x2 taps) */
+    const int32_t *idx;     /* [2*oh rows][2*ow cols] input indices */
+    const float *wt;        /* matching weights */
+} ks_resize_args;
+int ks__cu_resize(const ks_resize_args *a, int half, void *stream);
+
+/* dtype conversion between ks_dtype codes (float32/16, int8/32/64, uint8, bool). */
+int ks__cu_cast(const void *x, int src_dtype, void *y, int dst_dtype, int64_t n, void *stream);
+/* Fills n elements with uniform values in [lo, hi) (float16 or float32); for timing buffers. */
+int ks__cu_fill_random(void *p, int64_t n, int half, float lo, float hi, uint32_t seed, void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

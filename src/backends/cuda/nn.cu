@@ -1,0 +1,126 @@
+// Pooling, softmax and resize kernels.
+#include <float.h>
+#include "backends/cuda/common.cuh"
+
+namespace {
+
+template <typename T>
+__global__ void pool_k(ks_pool_args p) {
+    int64_t total = (int64_t)p.n * p.c * p.oh * p.ow;
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    int ox = (int)(i % p.ow);
+    int64_t t = i / p.ow;
+    int oy = (int)(t % p.oh);
+    int64_t nc = t / p.oh;
+    const T *x = (const T *)p.x + nc * p.h * p.w;
+    int hs = oy * p.sh - p.pt, ws = ox * p.sw - p.pl;
+    int he = min(hs + p.kh, p.h + p.pb), we = min(ws + p.kw, p.w + p.pr);
+    int pool_size = (he - hs) * (we - ws);
+    int hs0 = max(hs, 0), ws0 = max(ws, 0), he0 = min(he, p.h), we0 = min(we, p.w);
+    float acc = p.mode == KS_POOL_MAX ? -FLT_MAX : 0.f;
+    for (int y = hs0; y < he0; y++)
+        for (int xx = ws0; xx < we0; xx++) {
+            float v = ks_ld(x + (int64_t)y * p.w + xx);
+            acc = p.mode == KS_POOL_MAX ? fmaxf(acc, v) : acc + v;
+        }
+    if (p.mode == KS_POOL_AVG) acc /= (float)max(pool_size, 1);
+    else if (p.mode == KS_POOL_AVG_EXCL_PAD) acc /= (float)max((he0 - hs0) * (we0 - ws0), 1);
+    ks_st((T *)p.y + i, acc);
+}
+
+// One thread per row (small axis).
+template <typename T>
+__global__ void softmax_small_k(const T *x, T *y, int64_t outer, int64_t axis, int64_t inner) {
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= outer * inner) return;
+    int64_t o = i / inner, in = i - o * inner;
+    const T *xr = x + o * axis * inner + in;
+    T *yr = y + o * axis * inner + in;
+    float m = -FLT_MAX;
+    for (int64_t a = 0; a < axis; a++) m = fmaxf(m, ks_ld(xr + a * inner));
+    float s = 0.f;
+    for (int64_t a = 0; a < axis; a++) s += expf(ks_ld(xr + a * inner) - m);
+    float inv = 1.f / s;
+    for (int64_t a = 0; a < axis; a++) ks_st(yr + a * inner, expf(ks_ld(xr + a * inner) - m) * inv);
+}
+
+// One warp per row (inner == 1, large axis).
+template <typename T>
+__global__ void softmax_warp_k(const T *x, T *y, int64_t rows, int64_t axis) {
+    int64_t row = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+    int lane = threadIdx.x & 31;
+    if (row >= rows) return;
+    const T *xr = x + row * axis;
+    T *yr = y + row * axis;
+    float m = -FLT_MAX;
+    for (int64_t a = lane; a < axis; a += 32) m = fmaxf(m, ks_ld(xr + a));
+    for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    float s = 0.f;
+    for (int64_t a = lane; a < axis; a += 32) s += expf(ks_ld(xr + a) - m);
+    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    float inv = 1.f / s;
+    for (int64_t a = lane; a < axis; a += 32) ks_st(yr + a, expf(ks_ld(xr + a) - m) * inv);
+}
+
+// Table-driven (tables computed at build with the shared params_nn
+// mapping, so every coordinate mode matches the CPU reference): per output
+// row two input rows + weights, per output column two input columns +
+// weights.
+template <typename T>
+__global__ void resize_k(ks_resize_args p) {
+    int64_t total = p.outer * p.oh * p.ow;
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    int ox = (int)(i % p.ow);
+    int64_t t = i / p.ow;
+    int oy = (int)(t % p.oh);
+    int64_t o = t / p.oh;
+    const T *x = (const T *)p.x + o * p.ih * p.iw;
+    int y0 = __ldg(p.idx + 2 * oy), y1 = __ldg(p.idx + 2 * oy + 1);
+    int x0 = __ldg(p.idx + 2 * p.oh + 2 * ox), x1 = __ldg(p.idx + 2 * p.oh + 2 * ox + 1);
+    float wy0 = __ldg(p.wt + 2 * oy), wy1 = __ldg(p.wt + 2 * oy + 1);
+    float wx0 = __ldg(p.wt + 2 * p.oh + 2 * ox), wx1 = __ldg(p.wt + 2 * p.oh + 2 * ox + 1);
+    float v;
+    if (p.mode == 0) {
+        v = ks_ld(x + (int64_t)y0 * p.iw + x0);
+    } else {
+        float a = ks_ld(x + (int64_t)y0 * p.iw + x0), b = ks_ld(x + (int64_t)y0 * p.iw + x1);
+        float c = ks_ld(x + (int64_t)y1 * p.iw + x0), d = ks_ld(x + (int64_t)y1 * p.iw + x1);
+        v = (a * wx0 + b * wx1) * wy0 + (c * wx0 + d * wx1) * wy1;
+    }
+    ks_st((T *)p.y + i, v);
+}
+
+} // namespace
+
+extern "C" int ks__cu_pool(const ks_pool_args *a, int half, void *stream) {
+    int64_t total = (int64_t)a->n * a->c * a->oh * a->ow;
+    cudaStream_t s = (cudaStream_t)stream;
+    if (half) pool_k<__half><<<ks_blocks(total, 256), 256, 0, s>>>(*a);
+    else pool_k<float><<<ks_blocks(total, 256), 256, 0, s>>>(*a);
+    KS_CU_RET();
+}
+
+extern "C" int ks__cu_softmax(const void *x, void *y, int64_t outer, int64_t axis, int64_t inner,
+                              int half, void *stream) {
+    cudaStream_t s = (cudaStream_t)stream;
+    if (inner == 1 && axis > 64) {
+        int64_t threads = outer * 32;
+        if (half) softmax_warp_k<__half><<<ks_blocks(threads, 256), 256, 0, s>>>((const __half *)x, (__half *)y, outer, axis);
+        else softmax_warp_k<float><<<ks_blocks(threads, 256), 256, 0, s>>>((const float *)x, (float *)y, outer, axis);
+    } else {
+        int64_t n = outer * inner;
+        if (half) softmax_small_k<__half><<<ks_blocks(n, 256), 256, 0, s>>>((const __half *)x, (__half *)y, outer, axis, inner);
+        else softmax_small_k<float><<<ks_blocks(n, 256), 256, 0, s>>>((const float *)x, (float *)y, outer, axis, inner);
+    }
+    KS_CU_RET();
+}
+
+extern "C" int ks__cu_resize(const ks_resize_args *a, int half, void *stream) {
+    int64_t total = a->outer * a->oh * a->ow;
+    cudaStream_t s = (cudaStream_t)stream;
+    if (half) resize_k<__half><<<ks_blocks(total, 256), 256, 0, s>>>(*a);
+    else resize_k<float><<<ks_blocks(total, 256), 256, 0, s>>>(*a);
+    KS_CU_RET();
+}

@@ -1,0 +1,367 @@
+/* Tactic selection: every conv layer's candidate kernels (own implicit GEMM
+ * in 3 tile shapes, own depthwise, cuDNN algorithms plain or fused with
+ * bias+activation) are checked against a reference result and timed on the
+ * real shapes; the fastest correct one is kept. A timing cache (text file
+ * keyed by layer signature + GPU + cuDNN version) lets a rebuild skip timing. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "backends/cuda/builder.h"
+#include "backends/cuda/kernels.h"
+
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+typedef struct tc_entry {
+    char key[320];
+    int tactic, algo;
+    double us;
+} tc_entry;
+
+typedef struct tcache {
+    tc_entry *e;
+    int n, cap;
+} tcache;
+
+static void tc_load(ks_context *ctx, tcache *c, const char *path) {
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f)
+        return;
+    char line[512];
+    if (!fgets(line, sizeof line, f) || strncmp(line, "KSTC1", 5)) {
+        fclose(f);
+        return;
+    }
+    while (fgets(line, sizeof line, f)) {
+        tc_entry t;
+        memset(&t, 0, sizeof t);
+        char *tab = strchr(line, '\t');
+        if (!tab || tab - line >= (long)sizeof t.key)
+            continue;
+        memcpy(t.key, line, (size_t)(tab - line));
+        if (sscanf(tab + 1, "%d\t%d\t%lf", &t.tactic, &t.algo, &t.us) != 3)
+            continue;
+        if (t.tactic < 0 || t.tactic >= KS_TACTIC_COUNT || t.algo < 0 || t.algo > 16)
+            continue;
+        if (c->n == c->cap) {
+            int nc = c->cap ? c->cap * 2 : 64;
+            tc_entry *ne = ks__realloc(ctx, c->e, (size_t)nc * sizeof *ne);
+            if (!ne)
+                break;
+            c->e = ne;
+            c->cap = nc;
+        }
+        c->e[c->n++] = t;
+    }
+    fclose(f);
+}
+
+static tc_entry *tc_find(tcache *c, const char *key) {
+    for (int i = 0; i < c->n; i++)
+        if (!strcmp(c->e[i].key, key))
+            return &c->e[i];
+    return NULL;
+}
+
+static void tc_put(ks_context *ctx, tcache *c, const char *key, int tactic, int algo, double us) {
+    tc_entry *t = tc_find(c, key);
+    if (!t) {
+        if (c->n == c->cap) {
+            int nc = c->cap ? c->cap * 2 : 64;
+            tc_entry *ne = ks__realloc(ctx, c->e, (size_t)nc * sizeof *ne);
+            if (!ne)
+                return;
+            c->e = ne;
+            c->cap = nc;
+        }
+        t = &c->e[c->n++];
+        memset(t, 0, sizeof *t);
+        snprintf(t->key, sizeof t->key, "%s", key);
+    }
+    t->tactic = tactic;
+    t->algo = algo;
+    t->us = us;
+}
+
+static void tc_save(tcache *c, const char *path) {
+    FILE *f = path ? fopen(path, "w") : NULL;
+    if (!f)
+        return;
+    fprintf(f, "KSTC1\n");
+    for (int i = 0; i < c->n; i++)
+        fprintf(f, "%s\t%d\t%d\t%.3f\n", c->e[i].key, c->e[i].tactic, c->e[i].algo, c->e[i].us);
+    fclose(f);
+}
+
+static void layer_key(const ks_engine *e, const ks_eng_layer *l, int sm, char *key, size_t n) {
+    const ks_eng_desc *d = &e->d;
+    const ks_eng_tensor *x = &d->tensors[l->in[0]], *w = &d->tensors[l->in[1]];
+    snprintf(key, n,
+             "sm%d|cudnn%u|conv|%s|x%lldx%lldx%lldx%lld|w%lldx%lldx%lldx%lld|g%lld|s%lldx%lld|p%lld,%lld,%lld,%lld|"
+             "d%lldx%lld|a%d|r%d%lld|tf%lld",
+             sm, d->cudnn_version, l->dtype == KS_DTYPE_FLOAT16 ? "fp16" : "fp32", (long long)x->dims[0],
+             (long long)x->dims[1], (long long)x->dims[2], (long long)x->dims[3], (long long)w->dims[0],
+             (long long)w->dims[1], (long long)w->dims[2], (long long)w->dims[3], (long long)l->ip[0],
+             (long long)l->ip[3], (long long)l->ip[4], (long long)l->ip[5], (long long)l->ip[6],
+             (long long)l->ip[7], (long long)l->ip[8], (long long)l->ip[9], (long long)l->ip[10], l->act,
+             l->in[3] >= 0, (long long)l->ip[11], (long long)l->ip[12]);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int fits_fused(const ks_eng_layer *l) {
+    if (l->act != KS_ACT_RELU && l->act != KS_ACT_NONE)
+        return 0;
+    if (l->in[3] >= 0 && l->ip[11])
+        return 0;
+    return 1;
+}
+
+static size_t cudnn_ws(ks_exec_context *ec, ks_cu_layer *r, int algo) {
+    size_t ws = 0;
+    if (cudnnGetConvolutionForwardWorkspaceSize(ec->cudnn, r->xd, r->wd, r->cd, r->yd,
+                                                (cudnnConvolutionFwdAlgo_t)algo, &ws) != CUDNN_STATUS_SUCCESS)
+        return (size_t)-1;
+    return ws;
+}
+
+/* Reads y to host as float. */
+static int read_out(ks_exec_context *ec, const ks_eng_tensor *y, void *yp, float *host, void *tmp) {
+    if (cudaMemcpy(tmp, yp, (size_t)y->bytes, cudaMemcpyDeviceToHost) != cudaSuccess)
+        return 0;
+    int64_t n = ks__eng_numel(y);
+    if (y->dtype == KS_DTYPE_FLOAT16)
+        for (int64_t i = 0; i < n; i++)
+            host[i] = ks_half_to_float(((uint16_t *)tmp)[i]);
+    else
+        memcpy(host, tmp, (size_t)n * 4);
+    (void)ec;
+    return 1;
+}
+
+ks_status ks__tactics_select(kb *b, ks_engine *e) {
+    ks_context *ctx = b->ctx;
+    ks_eng_desc *d = &e->d;
+    double t0 = now_s();
+    size_t limit = b->cfg->workspace_limit_bytes ? b->cfg->workspace_limit_bytes : (256u << 20);
+    tcache tc = {0};
+    tc_load(ctx, &tc, b->cfg->timing_cache_path);
+    int n_conv = 0;
+    for (int i = 0; i < d->n_layers; i++)
+        n_conv += d->layers[i].kind == KS_LAYER_CONV;
+    if (n_conv == 0) {
+        ks__free(ctx, tc.e);
+        return KS_OK;
+    }
+    d->workspace_bytes = (int64_t)limit;
+    ks_exec_context *ec = NULL;
+    ks_status st = ks_exec_context_create(e, &ec);
+    if (st != KS_OK) {
+        d->workspace_bytes = 0;
+        ks__free(ctx, tc.e);
+        return st;
+    }
+    int nb = d->n_inputs + d->n_outputs;
+    void *bind[64] = {0};
+    cudaStream_t s = NULL;
+    cudaEvent_t ev0 = NULL, ev1 = NULL;
+    float *ref = NULL, *got = NULL;
+    void *tmp = NULL;
+    int64_t max_out = 0;
+    for (int i = 0; i < d->n_layers; i++)
+        if (d->layers[i].kind == KS_LAYER_CONV) {
+            int64_t by = d->tensors[d->layers[i].out[0]].bytes;
+            if (by > max_out)
+                max_out = by;
+        }
+    ref = ks__alloc(ctx, (size_t)max_out * 2 + 16);
+    got = ks__alloc(ctx, (size_t)max_out * 2 + 16);
+    tmp = ks__alloc(ctx, (size_t)max_out + 16);
+    if (!ref || !got || !tmp || nb > 64) {
+        st = ks__oom(ctx, 0, "tactic buffers");
+        goto done;
+    }
+    if (cudaStreamCreate(&s) != cudaSuccess || cudaEventCreate(&ev0) != cudaSuccess ||
+        cudaEventCreate(&ev1) != cudaSuccess) {
+        st = ks__error(ctx, KS_DEVICE_ERROR, "tactic timing: stream/event creation failed");
+        goto done;
+    }
+    for (int i = 0; i < nb; i++) {
+        const ks_eng_tensor *t = &d->tensors[d->bindings[i]];
+        if (cudaMalloc(&bind[i], (size_t)(t->bytes > 0 ? t->bytes : 16)) != cudaSuccess) {
+            st = ks__error(ctx, KS_OUT_OF_MEMORY, "tactic timing: binding buffer");
+            goto done;
+        }
+        if (t->dtype == KS_DTYPE_FLOAT16 || t->dtype == KS_DTYPE_FLOAT32)
+            ks__cu_fill_random(bind[i], ks__eng_numel(t), t->dtype == KS_DTYPE_FLOAT16, -1.f, 1.f, 7u + i, s);
+    }
+    if (d->arena_bytes > 0)
+        ks__cu_fill_random(ec->arena, d->arena_bytes / 2, 1, -1.f, 1.f, 1234u, s);
+    ks__cuda_resolve(ec, bind);
+    ec->ptrs_valid = 1;
+    cudaStreamSynchronize(s);
+    int n_timed = 0, n_cached = 0;
+    int64_t ws_final = 0;
+    for (int li = 0; li < d->n_layers; li++) {
+        ks_eng_layer *l = &d->layers[li];
+        if (l->kind != KS_LAYER_CONV)
+            continue;
+        char key[320];
+        layer_key(e, l, b->sm, key, sizeof key);
+        const ks_eng_tensor *y = &d->tensors[l->out[0]];
+        void *yp = ec->tp[l->out[0]];
+        int64_t ny = ks__eng_numel(y);
+        int is_dw = l->ip[0] > 1 && l->ip[0] == d->tensors[l->in[0]].dims[1] && l->ip[0] == y->dims[1];
+        tc_entry *hit = tc_find(&tc, key);
+        int best_t = l->tactic, best_a = l->algo;
+        double best_us = 1e30;
+        if (hit && (hit->tactic == KS_TACTIC_CUDNN || hit->tactic == KS_TACTIC_CUDNN_FUSED)) {
+            if (ks__cuda_layer_setup(e, li) != KS_OK || !e->lrt[li].has_cudnn)
+                hit = NULL;
+        }
+        if (hit) {
+            best_t = hit->tactic;
+            best_a = hit->algo;
+            best_us = hit->us;
+            n_cached++;
+        } else if (b->cfg->tactic_timing) {
+            /* reference: own implicit GEMM (plain FP32/FP16 FMA) */
+            l->tactic = KS_TACTIC_OWN_GEMM;
+            l->algo = 0;
+            if (ks__cuda_run_layer(ec, li, s) != KS_OK || cudaStreamSynchronize(s) != cudaSuccess ||
+                !read_out(ec, y, yp, ref, tmp)) {
+                st = ks__error_prefix(ctx, "tactic reference run");
+                goto done;
+            }
+            double refmax = 1e-3;
+            for (int64_t i = 0; i < ny; i++)
+                if (fabs(ref[i]) > refmax)
+                    refmax = fabs(ref[i]);
+            int cand_t[24], cand_a[24], nc = 0;
+            for (int c = 0; c < 3; c++) { cand_t[nc] = KS_TACTIC_OWN_GEMM; cand_a[nc++] = c; }
+            if (is_dw)
+                for (int c = 0; c < 2; c++) { cand_t[nc] = KS_TACTIC_OWN_DW; cand_a[nc++] = c; }
+            if (ks__cuda_layer_setup(e, li) == KS_OK && e->lrt[li].has_cudnn) {
+                cudnnConvolutionFwdAlgoPerf_t perf[8];
+                int got_n = 0;
+                cudnnSetStream(ec->cudnn, s);
+                if (cudnnGetConvolutionForwardAlgorithm_v7(ec->cudnn, e->lrt[li].xd, e->lrt[li].wd,
+                                                           e->lrt[li].cd, e->lrt[li].yd, 8, &got_n,
+                                                           perf) == CUDNN_STATUS_SUCCESS) {
+                    int taken = 0;
+                    for (int k = 0; k < got_n && taken < 4; k++) {
+                        if (perf[k].status != CUDNN_STATUS_SUCCESS || perf[k].memory > limit)
+                            continue;
+                        cand_t[nc] = KS_TACTIC_CUDNN; cand_a[nc++] = (int)perf[k].algo;
+                        if (fits_fused(l) && (l->act == KS_ACT_RELU ||
+                                              perf[k].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
+                            cand_t[nc] = KS_TACTIC_CUDNN_FUSED; cand_a[nc++] = (int)perf[k].algo;
+                        }
+                        taken++;
+                    }
+                    if (fits_fused(l) && l->act == KS_ACT_NONE) {
+                        int have = 0;
+                        for (int k = 0; k < nc; k++)
+                            have |= cand_t[k] == KS_TACTIC_CUDNN_FUSED;
+                        if (!have) {
+                            cand_t[nc] = KS_TACTIC_CUDNN_FUSED;
+                            cand_a[nc++] = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+                        }
+                    }
+                }
+            }
+            double tol = l->dtype == KS_DTYPE_FLOAT16 ? 2e-2 : l->ip[12] ? 2e-2 : 1e-3;
+            for (int c = 0; c < nc; c++) {
+                l->tactic = cand_t[c];
+                l->algo = cand_a[c];
+                if (cand_t[c] == KS_TACTIC_CUDNN || cand_t[c] == KS_TACTIC_CUDNN_FUSED) {
+                    size_t ws = cudnn_ws(ec, &e->lrt[li], cand_a[c]);
+                    if (ws > limit)
+                        continue;
+                }
+                ks__cu_fill_random(yp, y->bytes / 2, 1, -9.f, 9.f, 99u + c, s);
+                if (ks__cuda_run_layer(ec, li, s) != KS_OK || cudaStreamSynchronize(s) != cudaSuccess) {
+                    cudaGetLastError();
+                    ks_context_clear_error(ctx);
+                    continue;
+                }
+                if (!read_out(ec, y, yp, got, tmp))
+                    continue;
+                double err = 0;
+                for (int64_t i = 0; i < ny; i++) {
+                    double dd = fabs((double)got[i] - ref[i]);
+                    if (!(dd <= err))
+                        err = dd != dd ? 1e30 : dd > err ? dd : err;
+                }
+                if (err / refmax > tol) {
+                    ks__log(ctx, KS_LOG_DEBUG, "layer '%s': tactic %s:%d rejected (rel error %.3g)",
+                            ks__eng_str(d, l->name), ks__tactic_name(cand_t[c]), cand_a[c], err / refmax);
+                    continue;
+                }
+                for (int w = 0; w < 2; w++)
+                    ks__cuda_run_layer(ec, li, s);
+                int reps = 10;
+                cudaEventRecord(ev0, s);
+                for (int r = 0; r < reps; r++)
+                    ks__cuda_run_layer(ec, li, s);
+                cudaEventRecord(ev1, s);
+                if (cudaEventSynchronize(ev1) != cudaSuccess) {
+                    cudaGetLastError();
+                    continue;
+                }
+                float ms = 0;
+                cudaEventElapsedTime(&ms, ev0, ev1);
+                double us = ms * 1000.0 / reps;
+                if (us < best_us) {
+                    best_us = us;
+                    best_t = cand_t[c];
+                    best_a = cand_a[c];
+                }
+            }
+            n_timed++;
+            tc_put(ctx, &tc, key, best_t, best_a, best_us);
+        }
+        l->tactic = best_t;
+        l->algo = best_a;
+        l->workspace_bytes = 0;
+        if (best_t == KS_TACTIC_CUDNN || best_t == KS_TACTIC_CUDNN_FUSED) {
+            size_t ws = cudnn_ws(ec, &e->lrt[li], best_a);
+            if (ws == (size_t)-1) {
+                st = ks__error(ctx, KS_DEVICE_ERROR, "layer '%s': cuDNN workspace query failed",
+                               ks__eng_str(d, l->name));
+                goto done;
+            }
+            l->workspace_bytes = (int64_t)ws;
+            if ((int64_t)ws > ws_final)
+                ws_final = (int64_t)ws;
+        }
+        snprintf(e->lrt[li].tactic_str, sizeof e->lrt[li].tactic_str, "%s:%s",
+                 ks__tactic_name(best_t),
+                 best_t == KS_TACTIC_CUDNN || best_t == KS_TACTIC_CUDNN_FUSED ? ks__cudnn_algo_name(best_a) : "");
+        if (best_t == KS_TACTIC_OWN_GEMM || best_t == KS_TACTIC_OWN_DW)
+            snprintf(e->lrt[li].tactic_str, sizeof e->lrt[li].tactic_str, "%s:%d", ks__tactic_name(best_t), best_a);
+    }
+    d->workspace_bytes = ws_final;
+    ks__kb_report(b, "Tactic selection: %d conv layers timed, %d from the timing cache, %.3f s\n", n_timed,
+                  n_cached, now_s() - t0);
+    if (b->cfg->timing_cache_path && n_timed > 0)
+        tc_save(&tc, b->cfg->timing_cache_path);
+done:
+    for (int i = 0; i < nb && i < 64; i++)
+        if (bind[i])
+            cudaFree(bind[i]);
+    if (ev0) cudaEventDestroy(ev0);
+    if (ev1) cudaEventDestroy(ev1);
+    if (s) cudaStreamDestroy(s);
+    ks_exec_context_destroy(ec);
+    ks__free(ctx, ref);
+    ks__free(ctx, got);
+    ks__free(ctx, tmp);
+    ks__free(ctx, tc.e);
+    return st;
+}
