@@ -542,6 +542,10 @@ ks_status ks__resize_params(const ks_op_ctx *oc, ks_resize_params *p) {
 double ks__resize_coord(const ks_resize_params *p, int axis, int64_t x_out) {
     double x = (double)x_out, s = p->scale[axis];
     double len_in = (double)p->in[axis], len_out = (double)p->out[axis];
+    /* align_corners and tf_crop_and_resize stretch to the fractional output
+     * length in * scale (= out when sizes are given), as ONNX's reference
+     * and node tests do; onnxruntime uses the integer output length. */
+    double len_frac = s * len_in;
     switch (p->coord) {
     case KS_RESIZE_HALF_PIXEL:
         return (x + 0.5) / s - 0.5;
@@ -554,15 +558,15 @@ double ks__resize_coord(const ks_resize_params *p, int axis, int64_t x_out) {
     case KS_RESIZE_PYTORCH_HALF_PIXEL:
         return len_out > 1.0 ? (x + 0.5) / s - 0.5 : 0.0;
     case KS_RESIZE_ALIGN_CORNERS:
-        return len_out == 1.0 ? 0.0 : x * (len_in - 1.0) / (len_out - 1.0);
+        return len_frac == 1.0 ? 0.0 : x * (len_in - 1.0) / (len_frac - 1.0);
     case KS_RESIZE_ASYMMETRIC:
         return x / s;
     case KS_RESIZE_TF_HALF_PIXEL_FOR_NN:
         return (x + 0.5) / s;
     case KS_RESIZE_TF_CROP_AND_RESIZE: {
         double a = p->roi_start[axis], b = p->roi_end[axis];
-        return len_out > 1.0 ? a * (len_in - 1.0) + x * (b - a) * (len_in - 1.0) / (len_out - 1.0)
-                             : 0.5 * (a + b) * (len_in - 1.0);
+        return len_frac != 1.0 ? a * (len_in - 1.0) + x * (b - a) * (len_in - 1.0) / (len_frac - 1.0)
+                               : 0.5 * (a + b) * (len_in - 1.0);
     }
     }
     return x;

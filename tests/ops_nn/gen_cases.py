@@ -127,6 +127,7 @@ class Gen:
         self.n_ok = 0
         self.n_ort_fail = 0
         self.n_exact = 0
+        self.n_ref = 0
 
     def add(self, name, op, inputs, attrs=None, opset=17, n_out=1, consts=(), tol=(1e-4, 1e-4)):
         """inputs: list of numpy arrays or None (omitted). consts: indices of
@@ -168,7 +169,19 @@ class Gen:
             print("note: onnxruntime cannot run %s: %s" % (name, str(e).splitlines()[0][:200]),
                   file=sys.stderr)
             return
-        if op == "Resize" and attrs.get("mode", "nearest") == "nearest":
+        coord = attrs.get("coordinate_transformation_mode", "")
+        if (op == "Resize" and coord in ("align_corners", "tf_crop_and_resize") and
+                len(inputs) > 2 and inputs[2] is not None and
+                any(float(np.float32(sc) * n) != int(np.float32(sc) * n)
+                    for sc, n in zip(inputs[2], inputs[0].shape))):
+            # A fractional in * scale: ONNX's reference (and its node tests)
+            # stretch align_corners / tf_crop_and_resize to that fractional
+            # length, onnxruntime to the integer output size. kestrel follows
+            # the reference.
+            from onnx.reference import ReferenceEvaluator
+            res = ReferenceEvaluator(model).run(None, feeds)
+            self.n_ref += 1
+        elif op == "Resize" and attrs.get("mode", "nearest") == "nearest":
             # Nearest-neighbour ties (an exact x.5, or an integer under
             # floor/ceil): onnxruntime computes coordinates in float and can
             # land on either side; kestrel follows exact arithmetic. Where
@@ -527,8 +540,9 @@ def main():
               matmul_cases, gemm_cases, pad_cases):
         f(g)
     g.write()
-    print("gen_cases: %d cases written to %s (%d not runnable by onnxruntime, %d nearest resize "
-          "cases from exact arithmetic)" % (g.n_ok, out, g.n_ort_fail, g.n_exact), file=sys.stderr)
+    print("gen_cases: %d cases written to %s (%d not runnable by onnxruntime; resize: %d from exact "
+          "arithmetic, %d from the ONNX reference)" % (g.n_ok, out, g.n_ort_fail, g.n_exact, g.n_ref),
+          file=sys.stderr)
     return 0
 
 
