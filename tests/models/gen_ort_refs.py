@@ -62,26 +62,32 @@ DYN_CASES = {
     "mtcnn/onnx_ipazc/pnet.onnx": [(1, 12, 12, 3), (1, 60, 80, 3), (2, 97, 131, 3)],
     "mtcnn/onnx_ipazc/rnet.onnx": [(1, 24, 24, 3), (3, 24, 24, 3)],
     "mtcnn/onnx_ipazc/onet.onnx": [(1, 48, 48, 3), (3, 48, 48, 3)],
-    "yolov5/yolov5n_fp16_dynamic.onnx": [(1, 3, 640, 640), (1, 3, 320, 480), (2, 3, 320, 320)],
+    # The export bakes the Detect grid for 640x640 (constants 1x3x80x80x2...),
+    # so only 640x640 runs (any batch); ORT fails on 320x480 and kestrel must
+    # fail there too, with an error naming the node.
+    "yolov5/yolov5n_fp16_dynamic.onnx": [(1, 3, 640, 640), (2, 3, 640, 640), (1, 3, 320, 480)],
     "super_resolution/sub_pixel_cnn_x3_224_opset10_dynbatch.onnx": [(1, 1, 224, 224),
                                                                      (2, 1, 224, 224)],
 }
 
-# fp32: 1e-4 of the output's largest magnitude. fp16 (YOLOv5n): the graph
-# computes and stores every intermediate in float16, whose spacing is 2^-10
-# relative (an ulp of the largest output, ~640 px box coordinates, is 0.5 =
-# 7.8e-4 relative). kestrel computes each op in float32 and rounds its output
-# to float16, ORT uses its own fp16 kernels / fused paths, so both carry a
-# rounding error of up to half an ulp per op that propagates through ~250 ops;
-# differences of a few output ulps are expected. 1e-2 = ~13 ulps of the
-# largest value: larger than accumulated rounding, far smaller than any real
-# kernel bug (a wrong op changes outputs by O(1) relative).
+# fp32: 1e-4 of the output's largest magnitude, as specified.
+# fp16 (YOLOv5n, all tensors float16): 1e-2 of max|b|. Why: the graph
+# declares every intermediate float16, and kestrel honours that, rounding each
+# op's output to fp16 (relative step 2^-11 = 4.9e-4 per rounding; the largest
+# outputs are ~650 px box coordinates where one fp16 ulp is 0.5 = 7.7e-4 of
+# max|b|), over ~250 ops, with the Detect head's (2*sigmoid)^2 * anchor math
+# amplifying earlier rounding. onnxruntime instead upcasts runs of fp16 ops to
+# float32 and rounds once at the end: its output differs from the same graph
+# converted to float32 by only 5.0e-4..5.2e-4 of max|b|. Measured kestrel vs
+# ORT (2026-11-21): 2.6e-3 (photo 640x640), 1.5e-3 (random), 4.2e-3
+# (batch 2), i.e. 2 to 5.5 output ulps. 1e-2 (~13 ulps) leaves ~2.4x margin
+# over that and is still far below what a wrong kernel gives (O(1)).
 TOL_F32 = 1e-4
 TOL_F16 = 1e-2
-TOL_F16_WHY = ("float16 graph: every op output is rounded to fp16 (ulp 2^-10 relative; 0.5 at the "
-               "~640 px box coordinates = 7.8e-4 of max|b|); kestrel rounds after float32 compute, "
-               "ORT after its fp16 kernels, so per-op half-ulp differences propagate through ~250 "
-               "ops; 1e-2 = ~13 ulps of the largest output")
+TOL_F16_WHY = ("float16 graph: kestrel rounds every op output to fp16 as declared (2^-11 per "
+               "rounding, ~250 ops, amplified by the Detect head), ORT keeps float32 between "
+               "fp16 ops (ORT fp16 vs fp32 graph: 5e-4); measured kestrel vs ORT 1.5e-3..4.2e-3 "
+               "of max|b| (2..5.5 ulps of the ~650 px boxes); tolerance 1e-2 (~13 ulps)")
 
 
 # onnxruntime's CPU Sigmoid (MLAS logistic) is a rational approximation with
