@@ -374,20 +374,23 @@ static void bbreg(ks_mtcnn_box *b, const float *reg) {
     b->x1 = x1, b->y1 = y1, b->x2 = x2, b->y2 = y2;
 }
 
-/* Writes an RGB float HWC image (w x h) into input tensor t of net n. */
-static void pack_input(const mt_net *n, const float *img, int w, int h, float *t) {
-    int A = n->transposed ? w : h, B = n->transposed ? h : w;
+void ks__mtcnn_pack_cpu(const float *img, int w, int h, int nhwc, int transposed, float *t) {
+    int A = transposed ? w : h, B = transposed ? h : w;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            int a = n->transposed ? x : y, b = n->transposed ? y : x;
+            int a = transposed ? x : y, b = transposed ? y : x;
             for (int c = 0; c < 3; c++) {
                 float v = img[((size_t)y * w + x) * 3 + c];
-                if (n->nhwc)
+                if (nhwc)
                     t[((size_t)a * B + b) * 3 + c] = v;
                 else
                     t[((size_t)c * A + a) * B + b] = v;
             }
         }
+}
+
+static void pack_input(const mt_net *n, const float *img, int w, int h, float *t) {
+    ks__mtcnn_pack_cpu(img, w, h, n->nhwc, n->transposed, t);
 }
 
 /* Channel count of a P-Net output map / R,O-Net output row. */
@@ -439,12 +442,38 @@ static ks_status pick_outputs(ks_mtcnn *m, const mt_net *n, const ks_tensor *o, 
     return KS_OK;
 }
 
-/* Value of channel c at P-Net map cell (a, b) (net orientation). */
-static float map_at(const mt_net *n, const ks_tensor *t, int c, int a, int b) {
-    const float *d = t->data;
-    if (n->nhwc)
-        return d[((size_t)a * t->dims[2] + b) * t->dims[3] + c];
-    return d[((size_t)c * t->dims[2] + a) * t->dims[3] + b];
+static float map_at_raw(const float *d, int nhwc, int C, int ma, int mb, int c, int a, int b) {
+    if (nhwc)
+        return d[((size_t)a * mb + b) * C + c];
+    return d[((size_t)c * ma + a) * mb + b];
+}
+
+int ks__mtcnn_candidates_cpu(const float *prob, const float *reg, int ma, int mb, int nhwc,
+                             int transposed, float scale, float threshold, ks_mtcnn_box *out,
+                             int *cells, int cap) {
+    int n = 0;
+    for (int a = 0; a < ma; a++)
+        for (int b = 0; b < mb; b++) {
+            float p = map_at_raw(prob, nhwc, 2, ma, mb, 1, a, b);
+            if (!(p >= threshold))
+                continue;
+            if (n < cap) {
+                int cx = transposed ? a : b, cy = transposed ? b : a;
+                ks_mtcnn_box *bx = &out[n];
+                memset(bx, 0, sizeof(*bx));
+                bx->x1 = truncf((2.f * (float)cx + 1.f) / scale);
+                bx->y1 = truncf((2.f * (float)cy + 1.f) / scale);
+                bx->x2 = truncf((2.f * (float)cx + 12.f) / scale);
+                bx->y2 = truncf((2.f * (float)cy + 12.f) / scale);
+                bx->score = p;
+                for (int k = 0; k < 4; k++)
+                    bx->reg[k] = map_at_raw(reg, nhwc, 4, ma, mb, k, a, b);
+                if (cells)
+                    cells[n] = a * mb + b;
+            }
+            n++;
+        }
+    return n;
 }
 
 /* Stage 1 for one scale: appends candidate boxes (after NMS 0.5). */
@@ -479,25 +508,18 @@ static ks_status pnet_scale(ks_mtcnn *m, const float *img, int w, int h, float s
         } else {
             int ma = (int)(n->nhwc ? prob->dims[1] : prob->dims[2]);
             int mb = (int)(n->nhwc ? prob->dims[2] : prob->dims[3]);
-            /* cell (a, b): a runs along the image x axis when the net sees
-             * the image transposed, else along y */
-            for (int a = 0; a < ma && st == KS_OK; a++)
-                for (int b = 0; b < mb && st == KS_OK; b++) {
-                    float p = map_at(n, prob, 1, a, b);
-                    if (!(p >= m->opt.thresholds[0]))
-                        continue;
-                    int cx = n->transposed ? a : b, cy = n->transposed ? b : a;
-                    ks_mtcnn_box bx;
-                    memset(&bx, 0, sizeof bx);
-                    bx.x1 = truncf((2.f * (float)cx + 1.f) / scale);
-                    bx.y1 = truncf((2.f * (float)cy + 1.f) / scale);
-                    bx.x2 = truncf((2.f * (float)cx + 12.f) / scale);
-                    bx.y2 = truncf((2.f * (float)cy + 12.f) / scale);
-                    bx.score = p;
-                    for (int k = 0; k < 4; k++)
-                        bx.reg[k] = map_at(n, reg, k, a, b);
-                    st = bl_push(ctx, &l, &bx);
-                }
+            int cnt = ks__mtcnn_candidates_cpu(prob->data, reg->data, ma, mb, n->nhwc,
+                                               n->transposed, scale, m->opt.thresholds[0], NULL,
+                                               NULL, 0);
+            if (cnt > 0) {
+                l.b = ks__alloc_array(ctx, (size_t)cnt, sizeof(ks_mtcnn_box));
+                if (!l.b)
+                    st = ks__oom(ctx, (size_t)cnt * sizeof(ks_mtcnn_box), "mtcnn candidates");
+                else
+                    l.n = l.cap = ks__mtcnn_candidates_cpu(prob->data, reg->data, ma, mb, n->nhwc,
+                                                           n->transposed, scale,
+                                                           m->opt.thresholds[0], l.b, NULL, cnt);
+            }
         }
     }
     if (st == KS_OK)
@@ -512,27 +534,59 @@ static ks_status pnet_scale(ks_mtcnn *m, const float *img, int w, int h, float s
 /* MTCNN's crop: box (1-based inclusive, integral after fix) from the image
  * with zero padding outside, resized to size x size. Returns 0 when the box
  * is empty (skipped). */
+int ks__mtcnn_crop_valid(const int box[4], int w, int h) {
+    int tw = box[2] - box[0] + 1, th = box[3] - box[1] + 1;
+    return tw > 0 && th > 0 && tw <= 8 * (w + h) && th <= 8 * (w + h);
+}
+
+void ks__mtcnn_crop_cpu(const float *img, int w, int h, const int box[4], int size, float *dst) {
+    int x1 = box[0], y1 = box[1];
+    int tw = box[2] - x1 + 1, th = box[3] - y1 + 1;
+    /* bilinear sampling of the zero-padded crop (padding = normalised 0,
+     * as the reference pads raw zeros before normalising), computed per
+     * output pixel like ks__mtcnn_resize_bilinear over the crop */
+    const float padv = -127.5f * 0.0078125f;
+    float sx = (float)tw / (float)size, sy = (float)th / (float)size;
+    for (int y = 0; y < size; y++) {
+        float fy = ((float)y + 0.5f) * sy - 0.5f;
+        if (fy < 0)
+            fy = 0;
+        int y0 = (int)fy;
+        if (y0 > th - 1)
+            y0 = th - 1;
+        int y1i = y0 + 1 < th ? y0 + 1 : th - 1;
+        float wy = fy - (float)y0;
+        for (int x = 0; x < size; x++) {
+            float fx = ((float)x + 0.5f) * sx - 0.5f;
+            if (fx < 0)
+                fx = 0;
+            int x0 = (int)fx;
+            if (x0 > tw - 1)
+                x0 = tw - 1;
+            int x1i = x0 + 1 < tw ? x0 + 1 : tw - 1;
+            float wx = fx - (float)x0;
+            for (int c = 0; c < 3; c++) {
+                float v[4];
+                int xs[2] = {x1 - 1 + x0, x1 - 1 + x1i}, ys[2] = {y1 - 1 + y0, y1 - 1 + y1i};
+                for (int k = 0; k < 4; k++) {
+                    int px = xs[k & 1], py = ys[k >> 1];
+                    v[k] = px >= 0 && px < w && py >= 0 && py < h ? img[((size_t)py * w + px) * 3 + c]
+                                                                  : padv;
+                }
+                float top = v[0] + (v[1] - v[0]) * wx, bot = v[2] + (v[3] - v[2]) * wx;
+                dst[((size_t)y * size + x) * 3 + c] = top + (bot - top) * wy;
+            }
+        }
+    }
+}
+
 static int crop_box(ks_context *ctx, const float *img, int w, int h, const ks_mtcnn_box *bx,
                     int size, float *dst) {
-    int x1 = (int)bx->x1, y1 = (int)bx->y1, x2 = (int)bx->x2, y2 = (int)bx->y2;
-    int tw = x2 - x1 + 1, th = y2 - y1 + 1;
-    if (tw <= 0 || th <= 0 || tw > 8 * (w + h) || th > 8 * (w + h))
+    int box[4] = {(int)bx->x1, (int)bx->y1, (int)bx->x2, (int)bx->y2};
+    (void)ctx;
+    if (!ks__mtcnn_crop_valid(box, w, h))
         return 0;
-    float *tmp = ks__alloc_array(ctx, (size_t)tw * th * 3, sizeof(float));
-    if (!tmp)
-        return -1;
-    /* normalised zero = (0 - 127.5) * 0.0078125 for padding, as the
-     * reference pads raw zeros before normalising */
-    const float padv = -127.5f * 0.0078125f;
-    for (int yy = 0; yy < th; yy++)
-        for (int xx = 0; xx < tw; xx++) {
-            int sx = x1 - 1 + xx, sy = y1 - 1 + yy;
-            for (int c = 0; c < 3; c++)
-                tmp[((size_t)yy * tw + xx) * 3 + c] =
-                    sx >= 0 && sx < w && sy >= 0 && sy < h ? img[((size_t)sy * w + sx) * 3 + c] : padv;
-        }
-    ks__mtcnn_resize_bilinear(tmp, tw, th, 3, dst, size, size);
-    ks__free(ctx, tmp);
+    ks__mtcnn_crop_cpu(img, w, h, box, size, dst);
     return 1;
 }
 

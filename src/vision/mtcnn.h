@@ -77,6 +77,48 @@ typedef struct ks_mtcnn_box {
  * the front; returns their count. scratch: 2 * n ints. */
 int ks__mtcnn_nms(ks_mtcnn_box *boxes, int n, float threshold, int min_mode, int *scratch);
 
+/* Writes an RGB float HWC image (w x h) as one batch item of a net input:
+ * NCHW or NHWC, transposed (blob axis 2 = image x) or not. */
+void ks__mtcnn_pack_cpu(const float *img, int w, int h, int nhwc, int transposed, float *dst);
+/* P-Net cells with face probability >= threshold -> boxes (MTCNN's
+ * generateBoundingBox), in cell order (a outer, b inner; a = blob axis 2).
+ * prob has 2 channels, reg 4, maps ma x mb in the net's layout. Writes at
+ * most cap boxes (out may be NULL with cap 0) and, if cells is not NULL,
+ * each box's cell index a*mb+b; returns the total count. */
+int ks__mtcnn_candidates_cpu(const float *prob, const float *reg, int ma, int mb, int nhwc,
+                             int transposed, float scale, float threshold, ks_mtcnn_box *out,
+                             int *cells, int cap);
+/* MTCNN crop of box (x1,y1,x2,y2: 1-based inclusive ints) from a normalised
+ * RGB float HWC image, zero padded outside, bilinear to size x size (HWC). */
+void ks__mtcnn_crop_cpu(const float *img, int w, int h, const int box[4], int size, float *dst);
+int ks__mtcnn_crop_valid(const int box[4], int w, int h);
+
+/* --- CUDA glue kernels (mtcnn.cu). Device pointers; enqueue on stream
+ * (cudaStream_t), no synchronization; return 0 or a CUDA error code with
+ * its text in err. --- */
+#define KS_MTCNN_MAX_LEVELS 32
+typedef struct ks_mtcnn_pyramid {
+    int n_levels;
+    int w[KS_MTCNN_MAX_LEVELS], h[KS_MTCNN_MAX_LEVELS]; /* resized image sizes */
+    int64_t offset[KS_MTCNN_MAX_LEVELS];                 /* float offset of each level in dst */
+    int nhwc, transposed;                                /* P-Net input layout */
+} ks_mtcnn_pyramid;
+/* All pyramid levels in one launch: level l = pack(resize(img -> w[l] x h[l])). */
+int ks__mtcnn_pyramid_cuda(const float *img, int w, int h, const ks_mtcnn_pyramid *p, float *dst,
+                           void *stream, char *err, size_t err_bytes);
+/* Candidate extraction: appends boxes (unordered) and their cell indices;
+ * *count (device int, zeroed by the caller) receives the total, possibly >
+ * cap (only cap written). */
+int ks__mtcnn_candidates_cuda(const float *prob, const float *reg, int ma, int mb, int nhwc,
+                              int transposed, float scale, float threshold, ks_mtcnn_box *out,
+                              int *cells, int cap, int *count, void *stream, char *err,
+                              size_t err_bytes);
+/* Batched ROI crop-resize into a [n, ...] net input (pack layout): boxes are
+ * n x int[4]; invalid boxes give a zero item. */
+int ks__mtcnn_crop_cuda(const float *img, int w, int h, const int *boxes, int n, int size,
+                        int nhwc, int transposed, float *dst, void *stream, char *err,
+                        size_t err_bytes);
+
 #ifdef __cplusplus
 }
 #endif
