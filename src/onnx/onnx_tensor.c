@@ -255,7 +255,7 @@ ks_status ks__onnx_tensor_convert(ks_context *ctx, const Onnx__TensorProto *tp,
     } else if (tp->has_raw_data) {
         if (n_bytes)
             memcpy(t.data, tp->raw_data.data, n_bytes);
-    } else {
+    } else if (numel > 0) {
         size_t n = (size_t)numel;
         switch (dt) {
         case KS_DTYPE_FLOAT32: memcpy(t.data, tp->float_data, n * 4); break;
