@@ -213,6 +213,13 @@ typedef struct ks_layer_profile {
  * NULL to ask for the count; strings are owned by the engine. */
 KS_API int ks_exec_get_profile(const ks_exec_context *ec, ks_layer_profile *out, int cap);
 
+/* Small stream helpers so callers need no CUDA headers: a non-blocking
+ * stream (cudaStream_t as void*), destroy (NULL accepted), and synchronize
+ * (NULL = the legacy default stream). */
+KS_API ks_status ks_cuda_stream_create(void **stream);
+KS_API void ks_cuda_stream_destroy(void *stream);
+KS_API ks_status ks_cuda_stream_synchronize(void *stream);
+
 /* 1 if a usable CUDA GPU is present (and the library has CUDA), else 0. */
 KS_API int ks_cuda_available(void);
 /* Device name and compute capability (e.g. 90); KS_NO_DEVICE if none. */

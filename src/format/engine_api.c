@@ -77,5 +77,8 @@ ks_status ks_exec_set_profiling(ks_exec_context *ec, int en) { (void)ec; (void)e
 ks_status ks_exec_run(ks_exec_context *ec, void *s, void *const *b) { (void)ec; (void)s; (void)b; return KS_NO_DEVICE; }
 int ks_exec_get_profile(const ks_exec_context *ec, ks_layer_profile *o, int cap) { (void)ec; (void)o; (void)cap; return 0; }
 int ks_cuda_available(void) { return 0; }
+ks_status ks_cuda_stream_create(void **s) { if (s) *s = NULL; return KS_NO_DEVICE; }
+void ks_cuda_stream_destroy(void *s) { (void)s; }
+ks_status ks_cuda_stream_synchronize(void *s) { (void)s; return KS_NO_DEVICE; }
 ks_status ks_cuda_device_info(char *name, size_t nb, int *sm) { (void)name; (void)nb; (void)sm; return KS_NO_DEVICE; }
 #endif

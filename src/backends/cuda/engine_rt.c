@@ -29,6 +29,31 @@ ks_status ks__cuda_init(ks_context *ctx, int *device, int *sm) {
     return KS_OK;
 }
 
+ks_status ks_cuda_stream_create(void **stream) {
+    if (!stream)
+        return KS_INVALID_ARGUMENT;
+    *stream = NULL;
+    if (!ks_cuda_available())
+        return KS_NO_DEVICE;
+    return cudaStreamCreateWithFlags((cudaStream_t *)stream, cudaStreamNonBlocking) == cudaSuccess
+               ? KS_OK
+               : KS_DEVICE_ERROR;
+}
+
+void ks_cuda_stream_destroy(void *stream) {
+    if (stream)
+        cudaStreamDestroy((cudaStream_t)stream);
+}
+
+ks_status ks_cuda_stream_synchronize(void *stream) {
+    cudaError_t e = cudaStreamSynchronize((cudaStream_t)stream);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return KS_DEVICE_ERROR;
+    }
+    return KS_OK;
+}
+
 int ks_cuda_available(void) {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess) {
