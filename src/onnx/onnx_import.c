@@ -25,6 +25,12 @@
  * on ctx claims (domain, op_type, opset). */
 int ks__plugin_lookup(ks_context *ctx, const char *domain, const char *op_type, int opset,
                       void **plugin_out) __attribute__((weak));
+/* 1 if ks_plugin_prefer(ctx, op_type, 1) asks for a plugin over the
+ * built-in op. */
+int ks__plugin_preferred(ks_context *ctx, const char *op_type) __attribute__((weak));
+/* Frees a plugin node from ks__plugin_lookup that never reached the graph. */
+struct ks_plugin_node;
+void ks__plugin_node_free(ks_context *ctx, struct ks_plugin_node *pn) __attribute__((weak));
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -61,6 +67,8 @@ static void attr_free_tmp(ks_context *ctx, ks_attr *a) {
 }
 
 static void pnode_free(ks_onnx_imp *im, ks_onnx_pnode *pn) {
+    if (pn->plugin && ks__plugin_node_free) /* still ours: not handed to the graph */
+        ks__plugin_node_free(im->ctx, pn->plugin);
     for (int i = 0; i < pn->n_attrs; i++)
         attr_free_tmp(im->ctx, &pn->attrs[i]);
     ks__free(im->ctx, pn->attrs);
@@ -623,13 +631,15 @@ static ks_status import_node(ks_onnx_imp *im, const Onnx__NodeProto *np, size_t 
         else
             pn.op = ks__op_from_name(pn.op_type);
     }
-    if (pn.op == KS_OP_COUNT) {
+    int prefer_plugin = is_default && pn.op != KS_OP_COUNT && ks__plugin_preferred &&
+                        ks__plugin_preferred(ctx, pn.op_type);
+    if (pn.op == KS_OP_COUNT || prefer_plugin) {
         void *plugin = NULL;
         if (ks__plugin_lookup &&
             ks__plugin_lookup(ctx, pn.domain, pn.op_type, pn.opset, &plugin) == 1) {
             pn.op = KS_OP_PLUGIN;
             pn.plugin = plugin;
-        } else {
+        } else if (!prefer_plugin) {
             st = ks__onnx_pnode_error(im, &pn, KS_UNSUPPORTED_OP, "unsupported operator%s%s%s",
                                       is_default ? "" : " (domain '", is_default ? "" : pn.domain,
                                       is_default ? "" : "')");
@@ -692,7 +702,8 @@ static ks_status import_node(ks_onnx_imp *im, const Onnx__NodeProto *np, size_t 
     if (st != KS_OK)
         goto done;
     im->g->nodes[nidx].op = pn.op;
-    im->g->nodes[nidx].plugin = pn.plugin;
+    im->g->nodes[nidx].plugin = pn.plugin; /* the graph owns it from here */
+    pn.plugin = NULL;
     for (int i = 0; i < pn.n_attrs && st == KS_OK; i++)
         st = ks__node_add_attr(im->g, nidx, &pn.attrs[i]);
 done:

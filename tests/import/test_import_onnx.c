@@ -7,6 +7,7 @@
 
 #include "harness.h"
 #include "kestrel/kestrel.h"
+#include "kestrel/plugin.h"
 #include "graph/ir.h"
 #include "onnx/onnx_import.h"
 #include "onnx/onnx_tensor.h"
@@ -608,6 +609,52 @@ static void test_tensor_pb(void) {
     tb_free(&tb);
 }
 
+/* Plugins: a custom-domain op claimed by a registered plugin, a preferred
+ * plugin replacing a built-in op, and no leak when the import fails after
+ * the plugin node was created. */
+static void test_plugins(void) {
+    const ks_plugin_desc *prelu = ks_plugin_builtin("PRelu");
+    if (!prelu) {
+        fprintf(stderr, "note: no built-in PRelu plugin; skipping plugin cases\n");
+        return;
+    }
+    ks_context *pc = NULL;
+    KS_T_CHECK(ks_context_create(NULL, &pc) == KS_OK);
+    KS_T_CHECK_OK(pc, ks_plugin_register(pc, prelu));
+    for (int k = 0; k < 3; k++) {
+        tb_model tb;
+        tb_init(&tb, 7, 13);
+        tb_input(&tb, "x", TB_FLOAT, 4, (int64_t[]){1, 2, 4, 4});
+        tb_init_f(&tb, "slope", 3, (int64_t[]){2, 1, 1}, (float[]){0.1f, 0.2f});
+        Onnx__NodeProto *n = tb_node(&tb, "PRelu", "p", "x,slope", k == 2 ? "t" : "y");
+        if (k != 1) {
+            n->domain = "com.vendor";
+            tb_add_opset(&tb, "com.vendor", 1);
+        }
+        if (k == 2)
+            tb_node(&tb, "NoSuchOp", "bad", "t", "y");
+        tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+        if (k == 1)
+            KS_T_CHECK_OK(pc, ks_plugin_prefer(pc, "PRelu", 1));
+        size_t len;
+        uint8_t *buf = tb_pack(&tb, &len);
+        ks_graph *g = NULL;
+        ks_status st = ks__onnx_import(pc, buf, len, "plugin.onnx", NULL, &g);
+        if (k < 2) {
+            KS_T_CHECK_OK(pc, st);
+            const ks_node *pn = g ? find_node(g, "PRelu") : NULL;
+            KS_T_CHECK(pn && pn->op == KS_OP_PLUGIN && pn->plugin != NULL);
+        } else {
+            KS_T_CHECK_EQ_I(st, KS_UNSUPPORTED_OP);
+            KS_T_CHECK(strstr(ks_context_last_error(pc), "NoSuchOp") != NULL);
+        }
+        ks__graph_destroy(g);
+        free(buf);
+        tb_free(&tb);
+    }
+    ks_context_destroy(pc);
+}
+
 int main(void) {
     KS_T_CHECK(ks_context_create(NULL, &ctx) == KS_OK);
     test_basic();
@@ -618,6 +665,7 @@ int main(void) {
     test_external_data();
     test_unsupported_messages();
     test_tensor_pb();
+    test_plugins();
     ks_context_destroy(ctx);
     return ks_t_done();
 }
