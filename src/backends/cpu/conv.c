@@ -57,15 +57,33 @@ KS_NN_INLINE void im2col_pack(size_t es, const geom3 *g, int64_t cg, const void 
                         int64_t iy = oy * g->s[1] - g->pb[1] + ky * g->d[1];
                         int row_ok = iz >= 0 && iz < g->in[0] && iy >= 0 && iy < g->in[1];
                         const char *row = xc + (size_t)((iz * g->in[1] + iy) * g->in[2]) * es;
+                        /* taps t in [t0, t1) read inside the row, the rest are padding */
+                        int64_t ix0 = ox * g->s[2] + xoff, t0 = 0, t1 = 0;
+                        if (row_ok) {
+                            t0 = ix0 < 0 ? (-ix0 + g->s[2] - 1) / g->s[2] : 0;
+                            t1 = ix0 > g->in[2] - 1 ? 0 : (g->in[2] - 1 - ix0) / g->s[2] + 1;
+                            if (t1 > seg)
+                                t1 = seg;
+                            if (t0 > t1)
+                                t0 = t1;
+                        }
+                        /* walk the packed destination: NR lanes per panel, then
+                         * jump to the same row of the next panel */
+                        int64_t lane = (q % KS_NN_NR);
+                        int64_t di = ((q / KS_NN_NR) * K + kk) * KS_NN_NR + lane;
+                        const int64_t jump = (K - 1) * KS_NN_NR + 1;
                         for (int64_t t = 0; t < seg; t++) {
-                            int64_t qq = q + t;
-                            int64_t di = ((qq / KS_NN_NR) * K + kk) * KS_NN_NR + qq % KS_NN_NR;
-                            int64_t ix = (ox + t) * g->s[2] + xoff;
-                            int ok = row_ok && ix >= 0 && ix < g->in[2];
+                            int ok = t >= t0 && t < t1;
                             if (es == 4)
-                                ((float *)bp)[di] = ok ? ((const float *)row)[ix] : 0.0f;
+                                ((float *)bp)[di] = ok ? ((const float *)row)[ix0 + t * g->s[2]] : 0.0f;
                             else
-                                ((double *)bp)[di] = ok ? ((const double *)row)[ix] : 0.0;
+                                ((double *)bp)[di] = ok ? ((const double *)row)[ix0 + t * g->s[2]] : 0.0;
+                            if (++lane == KS_NN_NR) {
+                                lane = 0;
+                                di += jump;
+                            } else {
+                                di++;
+                            }
                         }
                         q += seg;
                         ox = 0;

@@ -54,8 +54,68 @@ ks_status ks__nn_scratch(const ks_op_ctx *oc, int64_t n, size_t es, void **out) 
 KS_NN_PACK_DEF(ks__nn_pack_b_f32, float)
 KS_NN_PACK_DEF(ks__nn_pack_b_f64, double)
 
-/* 4 x NR and 1 x NR blocks of C += A * Bpanel; nr <= NR columns written. */
-#define KS_NN_GEMM_DEF(NAME, T)                                                          \
+/* The micro-kernels keep a 4 x NR block of C in registers across the whole
+ * k loop. With GCC / Clang they are written with generic vector types
+ * (vector_size: portable C extensions, no ISA intrinsics; the compiler
+ * splits them into whatever registers the target has). Left to the
+ * auto-vectorizer, GCC vectorizes the k loop across rows of A with shuffles
+ * instead, about 4x slower. Other compilers get the plain loops. */
+#if defined(__GNUC__)
+#define KS_NN_VEC 1
+/* 16-byte vectors: wider generic vectors are lowered through the stack on
+ * targets without them (plain x86-64 has SSE2 only). */
+typedef float ks_v4f __attribute__((vector_size(16)));
+typedef double ks_v2d __attribute__((vector_size(16)));
+#endif
+
+#if KS_NN_VEC
+/* NV vectors of VT per row of the block */
+#define KS_NN_GEMM_MK(NAME, T, VT)                                                       \
+    enum { NAME##_NV = NR * (int)sizeof(T) / 16, NAME##_VL = 16 / (int)sizeof(T) };      \
+    static void NAME##_4xnr(int64_t K, const T *a, int64_t a_rs, int64_t a_cs,           \
+                            const T *restrict bp, T *c, int64_t ldc, int64_t nr) {       \
+        VT acc[4][NAME##_NV];                                                            \
+        memset(acc, 0, sizeof acc);                                                      \
+        const T *a0 = a, *a1 = a + a_rs, *a2 = a + 2 * a_rs, *a3 = a + 3 * a_rs;         \
+        for (int64_t k = 0; k < K; k++, bp += NR) {                                      \
+            T s0 = a0[k * a_cs], s1 = a1[k * a_cs], s2 = a2[k * a_cs], s3 = a3[k * a_cs]; \
+            for (int v = 0; v < NAME##_NV; v++) {                                        \
+                VT b;                                                                    \
+                memcpy(&b, bp + v * NAME##_VL, sizeof b);                                \
+                acc[0][v] += s0 * b;                                                     \
+                acc[1][v] += s1 * b;                                                     \
+                acc[2][v] += s2 * b;                                                     \
+                acc[3][v] += s3 * b;                                                     \
+            }                                                                            \
+        }                                                                                \
+        T out[4][NR];                                                                    \
+        memcpy(out, acc, sizeof out);                                                    \
+        for (int64_t t = 0; t < nr; t++) {                                               \
+            c[t] += out[0][t];                                                           \
+            c[ldc + t] += out[1][t];                                                     \
+            c[2 * ldc + t] += out[2][t];                                                 \
+            c[3 * ldc + t] += out[3][t];                                                 \
+        }                                                                                \
+    }                                                                                    \
+    static void NAME##_1xnr(int64_t K, const T *a, int64_t a_cs, const T *restrict bp,   \
+                            T *c, int64_t nr) {                                          \
+        VT acc[NAME##_NV];                                                               \
+        memset(acc, 0, sizeof acc);                                                      \
+        for (int64_t k = 0; k < K; k++, bp += NR) {                                      \
+            T s0 = a[k * a_cs];                                                          \
+            for (int v = 0; v < NAME##_NV; v++) {                                        \
+                VT b;                                                                    \
+                memcpy(&b, bp + v * NAME##_VL, sizeof b);                                \
+                acc[v] += s0 * b;                                                        \
+            }                                                                            \
+        }                                                                                \
+        T out[NR];                                                                       \
+        memcpy(out, acc, sizeof out);                                                    \
+        for (int64_t t = 0; t < nr; t++)                                                 \
+            c[t] += out[t];                                                              \
+    }
+#else
+#define KS_NN_GEMM_MK(NAME, T, VT)                                                       \
     static void NAME##_4xnr(int64_t K, const T *a, int64_t a_rs, int64_t a_cs,           \
                             const T *restrict bp, T *c, int64_t ldc, int64_t nr) {       \
         T acc0[NR] = {0}, acc1[NR] = {0}, acc2[NR] = {0}, acc3[NR] = {0};                \
@@ -86,7 +146,12 @@ KS_NN_PACK_DEF(ks__nn_pack_b_f64, double)
         }                                                                                \
         for (int64_t t = 0; t < nr; t++)                                                 \
             c[t] += acc[t];                                                              \
-    }                                                                                    \
+    }
+#endif
+
+/* C += A * Bpacked: 4-row blocks, then single rows. */
+#define KS_NN_GEMM_DEF(NAME, T, VT)                                                      \
+    KS_NN_GEMM_MK(NAME, T, VT)                                                           \
     void NAME(int64_t M, int64_t N, int64_t K, const T *a, int64_t a_rs, int64_t a_cs,   \
               const T *bp, T *c, int64_t ldc) {                                          \
         int64_t m = 0;                                                                   \
@@ -100,8 +165,8 @@ KS_NN_PACK_DEF(ks__nn_pack_b_f64, double)
                             N - n0 < NR ? N - n0 : NR);                                  \
     }
 
-KS_NN_GEMM_DEF(ks__nn_gemm_f32, float)
-KS_NN_GEMM_DEF(ks__nn_gemm_f64, double)
+KS_NN_GEMM_DEF(ks__nn_gemm_f32, float, ks_v4f)
+KS_NN_GEMM_DEF(ks__nn_gemm_f64, double, ks_v2d)
 
 /* ------------------------------------------------------------ MatMul */
 
