@@ -37,9 +37,10 @@ static ks_status check_channel_vec(const ks_op_ctx *oc, int i, const char *what,
     if (!t || t->ndim < 0)
         return KS_OK;
     if (t->ndim != 1 || (c >= 0 && t->dims[0] >= 0 && t->dims[0] != c))
-        return ks__op_error(oc, KS_UNSUPPORTED_SHAPE, "%s must be a vector of %lld values "
-                            "(has rank %d, dim0 %lld)", what, (long long)c, t->ndim,
-                            (long long)(t->ndim > 0 ? t->dims[0] : 0));
+        return ks__op_error(oc, KS_UNSUPPORTED_SHAPE,
+                            "%s must be a vector of %lld values "
+                            "(has rank %d, dim0 %lld)",
+                            what, (long long)c, t->ndim, (long long)(t->ndim > 0 ? t->dims[0] : 0));
     return KS_OK;
 }
 
@@ -85,7 +86,8 @@ ks_status ks__infer_max_pool(ks_op_ctx *oc) {
     ks_tensor *ind = out_at(oc, 1);
     if (ind) {
         if (p.n_spatial > 2)
-            return ks__op_error(oc, KS_UNSUPPORTED_ATTR, "MaxPool: the Indices output is only "
+            return ks__op_error(oc, KS_UNSUPPORTED_ATTR,
+                                "MaxPool: the Indices output is only "
                                 "supported for 1-D and 2-D pooling");
         window_out_shape(ind, oc->in[0], &p, p.out_channels);
         ind->dtype = KS_DTYPE_INT64;
@@ -118,13 +120,21 @@ static ks_status infer_global_pool(ks_op_ctx *oc) {
     return KS_OK;
 }
 
-ks_status ks__infer_global_average_pool(ks_op_ctx *oc) { return infer_global_pool(oc); }
-ks_status ks__infer_global_max_pool(ks_op_ctx *oc) { return infer_global_pool(oc); }
+ks_status ks__infer_global_average_pool(ks_op_ctx *oc) {
+    return infer_global_pool(oc);
+}
+ks_status ks__infer_global_max_pool(ks_op_ctx *oc) {
+    return infer_global_pool(oc);
+}
 
 ks_status ks__infer_batch_norm(ks_op_ctx *oc) {
     for (int i = 0; i < 5; i++)
-        KS_CHECK(need_input(oc, i, i == 0 ? "X" : i == 1 ? "scale" : i == 2 ? "B" : i == 3 ?
-                            "input_mean" : "input_var"));
+        KS_CHECK(need_input(oc, i,
+                            i == 0   ? "X"
+                            : i == 1 ? "scale"
+                            : i == 2 ? "B"
+                            : i == 3 ? "input_mean"
+                                     : "input_var"));
     const ks_tensor *x = oc->in[0];
     int64_t c = -1;
     if (x->ndim >= 0) {
@@ -154,8 +164,10 @@ ks_status ks__infer_instance_norm(ks_op_ctx *oc) {
     int64_t c = -1;
     if (x->ndim >= 0) {
         if (x->ndim < 2)
-            return ks__op_error(oc, KS_UNSUPPORTED_SHAPE, "InstanceNormalization: input must have "
-                                "rank >= 2, has %d", x->ndim);
+            return ks__op_error(oc, KS_UNSUPPORTED_SHAPE,
+                                "InstanceNormalization: input must have "
+                                "rank >= 2, has %d",
+                                x->ndim);
         c = x->dims[1];
     }
     KS_CHECK(check_channel_vec(oc, 1, "scale", c));
@@ -216,8 +228,10 @@ ks_status ks__infer_gemm(ks_op_ctx *oc) {
         for (int i = 0; i < c->ndim; i++) {
             int64_t d = c->dims[i], w = want[2 - c->ndim + i];
             if (d >= 0 && w >= 0 && d != 1 && d != w)
-                return ks__op_error(oc, KS_UNSUPPORTED_SHAPE, "Gemm: C dim %d = %lld does not "
-                                    "broadcast to %lld", i, (long long)d, (long long)w);
+                return ks__op_error(oc, KS_UNSUPPORTED_SHAPE,
+                                    "Gemm: C dim %d = %lld does not "
+                                    "broadcast to %lld",
+                                    i, (long long)d, (long long)w);
         }
     }
     ks_tensor *o = oc->out[0];

@@ -32,8 +32,10 @@ static ks_status parse_auto_pad(const ks_op_ctx *oc, ks_auto_pad *ap) {
     else if (strcmp(s, "VALID") == 0)
         *ap = KS_AUTO_PAD_VALID;
     else
-        return ks__op_error(oc, KS_UNSUPPORTED_ATTR, "auto_pad '%s' is not one of NOTSET, "
-                            "SAME_UPPER, SAME_LOWER, VALID", s);
+        return ks__op_error(oc, KS_UNSUPPORTED_ATTR,
+                            "auto_pad '%s' is not one of NOTSET, "
+                            "SAME_UPPER, SAME_LOWER, VALID",
+                            s);
     return KS_OK;
 }
 
@@ -144,7 +146,8 @@ static ks_status spatial_rank(const ks_op_ctx *oc, const char *op, const ks_tens
     if (r < 3 || r > 2 + KS_NN_MAX_SPATIAL)
         return ks__op_error(oc, KS_UNSUPPORTED_SHAPE,
                             "%s: input rank %d not supported (expected 3..%d: N, C and 1..%d "
-                            "spatial dims)", op, r, 2 + KS_NN_MAX_SPATIAL, KS_NN_MAX_SPATIAL);
+                            "spatial dims)",
+                            op, r, 2 + KS_NN_MAX_SPATIAL, KS_NN_MAX_SPATIAL);
     if (x && x->ndim >= 0 && w && w->ndim >= 0 && x->ndim != w->ndim)
         return ks__op_error(oc, KS_UNSUPPORTED_SHAPE, "%s: X has rank %d but W has rank %d", op,
                             x->ndim, w->ndim);
@@ -203,16 +206,20 @@ ks_status ks__conv_params(const ks_op_ctx *oc, const ks_tensor *x, const ks_tens
     p->in_channels = xk ? x->dims[1] : -1;
     p->out_channels = wk ? w->dims[0] : -1;
     if (p->in_channels >= 0 && p->in_channels % p->group)
-        return ks__op_error(oc, KS_INVALID_MODEL, "Conv: group %lld does not divide input "
-                            "channels %lld", (long long)p->group, (long long)p->in_channels);
+        return ks__op_error(oc, KS_INVALID_MODEL,
+                            "Conv: group %lld does not divide input "
+                            "channels %lld",
+                            (long long)p->group, (long long)p->in_channels);
     if (p->out_channels >= 0 && p->out_channels % p->group)
-        return ks__op_error(oc, KS_INVALID_MODEL, "Conv: group %lld does not divide output "
-                            "channels %lld (W dim 0)", (long long)p->group,
-                            (long long)p->out_channels);
+        return ks__op_error(oc, KS_INVALID_MODEL,
+                            "Conv: group %lld does not divide output "
+                            "channels %lld (W dim 0)",
+                            (long long)p->group, (long long)p->out_channels);
     if (p->in_channels >= 0 && wk && w->dims[1] >= 0 && w->dims[1] * p->group != p->in_channels)
-        return ks__op_error(oc, KS_INVALID_MODEL, "Conv: X has %lld channels but W expects "
-                            "%lld x group %lld", (long long)p->in_channels, (long long)w->dims[1],
-                            (long long)p->group);
+        return ks__op_error(oc, KS_INVALID_MODEL,
+                            "Conv: X has %lld channels but W expects "
+                            "%lld x group %lld",
+                            (long long)p->in_channels, (long long)w->dims[1], (long long)p->group);
     for (int i = 0; i < n; i++) {
         p->in[i] = xk ? x->dims[2 + i] : -1;
         if (p->kernel[i] < 0) {
@@ -241,19 +248,24 @@ ks_status ks__conv_transpose_params(const ks_op_ctx *oc, const ks_tensor *x, con
     int xk = x && x->ndim == n + 2, wk = w && w->ndim == n + 2;
     p->in_channels = xk ? x->dims[1] : -1;
     if (p->in_channels >= 0 && p->in_channels % p->group)
-        return ks__op_error(oc, KS_INVALID_MODEL, "ConvTranspose: group %lld does not divide "
-                            "input channels %lld", (long long)p->group,
-                            (long long)p->in_channels);
+        return ks__op_error(oc, KS_INVALID_MODEL,
+                            "ConvTranspose: group %lld does not divide "
+                            "input channels %lld",
+                            (long long)p->group, (long long)p->in_channels);
     if (p->in_channels >= 0 && wk && w->dims[0] >= 0 && w->dims[0] != p->in_channels)
-        return ks__op_error(oc, KS_INVALID_MODEL, "ConvTranspose: X has %lld channels but W "
-                            "dim 0 is %lld", (long long)p->in_channels, (long long)w->dims[0]);
+        return ks__op_error(oc, KS_INVALID_MODEL,
+                            "ConvTranspose: X has %lld channels but W "
+                            "dim 0 is %lld",
+                            (long long)p->in_channels, (long long)w->dims[0]);
     p->out_channels = (wk && w->dims[1] >= 0) ? w->dims[1] * p->group : -1;
 
     const int64_t *os;
     int64_t n_os = ks__attr_ints(oc->node, "output_shape", &os);
     if (n_os >= 0 && n_os != n && n_os != n + 2)
-        return ks__op_error(oc, KS_INVALID_MODEL, "ConvTranspose: output_shape has %lld values, "
-                            "expected %d", (long long)n_os, n);
+        return ks__op_error(oc, KS_INVALID_MODEL,
+                            "ConvTranspose: output_shape has %lld values, "
+                            "expected %d",
+                            (long long)n_os, n);
     if (n_os == n + 2)
         os += 2;
     for (int i = 0; i < n; i++) {
@@ -261,9 +273,10 @@ ks_status ks__conv_transpose_params(const ks_op_ctx *oc, const ks_tensor *x, con
         p->in[i] = in;
         int64_t k = p->kernel[i], s = p->stride[i], d = p->dilation[i], op = p->output_padding[i];
         if (op >= s && op >= d)
-            return ks__op_error(oc, KS_INVALID_MODEL, "ConvTranspose: output_padding[%d] = %lld "
-                                "must be smaller than stride %lld or dilation %lld", i,
-                                (long long)op, (long long)s, (long long)d);
+            return ks__op_error(oc, KS_INVALID_MODEL,
+                                "ConvTranspose: output_padding[%d] = %lld "
+                                "must be smaller than stride %lld or dilation %lld",
+                                i, (long long)op, (long long)s, (long long)d);
         if (in < 0 || k < 0) {
             p->out[i] = n_os >= 0 ? os[i] : -1;
             if (p->auto_pad == KS_AUTO_PAD_SAME_UPPER || p->auto_pad == KS_AUTO_PAD_SAME_LOWER ||
@@ -300,10 +313,11 @@ ks_status ks__conv_transpose_params(const ks_op_ctx *oc, const ks_tensor *x, con
             p->out[i] = full - p->pad_begin[i] - p->pad_end[i];
         }
         if (p->out[i] < 1)
-            return ks__op_error(oc, KS_UNSUPPORTED_SHAPE, "ConvTranspose: output size %lld along "
+            return ks__op_error(oc, KS_UNSUPPORTED_SHAPE,
+                                "ConvTranspose: output size %lld along "
                                 "spatial axis %d (input %lld, pads %lld+%lld)",
-                                (long long)p->out[i], i, (long long)in,
-                                (long long)p->pad_begin[i], (long long)p->pad_end[i]);
+                                (long long)p->out[i], i, (long long)in, (long long)p->pad_begin[i],
+                                (long long)p->pad_end[i]);
     }
     return KS_OK;
 }
@@ -316,8 +330,10 @@ ks_status ks__pool_params(const ks_op_ctx *oc, const ks_tensor *x, ks_window_par
     if (cnt < 0)
         return ks__op_error(oc, KS_INVALID_MODEL, "%s: attribute kernel_shape is required", op);
     if (x && x->ndim >= 0 && cnt != x->ndim - 2)
-        return ks__op_error(oc, KS_INVALID_MODEL, "%s: kernel_shape has %lld values but X has "
-                            "rank %d", op, (long long)cnt, x->ndim);
+        return ks__op_error(oc, KS_INVALID_MODEL,
+                            "%s: kernel_shape has %lld values but X has "
+                            "rank %d",
+                            op, (long long)cnt, x->ndim);
     KS_CHECK(spatial_rank(oc, op, x, NULL, &p->n_spatial));
     int n = p->n_spatial;
     for (int i = 0; i < n; i++) {
@@ -337,9 +353,10 @@ ks_status ks__pool_params(const ks_op_ctx *oc, const ks_tensor *x, ks_window_par
         resolve_forward_axis(p, i);
         if (p->pad_begin[i] >= 0 && p->pad_begin[i] >= (p->kernel[i] - 1) * p->dilation[i] + 1 &&
             p->auto_pad == KS_AUTO_PAD_NOTSET && oc->node->op == KS_OP_MAX_POOL)
-            return ks__op_error(oc, KS_INVALID_MODEL, "%s: pad %lld is not smaller than the "
-                                "kernel extent %lld along axis %d", op,
-                                (long long)p->pad_begin[i],
+            return ks__op_error(oc, KS_INVALID_MODEL,
+                                "%s: pad %lld is not smaller than the "
+                                "kernel extent %lld along axis %d",
+                                op, (long long)p->pad_begin[i],
                                 (long long)((p->kernel[i] - 1) * p->dilation[i] + 1), i);
     }
     return check_out_sizes(oc, p, op);
@@ -391,32 +408,36 @@ ks_status ks__resize_params(const ks_op_ctx *oc, ks_resize_params *p) {
     if (m < 0 && strcmp(ms, "bilinear") == 0) /* Upsample-7 spelling */
         m = KS_RESIZE_LINEAR;
     if (m < 0)
-        return ks__op_error(oc, KS_UNSUPPORTED_ATTR, "Resize: mode '%s' is not one of nearest, "
-                            "linear, cubic", ms);
+        return ks__op_error(oc, KS_UNSUPPORTED_ATTR,
+                            "Resize: mode '%s' is not one of nearest, "
+                            "linear, cubic",
+                            ms);
     p->mode = (ks_resize_mode)m;
 
-    static const char *const coords[] = {"half_pixel",     "half_pixel_symmetric",
-                                         "pytorch_half_pixel", "align_corners",
-                                         "asymmetric",     "tf_half_pixel_for_nn",
-                                         "tf_crop_and_resize"};
-    const char *cs = ks__attr_s(nd, "coordinate_transformation_mode",
-                                legacy ? "asymmetric" : "half_pixel");
+    static const char *const coords[] = {
+        "half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
+        "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize"};
+    const char *cs =
+        ks__attr_s(nd, "coordinate_transformation_mode", legacy ? "asymmetric" : "half_pixel");
     int c = str_in(cs, coords, 7);
     if (c < 0)
-        return ks__op_error(oc, KS_UNSUPPORTED_ATTR, "Resize: coordinate_transformation_mode "
-                            "'%s' is not supported", cs);
+        return ks__op_error(oc, KS_UNSUPPORTED_ATTR,
+                            "Resize: coordinate_transformation_mode "
+                            "'%s' is not supported",
+                            cs);
     p->coord = (ks_resize_coord)c;
 
-    static const char *const nears[] = {"round_prefer_floor", "round_prefer_ceil", "floor",
-                                        "ceil"};
+    static const char *const nears[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     if (legacy && !ks__attr_find(nd, "nearest_mode")) {
         p->nearest = KS_RESIZE_SIMPLE;
     } else {
         const char *ns = ks__attr_s(nd, "nearest_mode", "round_prefer_floor");
         int k = str_in(ns, nears, 4);
         if (k < 0)
-            return ks__op_error(oc, KS_UNSUPPORTED_ATTR, "Resize: nearest_mode '%s' is not one "
-                                "of round_prefer_floor, round_prefer_ceil, floor, ceil", ns);
+            return ks__op_error(oc, KS_UNSUPPORTED_ATTR,
+                                "Resize: nearest_mode '%s' is not one "
+                                "of round_prefer_floor, round_prefer_ceil, floor, ceil",
+                                ns);
         p->nearest = (ks_resize_nearest)k;
     }
     p->cubic_coeff_a = ks__attr_f(nd, "cubic_coeff_a", -0.75f);
@@ -424,14 +445,18 @@ ks_status ks__resize_params(const ks_op_ctx *oc, ks_resize_params *p) {
     p->extrapolation_value = ks__attr_f(nd, "extrapolation_value", 0.0f);
     int64_t antialias = ks__attr_i(nd, "antialias", 0);
     if (antialias != 0)
-        return ks__op_error(oc, KS_UNSUPPORTED_ATTR, "Resize: antialias = %lld is not supported "
-                            "(only 0)", (long long)antialias);
+        return ks__op_error(oc, KS_UNSUPPORTED_ATTR,
+                            "Resize: antialias = %lld is not supported "
+                            "(only 0)",
+                            (long long)antialias);
     const char *kar = ks__attr_s(nd, "keep_aspect_ratio_policy", "stretch");
     static const char *const kars[] = {"stretch", "not_larger", "not_smaller"};
     int policy = str_in(kar, kars, 3);
     if (policy < 0)
-        return ks__op_error(oc, KS_UNSUPPORTED_ATTR, "Resize: keep_aspect_ratio_policy '%s' is "
-                            "not one of stretch, not_larger, not_smaller", kar);
+        return ks__op_error(oc, KS_UNSUPPORTED_ATTR,
+                            "Resize: keep_aspect_ratio_policy '%s' is "
+                            "not one of stretch, not_larger, not_smaller",
+                            kar);
 
     if (!x || x->ndim < 0) {
         p->ndim = -1;
@@ -453,8 +478,10 @@ ks_status ks__resize_params(const ks_op_ctx *oc, ks_resize_params *p) {
         int seen[KS_MAX_DIMS] = {0};
         for (int i = 0; i < na; i++) {
             if (!ks__norm_axis(av[i], r, &axes[i]) || seen[axes[i]])
-                return ks__op_error(oc, KS_INVALID_MODEL, "Resize: axes[%d] = %lld invalid or "
-                                    "repeated for rank %d", i, (long long)av[i], r);
+                return ks__op_error(oc, KS_INVALID_MODEL,
+                                    "Resize: axes[%d] = %lld invalid or "
+                                    "repeated for rank %d",
+                                    i, (long long)av[i], r);
             seen[axes[i]] = 1;
         }
         n_axes = (int)na;
@@ -477,7 +504,8 @@ ks_status ks__resize_params(const ks_op_ctx *oc, ks_resize_params *p) {
             }
     }
     if (sizes && scales)
-        return ks__op_error(oc, KS_INVALID_MODEL, "Resize: only one of scales and sizes may be "
+        return ks__op_error(oc, KS_INVALID_MODEL,
+                            "Resize: only one of scales and sizes may be "
                             "given");
     if (!sizes && !scales)
         return ks__op_error(oc, KS_INVALID_MODEL, "Resize: one of scales and sizes is required");
@@ -497,8 +525,8 @@ ks_status ks__resize_params(const ks_op_ctx *oc, ks_resize_params *p) {
             int a = axes[i];
             float s = (float)ks__tensor_get_f64(scales, i);
             if (!(s > 0.0f))
-                return ks__op_error(oc, KS_INVALID_MODEL, "Resize: scales[%d] = %g must be > 0",
-                                    i, (double)s);
+                return ks__op_error(oc, KS_INVALID_MODEL, "Resize: scales[%d] = %g must be > 0", i,
+                                    (double)s);
             p->scale[a] = s;
             /* float product as onnxruntime and the reference (roi does not
              * enter the size) */
@@ -565,16 +593,16 @@ double ks__resize_coord(const ks_resize_params *p, int axis, int64_t x_out) {
         return (x + 0.5) / s;
     case KS_RESIZE_TF_CROP_AND_RESIZE: {
         double a = p->roi_start[axis], b = p->roi_end[axis];
-        return len_frac != 1.0 ? a * (len_in - 1.0) + x * (b - a) * (len_in - 1.0) / (len_frac - 1.0)
-                               : 0.5 * (a + b) * (len_in - 1.0);
+        return len_frac != 1.0
+                   ? a * (len_in - 1.0) + x * (b - a) * (len_in - 1.0) / (len_frac - 1.0)
+                   : 0.5 * (a + b) * (len_in - 1.0);
     }
     }
     return x;
 }
 
 int ks__resize_outside(const ks_resize_params *p, int axis, double x) {
-    return p->coord == KS_RESIZE_TF_CROP_AND_RESIZE &&
-           (x < 0.0 || x > (double)(p->in[axis] - 1));
+    return p->coord == KS_RESIZE_TF_CROP_AND_RESIZE && (x < 0.0 || x > (double)(p->in[axis] - 1));
 }
 
 int64_t ks__resize_nearest_index(const ks_resize_params *p, int axis, double x) {
@@ -627,8 +655,10 @@ ks_status ks__pad_params(const ks_op_ctx *oc, ks_pad_params *p) {
     const char *ms = ks__attr_s(oc->node, "mode", "constant");
     int m = str_in(ms, modes, 4);
     if (m < 0)
-        return ks__op_error(oc, KS_UNSUPPORTED_ATTR, "Pad: mode '%s' is not one of constant, "
-                            "reflect, edge, wrap", ms);
+        return ks__op_error(oc, KS_UNSUPPORTED_ATTR,
+                            "Pad: mode '%s' is not one of constant, "
+                            "reflect, edge, wrap",
+                            ms);
     p->mode = (ks_pad_mode)m;
     const ks_tensor *x = oc->in[0];
     const ks_tensor *pads = oc->n_in > 1 ? oc->in[1] : NULL;
@@ -649,15 +679,19 @@ ks_status ks__pad_params(const ks_op_ctx *oc, ks_pad_params *p) {
         ax[i] = i;
     if (axes) {
         if (axes->ndim != 1 || axes->dims[0] > r)
-            return ks__op_error(oc, KS_INVALID_MODEL, "Pad: axes must be 1-D with at most %d "
-                                "values", r);
+            return ks__op_error(oc, KS_INVALID_MODEL,
+                                "Pad: axes must be 1-D with at most %d "
+                                "values",
+                                r);
         n_ax = (int)axes->dims[0];
         int seen[KS_MAX_DIMS] = {0};
         for (int i = 0; i < n_ax; i++) {
             int64_t a = ks__tensor_get_i64(axes, i);
             if (!ks__norm_axis(a, r, &ax[i]) || seen[ax[i]])
-                return ks__op_error(oc, KS_INVALID_MODEL, "Pad: axes[%d] = %lld invalid or "
-                                    "repeated for rank %d", i, (long long)a, r);
+                return ks__op_error(oc, KS_INVALID_MODEL,
+                                    "Pad: axes[%d] = %lld invalid or "
+                                    "repeated for rank %d",
+                                    i, (long long)a, r);
             seen[ax[i]] = 1;
         }
     }
@@ -673,13 +707,16 @@ ks_status ks__pad_params(const ks_op_ctx *oc, ks_pad_params *p) {
         if (d < 0)
             continue;
         if (d + p->begin[i] + p->end[i] < 0)
-            return ks__op_error(oc, KS_INVALID_MODEL, "Pad: pads %lld, %lld crop more than the "
-                                "%lld elements of axis %d", (long long)p->begin[i],
-                                (long long)p->end[i], (long long)d, i);
+            return ks__op_error(oc, KS_INVALID_MODEL,
+                                "Pad: pads %lld, %lld crop more than the "
+                                "%lld elements of axis %d",
+                                (long long)p->begin[i], (long long)p->end[i], (long long)d, i);
         int64_t kept = d + (p->begin[i] < 0 ? p->begin[i] : 0) + (p->end[i] < 0 ? p->end[i] : 0);
         if (p->mode != KS_PAD_CONSTANT && kept <= 0 && (p->begin[i] > 0 || p->end[i] > 0))
-            return ks__op_error(oc, KS_UNSUPPORTED_SHAPE, "Pad: mode '%s' cannot pad axis %d "
-                                "with no elements left after cropping", ms, i);
+            return ks__op_error(oc, KS_UNSUPPORTED_SHAPE,
+                                "Pad: mode '%s' cannot pad axis %d "
+                                "with no elements left after cropping",
+                                ms, i);
     }
     p->known = 1;
     return KS_OK;
@@ -734,9 +771,10 @@ ks_status ks__gemm_params(const ks_op_ctx *oc, const ks_tensor *a, const ks_tens
         kb = b->dims[p->trans_b ? 1 : 0];
     }
     if (ka >= 0 && kb >= 0 && ka != kb)
-        return ks__op_error(oc, KS_UNSUPPORTED_SHAPE, "Gemm: inner dims differ: A gives K = %lld "
-                            "(transA %d), B gives K = %lld (transB %d)", (long long)ka,
-                            p->trans_a, (long long)kb, p->trans_b);
+        return ks__op_error(oc, KS_UNSUPPORTED_SHAPE,
+                            "Gemm: inner dims differ: A gives K = %lld "
+                            "(transA %d), B gives K = %lld (transB %d)",
+                            (long long)ka, p->trans_a, (long long)kb, p->trans_b);
     p->k = ka >= 0 ? ka : kb;
     return KS_OK;
 }

@@ -39,22 +39,22 @@ typedef enum ks_auto_pad {
  * (Conv and pools); for ConvTranspose input position j writes output
  * positions j*stride[i] - pad_begin[i] + k*dilation[i]. */
 typedef struct ks_window_params {
-    int n_spatial;                               /* 1..KS_NN_MAX_SPATIAL */
+    int n_spatial; /* 1..KS_NN_MAX_SPATIAL */
     ks_auto_pad auto_pad;
     int64_t kernel[KS_NN_MAX_SPATIAL];
     int64_t stride[KS_NN_MAX_SPATIAL];
     int64_t dilation[KS_NN_MAX_SPATIAL];
-    int64_t pad_begin[KS_NN_MAX_SPATIAL];        /* resolved; -1 if unknown (SAME_*, size unknown) */
+    int64_t pad_begin[KS_NN_MAX_SPATIAL]; /* resolved; -1 if unknown (SAME_*, size unknown) */
     int64_t pad_end[KS_NN_MAX_SPATIAL];
-    int64_t output_padding[KS_NN_MAX_SPATIAL];   /* ConvTranspose only */
-    int64_t in[KS_NN_MAX_SPATIAL];               /* input spatial sizes, -1 unknown */
-    int64_t out[KS_NN_MAX_SPATIAL];              /* output spatial sizes, -1 unknown */
-    int64_t group;                               /* Conv / ConvTranspose; 1 for pools */
-    int64_t in_channels;                         /* C of X, -1 unknown */
-    int64_t out_channels;                        /* Conv: M; ConvTranspose: group * W.dims[1]; pools: C */
-    int ceil_mode;                               /* pools */
-    int count_include_pad;                       /* AveragePool */
-    int storage_order;                           /* MaxPool (Indices output) */
+    int64_t output_padding[KS_NN_MAX_SPATIAL]; /* ConvTranspose only */
+    int64_t in[KS_NN_MAX_SPATIAL];             /* input spatial sizes, -1 unknown */
+    int64_t out[KS_NN_MAX_SPATIAL];            /* output spatial sizes, -1 unknown */
+    int64_t group;                             /* Conv / ConvTranspose; 1 for pools */
+    int64_t in_channels;                       /* C of X, -1 unknown */
+    int64_t out_channels;  /* Conv: M; ConvTranspose: group * W.dims[1]; pools: C */
+    int ceil_mode;         /* pools */
+    int count_include_pad; /* AveragePool */
+    int storage_order;     /* MaxPool (Indices output) */
 } ks_window_params;
 
 /* Conv: X [N, C, D...], W [M, C/group, k...]. Validates group against C and
@@ -87,7 +87,7 @@ typedef enum ks_resize_coord {
     KS_RESIZE_PYTORCH_HALF_PIXEL,
     KS_RESIZE_ALIGN_CORNERS,
     KS_RESIZE_ASYMMETRIC,
-    KS_RESIZE_TF_HALF_PIXEL_FOR_NN,  /* opset 11 only */
+    KS_RESIZE_TF_HALF_PIXEL_FOR_NN, /* opset 11 only */
     KS_RESIZE_TF_CROP_AND_RESIZE
 } ks_resize_coord;
 
@@ -96,7 +96,7 @@ typedef enum ks_resize_nearest {
     KS_RESIZE_ROUND_PREFER_CEIL,
     KS_RESIZE_FLOOR,
     KS_RESIZE_CEIL,
-    KS_RESIZE_SIMPLE                 /* Resize-10 / Upsample: ceil when downsampling, else trunc */
+    KS_RESIZE_SIMPLE /* Resize-10 / Upsample: ceil when downsampling, else trunc */
 } ks_resize_nearest;
 
 /* Coordinates are computed in double with scale = out/in exactly (from
@@ -115,9 +115,9 @@ typedef struct ks_resize_params {
     float extrapolation_value;
     int ndim;
     int64_t in[KS_MAX_DIMS];
-    int64_t out[KS_MAX_DIMS];        /* -1 unknown */
-    double scale[KS_MAX_DIMS];       /* out/in when from sizes; 0 if unknown */
-    double roi_start[KS_MAX_DIMS];   /* tf_crop_and_resize; 0 / 1 by default */
+    int64_t out[KS_MAX_DIMS];      /* -1 unknown */
+    double scale[KS_MAX_DIMS];     /* out/in when from sizes; 0 if unknown */
+    double roi_start[KS_MAX_DIMS]; /* tf_crop_and_resize; 0 / 1 by default */
     double roi_end[KS_MAX_DIMS];
 } ks_resize_params;
 
@@ -152,8 +152,8 @@ typedef enum ks_pad_mode {
 typedef struct ks_pad_params {
     ks_pad_mode mode;
     int ndim;
-    int known;                       /* 0 if the pads input has no data (static inference) */
-    int64_t begin[KS_MAX_DIMS];      /* may be negative (crop) */
+    int known;                  /* 0 if the pads input has no data (static inference) */
+    int64_t begin[KS_MAX_DIMS]; /* may be negative (crop) */
     int64_t end[KS_MAX_DIMS];
 } ks_pad_params;
 
@@ -170,7 +170,7 @@ int64_t ks__pad_src_index(ks_pad_mode mode, int64_t i, int64_t lo, int64_t hi);
 typedef struct ks_gemm_params {
     float alpha, beta;
     int trans_a, trans_b;
-    int64_t m, n, k;                 /* -1 unknown */
+    int64_t m, n, k; /* -1 unknown */
 } ks_gemm_params;
 
 ks_status ks__gemm_params(const ks_op_ctx *oc, const ks_tensor *a, const ks_tensor *b,

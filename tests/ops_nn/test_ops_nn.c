@@ -46,7 +46,9 @@ static int build(built *b, const char *op, int opset, int nin, int nout) {
     return ks__graph_add_node(b->g, op, op, "", opset, nin, ins, nout, outs, &b->node) == KS_OK;
 }
 
-static void add_attr(built *b, const ks_attr *a) { ks__node_add_attr(b->g, b->node, a); }
+static void add_attr(built *b, const ks_attr *a) {
+    ks__node_add_attr(b->g, b->node, a);
+}
 
 static void set_i(built *b, const char *name, int64_t v) {
     ks_attr a = {0};
@@ -96,15 +98,16 @@ static double elem(const ks_tensor *t, int64_t i) {
 }
 
 /* Returns 1 if equal within tolerance; prints the first mismatch. */
-static int compare(const char *name, int oi, const ks_tensor *got, const ks_tensor *ref, double atol,
-                   double rtol) {
+static int compare(const char *name, int oi, const ks_tensor *got, const ks_tensor *ref,
+                   double atol, double rtol) {
     char a[64], b[64];
     if (got->dtype != ref->dtype) {
         fprintf(stderr, "FAIL %s: output %d dtype %s, expected %s\n", name, oi,
                 ks_dtype_name(got->dtype), ks_dtype_name(ref->dtype));
         return 0;
     }
-    if (got->ndim != ref->ndim || memcmp(got->dims, ref->dims, sizeof(int64_t) * (size_t)ref->ndim)) {
+    if (got->ndim != ref->ndim ||
+        memcmp(got->dims, ref->dims, sizeof(int64_t) * (size_t)ref->ndim)) {
         fprintf(stderr, "FAIL %s: output %d shape %s, expected %s\n", name, oi,
                 ks_shape_str(got->dims, got->ndim, a, sizeof a),
                 ks_shape_str(ref->dims, ref->ndim, b, sizeof b));
@@ -132,9 +135,11 @@ static int compare(const char *name, int oi, const ks_tensor *got, const ks_tens
         }
     }
     if (bad >= 0) {
-        fprintf(stderr, "FAIL %s: output %d: %lld of %lld elements differ; worst at %lld: got "
-                "%.9g, expected %.9g (atol %g, rtol %g)\n", name, oi, (long long)n_bad,
-                (long long)n, (long long)bad, elem(got, bad), elem(ref, bad), atol, rtol);
+        fprintf(stderr,
+                "FAIL %s: output %d: %lld of %lld elements differ; worst at %lld: got "
+                "%.9g, expected %.9g (atol %g, rtol %g)\n",
+                name, oi, (long long)n_bad, (long long)n, (long long)bad, elem(got, bad),
+                elem(ref, bad), atol, rtol);
         return 0;
     }
     return 1;
@@ -312,13 +317,13 @@ static int run_manifest(const char *dir) {
         line[strcspn(line, "\r\n")] = 0;
         if (!strncmp(line, "case ", 5)) {
             memset(&c, 0, sizeof c);
-            snprintf(c.name, sizeof c.name, "%s", line + 5);
+            snprintf(c.name, sizeof c.name, "%.150s", line + 5);
             n_attr = 0;
         } else if (!strncmp(line, "op ", 3)) {
             sscanf(line, "op %63s %d", c.op, &c.opset);
         } else if (!strncmp(line, "attr ", 5)) {
             if (n_attr < 64)
-                snprintf(attr_lines[n_attr++], 512, "%s", line);
+                snprintf(attr_lines[n_attr++], 512, "%.500s", line);
         } else if (!strncmp(line, "in ", 3) || !strncmp(line, "out ", 4)) {
             int is_out = line[0] == 'o';
             int idx;
@@ -529,9 +534,11 @@ static void test_pool_geometry(void) {
 
 static void bench(void) {
     /* YOLOv5n's heaviest shape class: 3x3 convs; run one C3-sized layer */
-    struct { int64_t c, m, h, k, s; } layers[] = {
-        {3, 16, 640, 6, 2}, {16, 32, 320, 3, 2}, {32, 32, 160, 3, 1}, {64, 64, 80, 3, 1},
-        {128, 128, 40, 3, 1}, {256, 256, 20, 3, 1}, {64, 64, 80, 1, 1}};
+    struct {
+        int64_t c, m, h, k, s;
+    } layers[] = {{3, 16, 640, 6, 2}, {16, 32, 320, 3, 2},  {32, 32, 160, 3, 1},
+                  {64, 64, 80, 3, 1}, {128, 128, 40, 3, 1}, {256, 256, 20, 3, 1},
+                  {64, 64, 80, 1, 1}};
     for (size_t li = 0; li < sizeof layers / sizeof layers[0]; li++) {
         int64_t c = layers[li].c, m = layers[li].m, h = layers[li].h, k = layers[li].k,
                 s = layers[li].s;
@@ -559,8 +566,8 @@ static void bench(void) {
         int64_t oh = out[0].ndim == 4 ? out[0].dims[2] : 0;
         double flop = 2.0 * (double)(m * c * k * k) * (double)(oh * oh);
         fprintf(stderr, "conv %lldx%lldx%lld -> %lld k%lld s%lld: %s %.1f ms, %.2f GFLOP/s\n",
-                (long long)c, (long long)h, (long long)h, (long long)m, (long long)k,
-                (long long)s, ks_status_name(st), sec * 1e3, flop / sec * 1e-9);
+                (long long)c, (long long)h, (long long)h, (long long)m, (long long)k, (long long)s,
+                ks_status_name(st), sec * 1e3, flop / sec * 1e-9);
         ks_tensor_release(ctx, &out[0]);
         ks__graph_destroy(b.g);
         free(x);

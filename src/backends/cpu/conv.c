@@ -75,9 +75,11 @@ KS_NN_INLINE void im2col_pack(size_t es, const geom3 *g, int64_t cg, const void 
                         for (int64_t t = 0; t < seg; t++) {
                             int ok = t >= t0 && t < t1;
                             if (es == 4)
-                                ((float *)bp)[di] = ok ? ((const float *)row)[ix0 + t * g->s[2]] : 0.0f;
+                                ((float *)bp)[di] =
+                                    ok ? ((const float *)row)[ix0 + t * g->s[2]] : 0.0f;
                             else
-                                ((double *)bp)[di] = ok ? ((const double *)row)[ix0 + t * g->s[2]] : 0.0;
+                                ((double *)bp)[di] =
+                                    ok ? ((const double *)row)[ix0 + t * g->s[2]] : 0.0;
                             if (++lane == KS_NN_NR) {
                                 lane = 0;
                                 di += jump;

@@ -5,8 +5,8 @@
 
 #include "backends/cpu/nn_common.h"
 
-KS_NN_INLINE void lrn_run(ks_dtype dt, int64_t n, int64_t c, int64_t plane, const void *x,
-                          void *y, int64_t size, double alpha, double beta, double bias) {
+KS_NN_INLINE void lrn_run(ks_dtype dt, int64_t n, int64_t c, int64_t plane, const void *x, void *y,
+                          int64_t size, double alpha, double beta, double bias) {
     int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
     for (int64_t i = 0; i < n; i++)
         for (int64_t ch = 0; ch < c; ch++) {
@@ -18,7 +18,8 @@ KS_NN_INLINE void lrn_run(ks_dtype dt, int64_t n, int64_t c, int64_t plane, cons
                     s += v * v;
                 }
                 int64_t o = (i * c + ch) * plane + j;
-                ks__nn_st(y, dt, o, ks__nn_ld(x, dt, o) / pow(bias + alpha / (double)size * s, beta));
+                ks__nn_st(y, dt, o,
+                          ks__nn_ld(x, dt, o) / pow(bias + alpha / (double)size * s, beta));
             }
         }
 }

@@ -13,9 +13,10 @@ ks_status ks__nn_check_float(const ks_op_ctx *oc, int n, const ks_tensor *const 
         if (!ts[i])
             continue;
         if (ts[i]->dtype != KS_DTYPE_FLOAT32 && ts[i]->dtype != KS_DTYPE_FLOAT64)
-            return ks__op_error(oc, KS_UNSUPPORTED_DTYPE, "%s: %s tensors are not supported "
-                                "(float32, float64)", ks__op_name(oc->node->op),
-                                ks_dtype_name(ts[i]->dtype));
+            return ks__op_error(oc, KS_UNSUPPORTED_DTYPE,
+                                "%s: %s tensors are not supported "
+                                "(float32, float64)",
+                                ks__op_name(oc->node->op), ks_dtype_name(ts[i]->dtype));
         if (dt != KS_DTYPE_UNDEFINED && ts[i]->dtype != dt)
             return ks__op_error(oc, KS_UNSUPPORTED_DTYPE, "%s: mixed element types %s and %s",
                                 ks__op_name(oc->node->op), ks_dtype_name(dt),
@@ -35,20 +36,20 @@ ks_status ks__nn_scratch(const ks_op_ctx *oc, int64_t n, size_t es, void **out) 
 
 #define NR KS_NN_NR
 
-#define KS_NN_PACK_DEF(NAME, T)                                                         \
-    void NAME(int64_t K, int64_t N, const T *b, int64_t b_rs, int64_t b_cs, T *bp) {    \
-        for (int64_t n0 = 0; n0 < N; n0 += NR) {                                        \
-            int64_t nr = N - n0 < NR ? N - n0 : NR;                                     \
-            T *dst = bp + n0 * K;                                                       \
-            for (int64_t k = 0; k < K; k++, dst += NR) {                                \
-                const T *src = b + k * b_rs + n0 * b_cs;                                \
-                int64_t t = 0;                                                          \
-                for (; t < nr; t++)                                                     \
-                    dst[t] = src[t * b_cs];                                             \
-                for (; t < NR; t++)                                                     \
-                    dst[t] = 0;                                                         \
-            }                                                                           \
-        }                                                                               \
+#define KS_NN_PACK_DEF(NAME, T)                                                                    \
+    void NAME(int64_t K, int64_t N, const T *b, int64_t b_rs, int64_t b_cs, T *bp) {               \
+        for (int64_t n0 = 0; n0 < N; n0 += NR) {                                                   \
+            int64_t nr = N - n0 < NR ? N - n0 : NR;                                                \
+            T *dst = bp + n0 * K;                                                                  \
+            for (int64_t k = 0; k < K; k++, dst += NR) {                                           \
+                const T *src = b + k * b_rs + n0 * b_cs;                                           \
+                int64_t t = 0;                                                                     \
+                for (; t < nr; t++)                                                                \
+                    dst[t] = src[t * b_cs];                                                        \
+                for (; t < NR; t++)                                                                \
+                    dst[t] = 0;                                                                    \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 KS_NN_PACK_DEF(ks__nn_pack_b_f32, float)
@@ -70,99 +71,99 @@ typedef double ks_v2d __attribute__((vector_size(16)));
 
 #if KS_NN_VEC
 /* NV vectors of VT per row of the block */
-#define KS_NN_GEMM_MK(NAME, T, VT)                                                       \
-    enum { NAME##_NV = NR * (int)sizeof(T) / 16, NAME##_VL = 16 / (int)sizeof(T) };      \
-    static void NAME##_4xnr(int64_t K, const T *a, int64_t a_rs, int64_t a_cs,           \
-                            const T *restrict bp, T *c, int64_t ldc, int64_t nr) {       \
-        VT acc[4][NAME##_NV];                                                            \
-        memset(acc, 0, sizeof acc);                                                      \
-        const T *a0 = a, *a1 = a + a_rs, *a2 = a + 2 * a_rs, *a3 = a + 3 * a_rs;         \
-        for (int64_t k = 0; k < K; k++, bp += NR) {                                      \
-            T s0 = a0[k * a_cs], s1 = a1[k * a_cs], s2 = a2[k * a_cs], s3 = a3[k * a_cs]; \
-            for (int v = 0; v < NAME##_NV; v++) {                                        \
-                VT b;                                                                    \
-                memcpy(&b, bp + v * NAME##_VL, sizeof b);                                \
-                acc[0][v] += s0 * b;                                                     \
-                acc[1][v] += s1 * b;                                                     \
-                acc[2][v] += s2 * b;                                                     \
-                acc[3][v] += s3 * b;                                                     \
-            }                                                                            \
-        }                                                                                \
-        T out[4][NR];                                                                    \
-        memcpy(out, acc, sizeof out);                                                    \
-        for (int64_t t = 0; t < nr; t++) {                                               \
-            c[t] += out[0][t];                                                           \
-            c[ldc + t] += out[1][t];                                                     \
-            c[2 * ldc + t] += out[2][t];                                                 \
-            c[3 * ldc + t] += out[3][t];                                                 \
-        }                                                                                \
-    }                                                                                    \
-    static void NAME##_1xnr(int64_t K, const T *a, int64_t a_cs, const T *restrict bp,   \
-                            T *c, int64_t nr) {                                          \
-        VT acc[NAME##_NV];                                                               \
-        memset(acc, 0, sizeof acc);                                                      \
-        for (int64_t k = 0; k < K; k++, bp += NR) {                                      \
-            T s0 = a[k * a_cs];                                                          \
-            for (int v = 0; v < NAME##_NV; v++) {                                        \
-                VT b;                                                                    \
-                memcpy(&b, bp + v * NAME##_VL, sizeof b);                                \
-                acc[v] += s0 * b;                                                        \
-            }                                                                            \
-        }                                                                                \
-        T out[NR];                                                                       \
-        memcpy(out, acc, sizeof out);                                                    \
-        for (int64_t t = 0; t < nr; t++)                                                 \
-            c[t] += out[t];                                                              \
+#define KS_NN_GEMM_MK(NAME, T, VT)                                                                 \
+    enum { NAME##_NV = NR * (int)sizeof(T) / 16, NAME##_VL = 16 / (int)sizeof(T) };                \
+    static void NAME##_4xnr(int64_t K, const T *a, int64_t a_rs, int64_t a_cs,                     \
+                            const T *restrict bp, T *c, int64_t ldc, int64_t nr) {                 \
+        VT acc[4][NAME##_NV];                                                                      \
+        memset(acc, 0, sizeof acc);                                                                \
+        const T *a0 = a, *a1 = a + a_rs, *a2 = a + 2 * a_rs, *a3 = a + 3 * a_rs;                   \
+        for (int64_t k = 0; k < K; k++, bp += NR) {                                                \
+            T s0 = a0[k * a_cs], s1 = a1[k * a_cs], s2 = a2[k * a_cs], s3 = a3[k * a_cs];          \
+            for (int v = 0; v < NAME##_NV; v++) {                                                  \
+                VT b;                                                                              \
+                memcpy(&b, bp + v * NAME##_VL, sizeof b);                                          \
+                acc[0][v] += s0 * b;                                                               \
+                acc[1][v] += s1 * b;                                                               \
+                acc[2][v] += s2 * b;                                                               \
+                acc[3][v] += s3 * b;                                                               \
+            }                                                                                      \
+        }                                                                                          \
+        T out[4][NR];                                                                              \
+        memcpy(out, acc, sizeof out);                                                              \
+        for (int64_t t = 0; t < nr; t++) {                                                         \
+            c[t] += out[0][t];                                                                     \
+            c[ldc + t] += out[1][t];                                                               \
+            c[2 * ldc + t] += out[2][t];                                                           \
+            c[3 * ldc + t] += out[3][t];                                                           \
+        }                                                                                          \
+    }                                                                                              \
+    static void NAME##_1xnr(int64_t K, const T *a, int64_t a_cs, const T *restrict bp, T *c,       \
+                            int64_t nr) {                                                          \
+        VT acc[NAME##_NV];                                                                         \
+        memset(acc, 0, sizeof acc);                                                                \
+        for (int64_t k = 0; k < K; k++, bp += NR) {                                                \
+            T s0 = a[k * a_cs];                                                                    \
+            for (int v = 0; v < NAME##_NV; v++) {                                                  \
+                VT b;                                                                              \
+                memcpy(&b, bp + v * NAME##_VL, sizeof b);                                          \
+                acc[v] += s0 * b;                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        T out[NR];                                                                                 \
+        memcpy(out, acc, sizeof out);                                                              \
+        for (int64_t t = 0; t < nr; t++)                                                           \
+            c[t] += out[t];                                                                        \
     }
 #else
-#define KS_NN_GEMM_MK(NAME, T, VT)                                                       \
-    static void NAME##_4xnr(int64_t K, const T *a, int64_t a_rs, int64_t a_cs,           \
-                            const T *restrict bp, T *c, int64_t ldc, int64_t nr) {       \
-        T acc0[NR] = {0}, acc1[NR] = {0}, acc2[NR] = {0}, acc3[NR] = {0};                \
-        const T *a0 = a, *a1 = a + a_rs, *a2 = a + 2 * a_rs, *a3 = a + 3 * a_rs;         \
-        for (int64_t k = 0; k < K; k++, bp += NR) {                                      \
-            T v0 = a0[k * a_cs], v1 = a1[k * a_cs], v2 = a2[k * a_cs], v3 = a3[k * a_cs]; \
-            for (int t = 0; t < NR; t++) {                                               \
-                acc0[t] += v0 * bp[t];                                                   \
-                acc1[t] += v1 * bp[t];                                                   \
-                acc2[t] += v2 * bp[t];                                                   \
-                acc3[t] += v3 * bp[t];                                                   \
-            }                                                                            \
-        }                                                                                \
-        for (int64_t t = 0; t < nr; t++) {                                               \
-            c[t] += acc0[t];                                                             \
-            c[ldc + t] += acc1[t];                                                       \
-            c[2 * ldc + t] += acc2[t];                                                   \
-            c[3 * ldc + t] += acc3[t];                                                   \
-        }                                                                                \
-    }                                                                                    \
-    static void NAME##_1xnr(int64_t K, const T *a, int64_t a_cs, const T *restrict bp,   \
-                            T *c, int64_t nr) {                                          \
-        T acc[NR] = {0};                                                                 \
-        for (int64_t k = 0; k < K; k++, bp += NR) {                                      \
-            T v = a[k * a_cs];                                                           \
-            for (int t = 0; t < NR; t++)                                                 \
-                acc[t] += v * bp[t];                                                     \
-        }                                                                                \
-        for (int64_t t = 0; t < nr; t++)                                                 \
-            c[t] += acc[t];                                                              \
+#define KS_NN_GEMM_MK(NAME, T, VT)                                                                 \
+    static void NAME##_4xnr(int64_t K, const T *a, int64_t a_rs, int64_t a_cs,                     \
+                            const T *restrict bp, T *c, int64_t ldc, int64_t nr) {                 \
+        T acc0[NR] = {0}, acc1[NR] = {0}, acc2[NR] = {0}, acc3[NR] = {0};                          \
+        const T *a0 = a, *a1 = a + a_rs, *a2 = a + 2 * a_rs, *a3 = a + 3 * a_rs;                   \
+        for (int64_t k = 0; k < K; k++, bp += NR) {                                                \
+            T v0 = a0[k * a_cs], v1 = a1[k * a_cs], v2 = a2[k * a_cs], v3 = a3[k * a_cs];          \
+            for (int t = 0; t < NR; t++) {                                                         \
+                acc0[t] += v0 * bp[t];                                                             \
+                acc1[t] += v1 * bp[t];                                                             \
+                acc2[t] += v2 * bp[t];                                                             \
+                acc3[t] += v3 * bp[t];                                                             \
+            }                                                                                      \
+        }                                                                                          \
+        for (int64_t t = 0; t < nr; t++) {                                                         \
+            c[t] += acc0[t];                                                                       \
+            c[ldc + t] += acc1[t];                                                                 \
+            c[2 * ldc + t] += acc2[t];                                                             \
+            c[3 * ldc + t] += acc3[t];                                                             \
+        }                                                                                          \
+    }                                                                                              \
+    static void NAME##_1xnr(int64_t K, const T *a, int64_t a_cs, const T *restrict bp, T *c,       \
+                            int64_t nr) {                                                          \
+        T acc[NR] = {0};                                                                           \
+        for (int64_t k = 0; k < K; k++, bp += NR) {                                                \
+            T v = a[k * a_cs];                                                                     \
+            for (int t = 0; t < NR; t++)                                                           \
+                acc[t] += v * bp[t];                                                               \
+        }                                                                                          \
+        for (int64_t t = 0; t < nr; t++)                                                           \
+            c[t] += acc[t];                                                                        \
     }
 #endif
 
 /* C += A * Bpacked: 4-row blocks, then single rows. */
-#define KS_NN_GEMM_DEF(NAME, T, VT)                                                      \
-    KS_NN_GEMM_MK(NAME, T, VT)                                                           \
-    void NAME(int64_t M, int64_t N, int64_t K, const T *a, int64_t a_rs, int64_t a_cs,   \
-              const T *bp, T *c, int64_t ldc) {                                          \
-        int64_t m = 0;                                                                   \
-        for (; m + 4 <= M; m += 4)                                                       \
-            for (int64_t n0 = 0; n0 < N; n0 += NR)                                       \
-                NAME##_4xnr(K, a + m * a_rs, a_rs, a_cs, bp + n0 * K, c + m * ldc + n0,  \
-                            ldc, N - n0 < NR ? N - n0 : NR);                             \
-        for (; m < M; m++)                                                               \
-            for (int64_t n0 = 0; n0 < N; n0 += NR)                                       \
-                NAME##_1xnr(K, a + m * a_rs, a_cs, bp + n0 * K, c + m * ldc + n0,        \
-                            N - n0 < NR ? N - n0 : NR);                                  \
+#define KS_NN_GEMM_DEF(NAME, T, VT)                                                                \
+    KS_NN_GEMM_MK(NAME, T, VT)                                                                     \
+    void NAME(int64_t M, int64_t N, int64_t K, const T *a, int64_t a_rs, int64_t a_cs,             \
+              const T *bp, T *c, int64_t ldc) {                                                    \
+        int64_t m = 0;                                                                             \
+        for (; m + 4 <= M; m += 4)                                                                 \
+            for (int64_t n0 = 0; n0 < N; n0 += NR)                                                 \
+                NAME##_4xnr(K, a + m * a_rs, a_rs, a_cs, bp + n0 * K, c + m * ldc + n0, ldc,       \
+                            N - n0 < NR ? N - n0 : NR);                                            \
+        for (; m < M; m++)                                                                         \
+            for (int64_t n0 = 0; n0 < N; n0 += NR)                                                 \
+                NAME##_1xnr(K, a + m * a_rs, a_cs, bp + n0 * K, c + m * ldc + n0,                  \
+                            N - n0 < NR ? N - n0 : NR);                                            \
     }
 
 KS_NN_GEMM_DEF(ks__nn_gemm_f32, float, ks_v4f)

@@ -83,14 +83,13 @@ ks_status ks__nn_check_float(const ks_op_ctx *oc, int n, const ks_tensor *const 
 static inline int64_t ks__nn_packed_size(int64_t k, int64_t n) {
     return ((n + KS_NN_NR - 1) / KS_NN_NR) * KS_NN_NR * k;
 }
-void ks__nn_pack_b_f32(int64_t K, int64_t N, const float *b, int64_t b_rs, int64_t b_cs,
-                       float *bp);
+void ks__nn_pack_b_f32(int64_t K, int64_t N, const float *b, int64_t b_rs, int64_t b_cs, float *bp);
 void ks__nn_pack_b_f64(int64_t K, int64_t N, const double *b, int64_t b_rs, int64_t b_cs,
                        double *bp);
-void ks__nn_gemm_f32(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs,
-                     int64_t a_cs, const float *bp, float *c, int64_t ldc);
-void ks__nn_gemm_f64(int64_t M, int64_t N, int64_t K, const double *a, int64_t a_rs,
-                     int64_t a_cs, const double *bp, double *c, int64_t ldc);
+void ks__nn_gemm_f32(int64_t M, int64_t N, int64_t K, const float *a, int64_t a_rs, int64_t a_cs,
+                     const float *bp, float *c, int64_t ldc);
+void ks__nn_gemm_f64(int64_t M, int64_t N, int64_t K, const double *a, int64_t a_rs, int64_t a_cs,
+                     const double *bp, double *c, int64_t ldc);
 
 /* Dispatch on dtype (FLOAT32 / FLOAT64) with void pointers. */
 static inline void ks__nn_pack_b(ks_dtype dt, int64_t K, int64_t N, const void *b, int64_t b_rs,
@@ -106,8 +105,7 @@ static inline void ks__nn_gemm(ks_dtype dt, int64_t M, int64_t N, int64_t K, con
         ks__nn_gemm_f64(M, N, K, (const double *)a, a_rs, a_cs, (const double *)bp, (double *)c,
                         ldc);
     else
-        ks__nn_gemm_f32(M, N, K, (const float *)a, a_rs, a_cs, (const float *)bp, (float *)c,
-                        ldc);
+        ks__nn_gemm_f32(M, N, K, (const float *)a, a_rs, a_cs, (const float *)bp, (float *)c, ldc);
 }
 
 /* Allocates n elements of es bytes as scratch (ctx allocator), reporting

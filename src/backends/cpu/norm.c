@@ -65,19 +65,22 @@ ks_status ks__cpu_batch_norm(ks_op_ctx *oc) {
     KS_CHECK(ks__nn_check_float(oc, 2, ts));
     for (int i = 1; i < 5; i++)
         if (oc->in[i]->dtype != KS_DTYPE_FLOAT32 && oc->in[i]->dtype != KS_DTYPE_FLOAT64)
-            return ks__op_error(oc, KS_UNSUPPORTED_DTYPE, "BatchNormalization: input %d is %s",
-                                i, ks_dtype_name(oc->in[i]->dtype));
+            return ks__op_error(oc, KS_UNSUPPORTED_DTYPE, "BatchNormalization: input %d is %s", i,
+                                ks_dtype_name(oc->in[i]->dtype));
     if (oc->node->opset < 9 && ks__attr_i(oc->node, "spatial", 1) == 0)
-        return ks__op_error(oc, KS_UNSUPPORTED_ATTR, "BatchNormalization: spatial = 0 is not "
+        return ks__op_error(oc, KS_UNSUPPORTED_ATTR,
+                            "BatchNormalization: spatial = 0 is not "
                             "supported");
     double eps = ks__attr_f(oc->node, "epsilon", 1e-5f);
     int training = oc->node->opset >= 14 && ks__attr_i(oc->node, "training_mode", 0) != 0;
     if (!training && oc->n_out > 1) {
         for (int i = 1; i < oc->n_out; i++)
             if (oc->out[i])
-                return ks__op_error(oc, KS_UNSUPPORTED_ATTR, "BatchNormalization: %d outputs "
+                return ks__op_error(oc, KS_UNSUPPORTED_ATTR,
+                                    "BatchNormalization: %d outputs "
                                     "requested; training outputs need opset >= 14 with "
-                                    "training_mode = 1", oc->n_out);
+                                    "training_mode = 1",
+                                    oc->n_out);
     }
     int64_t n = x->ndim >= 1 ? x->dims[0] : 1;
     int64_t c = x->ndim >= 2 ? x->dims[1] : 1;

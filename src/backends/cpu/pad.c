@@ -17,8 +17,7 @@ ks_status ks__cpu_pad(ks_op_ctx *oc) {
         return ks__op_error(oc, KS_INTERNAL, "Pad: pads unknown at run time");
     size_t es = ks_dtype_size(x->dtype);
     if (es == 0 || y->dtype != x->dtype)
-        return ks__op_error(oc, KS_UNSUPPORTED_DTYPE, "Pad: dtype %s",
-                            ks_dtype_name(x->dtype));
+        return ks__op_error(oc, KS_UNSUPPORTED_DTYPE, "Pad: dtype %s", ks_dtype_name(x->dtype));
     unsigned char cbytes[16] = {0};
     if (cv && ks_tensor_numel(cv) >= 1 && p.mode == KS_PAD_CONSTANT) {
         if (cv->dtype != x->dtype)

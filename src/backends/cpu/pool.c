@@ -51,8 +51,8 @@ static void tap_range(const geom3 *g, int a, int64_t o, int64_t lo, int64_t hi, 
     *k1 = a1;
 }
 
-KS_NN_INLINE void max_pool_run(ks_dtype dt, const geom3 *g, int64_t planes, const void *x,
-                               void *y, int64_t *ind, int storage_order) {
+KS_NN_INLINE void max_pool_run(ks_dtype dt, const geom3 *g, int64_t planes, const void *x, void *y,
+                               int64_t *ind, int storage_order) {
     const int64_t ip = g->in[0] * g->in[1] * g->in[2];
     const int64_t op = g->out[0] * g->out[1] * g->out[2];
     for (int64_t pl = 0; pl < planes; pl++) {
@@ -128,14 +128,16 @@ ks_status ks__cpu_max_pool(ks_op_ctx *oc) {
         max_pool_run(KS_DTYPE_INT8, &g, planes, x->data, y->data, ip, so);
         break;
     default:
-        return ks__op_error(oc, KS_UNSUPPORTED_DTYPE, "MaxPool: %s input is not supported "
-                            "(float32, float64, int8, uint8)", ks_dtype_name(x->dtype));
+        return ks__op_error(oc, KS_UNSUPPORTED_DTYPE,
+                            "MaxPool: %s input is not supported "
+                            "(float32, float64, int8, uint8)",
+                            ks_dtype_name(x->dtype));
     }
     return KS_OK;
 }
 
-KS_NN_INLINE void avg_pool_run(ks_dtype dt, const geom3 *g, int64_t planes, const void *x,
-                               void *y, int include_pad) {
+KS_NN_INLINE void avg_pool_run(ks_dtype dt, const geom3 *g, int64_t planes, const void *x, void *y,
+                               int include_pad) {
     const int64_t ip = g->in[0] * g->in[1] * g->in[2];
     const int64_t op = g->out[0] * g->out[1] * g->out[2];
     for (int64_t pl = 0; pl < planes; pl++) {
@@ -159,8 +161,8 @@ KS_NN_INLINE void avg_pool_run(ks_dtype dt, const geom3 *g, int64_t planes, cons
                             int64_t iy = oy * g->s[1] - g->pb[1] + ky * g->d[1];
                             int64_t row = xo + (iz * g->in[1] + iy) * g->in[2];
                             for (int64_t kx = x0; kx < x1; kx++)
-                                sum += ks__nn_ld(x, dt, row + ox * g->s[2] - g->pb[2] +
-                                                            kx * g->d[2]);
+                                sum +=
+                                    ks__nn_ld(x, dt, row + ox * g->s[2] - g->pb[2] + kx * g->d[2]);
                         }
                     }
                     int64_t cnt = include_pad ? (cz1 - cz0) * (cy1 - cy0) * (cx1 - cx0)
@@ -191,8 +193,8 @@ ks_status ks__cpu_average_pool(ks_op_ctx *oc) {
     return KS_OK;
 }
 
-KS_NN_INLINE void global_pool_run(ks_dtype dt, int is_max, int64_t planes, int64_t n,
-                                  const void *x, void *y) {
+KS_NN_INLINE void global_pool_run(ks_dtype dt, int is_max, int64_t planes, int64_t n, const void *x,
+                                  void *y) {
     for (int64_t pl = 0; pl < planes; pl++) {
         double acc = is_max ? -INFINITY : 0.0;
         for (int64_t i = 0; i < n; i++) {
@@ -240,5 +242,9 @@ static ks_status global_pool(ks_op_ctx *oc, int is_max) {
     return KS_OK;
 }
 
-ks_status ks__cpu_global_average_pool(ks_op_ctx *oc) { return global_pool(oc, 0); }
-ks_status ks__cpu_global_max_pool(ks_op_ctx *oc) { return global_pool(oc, 1); }
+ks_status ks__cpu_global_average_pool(ks_op_ctx *oc) {
+    return global_pool(oc, 0);
+}
+ks_status ks__cpu_global_max_pool(ks_op_ctx *oc) {
+    return global_pool(oc, 1);
+}

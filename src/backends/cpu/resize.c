@@ -13,11 +13,11 @@
 #include "backends/cpu/nn_common.h"
 
 typedef struct axis_taps {
-    int ntap;                /* taps stored per output index */
-    int used;                /* taps with a non-zero weight, max over outputs (<= ntap) */
-    int64_t *off;            /* [out * ntap] input element offsets (index * stride) */
-    double *w;               /* [out * ntap] weights, non-zero ones first */
-    unsigned char *outside;  /* [out] tf_crop_and_resize: outside the input */
+    int ntap;               /* taps stored per output index */
+    int used;               /* taps with a non-zero weight, max over outputs (<= ntap) */
+    int64_t *off;           /* [out * ntap] input element offsets (index * stride) */
+    double *w;              /* [out * ntap] weights, non-zero ones first */
+    unsigned char *outside; /* [out] tf_crop_and_resize: outside the input */
 } axis_taps;
 
 static void linear_taps(const ks_resize_params *p, int a, double x, int64_t *idx, double *w,
@@ -63,8 +63,8 @@ static void cubic_taps(const ks_resize_params *p, int a, double x, int64_t *idx,
             w[t] /= sum;
 }
 
-static ks_status build_taps(const ks_op_ctx *oc, const ks_resize_params *p, int a,
-                            int64_t stride, axis_taps *t) {
+static ks_status build_taps(const ks_op_ctx *oc, const ks_resize_params *p, int a, int64_t stride,
+                            axis_taps *t) {
     int64_t no = p->out[a];
     int nt = p->mode == KS_RESIZE_NEAREST ? 1 : p->mode == KS_RESIZE_LINEAR ? 2 : 4;
     t->ntap = nt;
@@ -181,8 +181,8 @@ KS_NN_INLINE void nearest_run(size_t es, const ks_resize_params *p, const axis_t
             base += ax[a].off[idx[a]];
         }
         for (int64_t ol = 0; ol < nl; ol++, yy += es) {
-            const void *src = (out_outer || last->outside[ol]) ? extrap
-                                                               : xx + (base + last->off[ol]) * es;
+            const void *src =
+                (out_outer || last->outside[ol]) ? extrap : xx + (base + last->off[ol]) * es;
             if (es == 4)
                 memcpy(yy, src, 4);
             else
@@ -211,11 +211,13 @@ ks_status ks__cpu_resize(ks_op_ctx *oc) {
         return ks__op_error(oc, KS_UNSUPPORTED_SHAPE, "Resize: X must have rank >= 1");
     for (int a = 0; a < r; a++) {
         if (p.out[a] < 0 || p.out[a] != y->dims[a])
-            return ks__op_error(oc, KS_INTERNAL, "Resize: output dim %d is %lld, expected %lld",
-                                a, (long long)y->dims[a], (long long)p.out[a]);
+            return ks__op_error(oc, KS_INTERNAL, "Resize: output dim %d is %lld, expected %lld", a,
+                                (long long)y->dims[a], (long long)p.out[a]);
         if (p.out[a] > 0 && p.in[a] == 0)
-            return ks__op_error(oc, KS_UNSUPPORTED_SHAPE, "Resize: cannot resize an empty axis "
-                                "%d to %lld", a, (long long)p.out[a]);
+            return ks__op_error(oc, KS_UNSUPPORTED_SHAPE,
+                                "Resize: cannot resize an empty axis "
+                                "%d to %lld",
+                                a, (long long)p.out[a]);
     }
     if (ks_tensor_numel(y) == 0)
         return KS_OK;
