@@ -254,6 +254,25 @@ int ks__plugin_preferred(ks_context *ctx, const char *op_type) {
     return 0;
 }
 
+ks_status ks__plugins_apply_preferences(ks_context *ctx, ks_graph *g, int *n_replaced) {
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        ks_node *nd = &g->nodes[i];
+        if (nd->op == KS_OP_PLUGIN || !ks__plugin_preferred(ctx, nd->op_type))
+            continue;
+        void *pn = NULL;
+        if (!ks__plugin_lookup(ctx, nd->domain, nd->op_type, nd->opset, &pn) || !pn)
+            return ks__node_error(g, nd, KS_NOT_FOUND, "no plugin for preferred op '%s'",
+                                  nd->op_type);
+        nd->op = KS_OP_PLUGIN;
+        nd->plugin = pn;
+        n++;
+    }
+    if (n_replaced)
+        *n_replaced = n;
+    return KS_OK;
+}
+
 ks_status ks__plugin_node_create(ks_context *ctx, const char *domain, const char *op_type,
                                  const ks_plugin_attr *attrs, int n_attrs, ks_plugin_node **out) {
     *out = NULL;

@@ -40,6 +40,12 @@ ks_status ks__plugin_node_create(ks_context *ctx, const char *domain, const char
 ks_status ks__plugin_node_instance(ks_context *ctx, const ks_graph *g, const ks_node *n,
                                    ks_plugin_node **out);
 
+/* Rewrites nodes of built-in ops that ks_plugin_prefer asked for (e.g.
+ * PRelu) into plugin nodes (instances created lazily from the node's
+ * attributes). Importers other than Caffe's, or callers holding a graph,
+ * apply it after import; *n_replaced may be NULL. */
+ks_status ks__plugins_apply_preferences(ks_context *ctx, ks_graph *g, int *n_replaced);
+
 /* Serialization for the engine file: name/namespace/version identify the
  * descriptor; params are the plugin's own bytes. */
 ks_status ks__plugin_node_serialize(ks_context *ctx, const ks_plugin_node *pn, void **bytes,

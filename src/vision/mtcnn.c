@@ -9,6 +9,7 @@
 #include "caffe/caffe_import.h"
 #include "core/model_internal.h"
 #include "kestrel/plugin.h"
+#include "plugins/registry.h"
 
 #define PNET_CACHE 48
 
@@ -168,6 +169,8 @@ static ks_status net_sized(ks_mtcnn *m, mt_net *n, int a, int b, mt_sized **out)
             same = d[i] == dims[i];
         if (st == KS_OK && !same)
             st = ks_model_set_input_shape(s->model, ks_model_input_name(s->model, 0), 4, dims);
+        if (st == KS_OK && m->opt.use_plugin_prelu) /* the Caffe importer does this itself */
+            st = ks__plugins_apply_preferences(ctx, s->model->graph, NULL);
         if (st != KS_OK) {
             sized_free(s);
             return ks__error_prefix(ctx, "%s", n->name);
@@ -219,6 +222,17 @@ ks_status ks__mtcnn_create(ks_context *ctx, const char *model_dir, const ks_mtcn
     }
     *out = m;
     return KS_OK;
+}
+
+int ks__mtcnn_count_plugin_nodes(const ks_mtcnn *m) {
+    int c = 0;
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < m->net[k].n_sized; i++) {
+            const ks_graph *g = m->net[k].sized[i].model->graph;
+            for (int j = 0; j < g->n_nodes; j++)
+                c += g->nodes[j].op == KS_OP_PLUGIN;
+        }
+    return c;
 }
 
 void ks__mtcnn_destroy(ks_mtcnn *m) {

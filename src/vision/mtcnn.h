@@ -49,6 +49,8 @@ ks_status ks__mtcnn_create(ks_context *ctx, const char *model_dir, const ks_mtcn
  * after the last NMS order; *n may be 0. */
 ks_status ks__mtcnn_detect(ks_mtcnn *m, const ks_image *image, ks_detection **dets, int *n);
 void ks__mtcnn_destroy(ks_mtcnn *m);
+/* Plugin nodes in the nets loaded so far (tests: the plugin path is used). */
+int ks__mtcnn_count_plugin_nodes(const ks_mtcnn *m);
 
 /* Adapter for ks_detector (src/vision/detector.c, KS_FAMILY_MTCNN): MTCNN
  * thresholds are its own (options' score/nms thresholds are not used);

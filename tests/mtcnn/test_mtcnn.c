@@ -20,6 +20,7 @@ static const variant variants[] = {
     {"mtcnn/caffe", 1, "caffe+PRelu plugin"},
     {"mtcnn/caffe_relu", 0, "caffe_relu"},
     {"mtcnn/onnx_ipazc", 0, "onnx ipazc (NHWC)"},
+    {"mtcnn/onnx_ipazc", 1, "onnx ipazc+PRelu plugin"},
 };
 #define N_VAR (sizeof variants / sizeof variants[0])
 
@@ -126,6 +127,11 @@ int main(void) {
         KS_T_CHECK_MSG(st == KS_OK, "%s: %s", variants[v].label, ks_context_last_error(vc));
         if (variants[v].plugin)
             KS_T_CHECK(ks_plugin_find(vc, NULL, "PRelu") != NULL);
+        if (m) /* R-Net (3 PReLU after convs, 1 after the dense layer) + O-Net (5) */
+            KS_T_CHECK_MSG(variants[v].plugin ? ks__mtcnn_count_plugin_nodes(m) == 9
+                                              : ks__mtcnn_count_plugin_nodes(m) == 0,
+                           "%s: %d plugin nodes", variants[v].label,
+                           ks__mtcnn_count_plugin_nodes(m));
         for (size_t i = 0; m && i < N_IMG; i++) {
             if (!have[i])
                 continue;
