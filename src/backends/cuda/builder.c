@@ -1224,13 +1224,13 @@ static ks_status lower(kb *b) {
         /* G: 0 bn, 1 act node, 2 act code, 3 residual add node, 4 res value, 5 res_after, 6 silu mul, 7 last */
         int cur = n->outputs[0], last = i;
         int c;
-        if (ON(b, BN_FOLD) && (c = single_consumer(b, cur)) >= 0 && g->nodes[c].op == KS_OP_BATCH_NORM &&
+        if (ON(b, BN_FOLD) && (c = single_consumer(b, cur)) >= 0 && !done[c] && g->nodes[c].op == KS_OP_BATCH_NORM &&
             g->nodes[c].inputs[0] == cur && g->nodes[c].n_outputs >= 1 && ew_capable(b, &g->nodes[c])) {
             G[0] = c;
             cur = g->nodes[c].outputs[0];
             last = c;
         }
-        if (ON(b, RESIDUAL_FUSE) && (c = single_consumer(b, cur)) >= 0 && g->nodes[c].op == KS_OP_ADD) {
+        if (ON(b, RESIDUAL_FUSE) && (c = single_consumer(b, cur)) >= 0 && !done[c] && g->nodes[c].op == KS_OP_ADD) {
             int other = g->nodes[c].inputs[0] == cur ? g->nodes[c].inputs[1] : g->nodes[c].inputs[0];
             if (other != cur && !is_const(b, other) && same_shape(b, other, cur) &&
                 is_float(V(b, other)->t.dtype)) {
@@ -1244,13 +1244,13 @@ static ks_status lower(kb *b) {
         if (ON(b, ACT_FUSE)) {
             int act;
             float aa, ab;
-            if ((c = single_consumer(b, cur)) >= 0 && act_of(b, &g->nodes[c], &act, &aa, &ab) &&
+            if ((c = single_consumer(b, cur)) >= 0 && !done[c] && act_of(b, &g->nodes[c], &act, &aa, &ab) &&
                 epilogue_act(act) && g->nodes[c].inputs[0] == cur) {
                 G[1] = c;
                 G[2] = act;
                 cur = g->nodes[c].outputs[0];
                 last = c;
-            } else if ((c = single_consumer(b, cur)) >= 0 && g->nodes[c].op == KS_OP_PRELU &&
+            } else if ((c = single_consumer(b, cur)) >= 0 && !done[c] && g->nodes[c].op == KS_OP_PRELU &&
                        g->nodes[c].inputs[0] == cur && is_const(b, g->nodes[c].inputs[1])) {
                 const ks_tensor *sl = &V(b, g->nodes[c].inputs[1])->t;
                 int64_t ns = ks_tensor_numel(sl), C = V(b, cur)->t.dims[1];
@@ -1275,7 +1275,7 @@ static ks_status lower(kb *b) {
                             else if (m->op == KS_OP_MUL) mul = j;
                         }
                 }
-                if (sig >= 0 && mul >= 0) {
+                if (sig >= 0 && mul >= 0 && !done[sig] && !done[mul]) {
                     int sv = g->nodes[sig].outputs[0];
                     ks_node *m = &g->nodes[mul];
                     if (single_consumer(b, sv) == mul &&
@@ -1290,7 +1290,7 @@ static ks_status lower(kb *b) {
                 }
             }
         }
-        if (ON(b, RESIDUAL_FUSE) && G[3] < 0 && G[1] >= 0 && (c = single_consumer(b, cur)) >= 0 &&
+        if (ON(b, RESIDUAL_FUSE) && G[3] < 0 && G[1] >= 0 && (c = single_consumer(b, cur)) >= 0 && !done[c] &&
             g->nodes[c].op == KS_OP_ADD) {
             int other = g->nodes[c].inputs[0] == cur ? g->nodes[c].inputs[1] : g->nodes[c].inputs[0];
             if (other != cur && !is_const(b, other) && same_shape(b, other, cur) &&
@@ -1444,22 +1444,11 @@ void ks__kb_report(kb *b, const char *fmt, ...) {
         ks__log(b->ctx, KS_LOG_INFO, "%s", b->report + L);
 }
 
-ks_status ks_engine_build(ks_model *model, const ks_build_config *cfg_in, ks_engine **out) {
-    if (!model || !out)
-        return KS_INVALID_ARGUMENT;
-    *out = NULL;
+/* Lowering + description passes, no GPU needed: *out_d (owned by the
+ * caller, free with ks__eng_desc_free + ks__free) is validated. */
+static ks_status build_desc(kb *b, ks_model *model, const ks_build_config *cfg_in, int sm, ks_eng_desc **out_d) {
     ks_context *ctx = model->ctx;
-    ks_build_config defcfg;
-    if (!cfg_in) {
-        ks_build_config_init(&defcfg);
-        cfg_in = &defcfg;
-    }
-    double t0 = now_s();
-    int dev, sm;
-    KS_CHECK(ks__cuda_init(ctx, &dev, &sm));
-    kb B;
-    memset(&B, 0, sizeof B);
-    kb *b = &B;
+    *out_d = NULL;
     b->ctx = ctx;
     b->cfg = cfg_in;
     b->sm = sm;
@@ -1508,13 +1497,11 @@ ks_status ks_engine_build(ks_model *model, const ks_build_config *cfg_in, ks_eng
             }
     }
     if (st == KS_OK)
-        st = ks__graph_infer_and_fold(g, ON(b, CONST_FOLD) ? 1 : 1);
+        st = ks__graph_infer_and_fold(g, 1); /* shape subgraphs must fold */
     if (st == KS_OK)
         st = ks__graph_remove_dead(g);
-    if (st != KS_OK) {
-        ks__graph_destroy(g);
-        return st;
-    }
+    if (st != KS_OK)
+        goto fail;
     for (int v = 0; v < g->n_values; v++) {
         const ks_value *x = &g->values[v];
         if (x->is_const)
@@ -1523,9 +1510,9 @@ ks_status ks_engine_build(ks_model *model, const ks_build_config *cfg_in, ks_eng
         for (int k = 0; known && k < x->t.ndim; k++)
             known = x->t.dims[k] >= 0;
         if (!known && (x->producer >= 0)) {
-            ks__graph_destroy(g);
-            return ks__error(ctx, KS_UNSUPPORTED_SHAPE, "build: shape of '%s' is not static after inference",
-                             x->name);
+            st = ks__error(ctx, KS_UNSUPPORTED_SHAPE, "build: shape of '%s' is not static after inference",
+                           x->name);
+            goto fail;
         }
     }
     ks__kb_report(b, "Original: %d nodes\n", orig_nodes);
@@ -1538,6 +1525,9 @@ ks_status ks_engine_build(ks_model *model, const ks_build_config *cfg_in, ks_eng
     b->consumer = ks__alloc_array(ctx, (size_t)nv + 1, sizeof(int));
     b->is_output = ks__alloc_array(ctx, (size_t)nv + 1, sizeof(int));
     ks_eng_desc *d = ks__alloc(ctx, sizeof(ks_eng_desc));
+    if (d)
+        ks__eng_desc_init(d, ctx);
+    b->d = d;
     if (!b->vt || !b->cvt || !b->n_uses || !b->consumer || !b->is_output || !d) {
         st = ks__oom(ctx, 0, "builder tables");
         goto fail;
@@ -1623,34 +1613,82 @@ ks_status ks_engine_build(ks_model *model, const ks_build_config *cfg_in, ks_eng
         ks__error_prefix(ctx, "internal: built engine failed validation");
         goto fail;
     }
-    ks_engine *e = NULL;
-    st = ks__cuda_engine_from_desc(ctx, d, &e);
-    ks__free(ctx, d);
-    d = NULL;
+    *out_d = d;
     b->d = NULL;
-    if (st != KS_OK)
-        goto fail;
-    st = ks__tactics_select(b, e);
-    if (st != KS_OK) {
-        ks_engine_destroy(e);
-        goto fail;
-    }
-    e->build_seconds = now_s() - t0;
-    ks__kb_report(b, "Build time: %.3f s\n", e->build_seconds);
-    e->report = b->report;
-    b->report = NULL;
-    *out = e;
 fail:
     if (b->d) {
         ks__eng_desc_free(b->d);
         ks__free(ctx, b->d);
+        b->d = NULL;
     }
     ks__free(ctx, b->vt);
     ks__free(ctx, b->cvt);
     ks__free(ctx, b->n_uses);
     ks__free(ctx, b->consumer);
     ks__free(ctx, b->is_output);
-    ks__free(ctx, b->report);
+    b->vt = b->cvt = b->n_uses = b->consumer = b->is_output = NULL;
     ks__graph_destroy(g);
+    b->g = NULL;
+    return st;
+}
+
+ks_status ks__engine_build_desc(ks_model *model, const ks_build_config *cfg, int sm, ks_eng_desc **out,
+                                char **report) {
+    ks_build_config defcfg;
+    if (!cfg) {
+        ks_build_config_init(&defcfg);
+        cfg = &defcfg;
+    }
+    kb B;
+    memset(&B, 0, sizeof B);
+    ks_status st = build_desc(&B, model, cfg, sm, out);
+    if (report)
+        *report = B.report;
+    else
+        ks__free(model->ctx, B.report);
+    return st;
+}
+
+ks_status ks_engine_build(ks_model *model, const ks_build_config *cfg_in, ks_engine **out) {
+    if (!model || !out)
+        return KS_INVALID_ARGUMENT;
+    *out = NULL;
+    ks_context *ctx = model->ctx;
+    ks_build_config defcfg;
+    if (!cfg_in) {
+        ks_build_config_init(&defcfg);
+        cfg_in = &defcfg;
+    }
+    double t0 = now_s();
+    int dev, sm;
+    KS_CHECK(ks__cuda_init(ctx, &dev, &sm));
+    (void)dev;
+    kb B;
+    memset(&B, 0, sizeof B);
+    kb *b = &B;
+    ks_eng_desc *d = NULL;
+    ks_status st = build_desc(b, model, cfg_in, sm, &d);
+    if (st != KS_OK) {
+        ks__free(ctx, b->report);
+        return st;
+    }
+    ks_engine *e = NULL;
+    st = ks__cuda_engine_from_desc(ctx, d, &e);
+    ks__free(ctx, d);
+    if (st == KS_OK) {
+        st = ks__tactics_select(b, e);
+        if (st != KS_OK) {
+            ks_engine_destroy(e);
+            e = NULL;
+        }
+    }
+    if (st == KS_OK) {
+        e->build_seconds = now_s() - t0;
+        ks__kb_report(b, "Build time: %.3f s\n", e->build_seconds);
+        e->report = b->report;
+        b->report = NULL;
+        *out = e;
+    }
+    ks__free(ctx, b->report);
     return st;
 }

@@ -33,4 +33,7 @@ ks_status ks__plan_bind_output(kb *b, int i, int tid, const char *name);
 ks_status ks__plan_passes(kb *b);
 /* Times candidate tactics per layer (timing cache) and fixes workspace. */
 ks_status ks__tactics_select(kb *b, ks_engine *e);
+/* Lowering + passes only (no GPU): for tests and tools. */
+ks_status ks__engine_build_desc(ks_model *model, const ks_build_config *cfg, int sm, ks_eng_desc **out,
+                                char **report);
 #endif

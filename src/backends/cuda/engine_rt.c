@@ -299,7 +299,8 @@ ks_status ks_exec_context_create(ks_engine *e, ks_exec_context **out) {
     cudaError_t ce = cudaSuccess;
     if (e->d.arena_bytes > 0)
         ce = cudaMalloc(&ec->arena, (size_t)e->d.arena_bytes);
-    ec->workspace_bytes = (size_t)e->d.workspace_bytes + CUBLAS_WS_BYTES;
+    size_t dnn_ws = ((size_t)e->d.workspace_bytes + 255) / 256 * 256;
+    ec->workspace_bytes = dnn_ws + CUBLAS_WS_BYTES;
     if (ce == cudaSuccess)
         ce = cudaMalloc(&ec->workspace, ec->workspace_bytes);
     if (ce == cudaSuccess && so > 0)
@@ -314,7 +315,7 @@ ks_status ks_exec_context_create(ks_engine *e, ks_exec_context **out) {
         ks_exec_context_destroy(ec);
         return ks__error(ctx, KS_DEVICE_ERROR, "creating cuDNN/cuBLAS handles");
     }
-    cublasSetWorkspace(ec->cublas, (char *)ec->workspace + e->d.workspace_bytes, CUBLAS_WS_BYTES);
+    cublasSetWorkspace(ec->cublas, (char *)ec->workspace + dnn_ws, CUBLAS_WS_BYTES);
     if (e->d.precision == KS_PRECISION_FP32)
         cublasSetMathMode(ec->cublas, CUBLAS_PEDANTIC_MATH);
     *out = ec;

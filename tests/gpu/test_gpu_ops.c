@@ -1,0 +1,343 @@
+/* Every GPU layer kind and fusion, with parameter sweeps, against the CPU
+ * reference: small ONNX models built in memory, run through the public API
+ * (ks_engine_build / ks_exec_run) in FP32 (<= 1e-4 relative L2, TF32 off)
+ * and FP16 (<= 1e-2). Exit 77 without a GPU. */
+#include "gpu/gpu_test.h"
+#include "import/onnx_build.h"
+
+static ks_context *ctx;
+static int n_cases;
+
+static float *rnd(size_t n, float lo, float hi) {
+    float *v = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        v[i] = gt_uniform(lo, hi);
+    return v;
+}
+
+static void run_case(tb_model *tb, const char *label, float lo, float hi) {
+    size_t n;
+    uint8_t *buf = tb_pack(tb, &n);
+    for (int p = 0; p < 2; p++) {
+        gt_opts o;
+        memset(&o, 0, sizeof o);
+        o.precision = p ? KS_PRECISION_FP16 : KS_PRECISION_FP32;
+        o.tol = p ? 1e-2 : 1e-4;
+        o.lo = lo;
+        o.hi = hi;
+        o.label = label;
+        o.check_graph = (n_cases % 7) == 0;
+        double r = gt_compare(ctx, NULL, buf, n, &o);
+        if (r < 0 || r > o.tol)
+            fprintf(stderr, "  case %-48s %s rel %.3g\n", label, p ? "fp16" : "fp32", r);
+    }
+    n_cases++;
+    free(buf);
+    tb_free(tb);
+}
+
+/* conv [+ bn] [+ act ...] */
+static void conv_case(int C, int M, int H, int W, int k, int s, int pad, int group, int dil, const char *act,
+                      int bn, int residual, const char *auto_pad) {
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    int64_t xd[4] = {2, C, H, W};
+    tb_input(&tb, "x", TB_FLOAT, 4, xd);
+    int64_t wd[4] = {M, C / group, k, k}, bd[1] = {M};
+    float *w = rnd((size_t)(M * (C / group) * k * k), -0.5f, 0.5f), *b = rnd((size_t)M, -0.5f, 0.5f);
+    tb_init_f(&tb, "w", 4, wd, w);
+    tb_init_f(&tb, "b", 1, bd, b);
+    Onnx__NodeProto *n = tb_node(&tb, "Conv", "conv", "x,w,b", "c");
+    tb_attr_ints(&tb, n, "kernel_shape", 2, (int64_t[]){k, k});
+    tb_attr_ints(&tb, n, "strides", 2, (int64_t[]){s, s});
+    tb_attr_ints(&tb, n, "dilations", 2, (int64_t[]){dil, dil});
+    if (auto_pad)
+        tb_attr_s(&tb, n, "auto_pad", auto_pad);
+    else
+        tb_attr_ints(&tb, n, "pads", 4, (int64_t[]){pad, pad, pad, pad});
+    tb_attr_i(&tb, n, "group", group);
+    const char *cur = "c";
+    if (bn) {
+        float *sc = rnd((size_t)M, 0.5f, 1.5f), *sh = rnd((size_t)M, -0.5f, 0.5f), *mu = rnd((size_t)M, -0.5f, 0.5f),
+              *var = rnd((size_t)M, 0.5f, 1.5f);
+        tb_init_f(&tb, "sc", 1, bd, sc);
+        tb_init_f(&tb, "sh", 1, bd, sh);
+        tb_init_f(&tb, "mu", 1, bd, mu);
+        tb_init_f(&tb, "var", 1, bd, var);
+        tb_node(&tb, "BatchNormalization", "bn", "c,sc,sh,mu,var", "cb");
+        cur = "cb";
+        free(sc); free(sh); free(mu); free(var);
+    }
+    if (residual == 1) { /* add before act: needs a same-shape operand: a second conv branch */
+        tb_node(&tb, "Conv", "conv2", "x,w,b", "c2");
+        Onnx__NodeProto *n2 = tb.nodes[tb.graph.n_node - 1];
+        *n2 = *n;
+        n2->name = tb_str(&tb, "conv2");
+        n2->n_output = 1;
+        n2->output = tb_alloc(&tb, sizeof(char *));
+        n2->output[0] = tb_str(&tb, "c2");
+        tb_node(&tb, "Add", "add", cur[1] ? "cb,c2" : "c,c2", "ca");
+        cur = "ca";
+    }
+    char out[32] = "y";
+    if (act) {
+        if (!strcmp(act, "SiLU")) {
+            tb_node(&tb, "Sigmoid", "sig", cur, "s");
+            char ins[64];
+            snprintf(ins, sizeof ins, "%s,s", cur);
+            tb_node(&tb, "Mul", "mul", ins, "y");
+        } else if (!strcmp(act, "Clip")) {
+            float lo6[1] = {0.f}, hi6[1] = {6.f};
+            tb_init_f(&tb, "lo", 0, NULL, lo6);
+            tb_init_f(&tb, "hi", 0, NULL, hi6);
+            char ins[64];
+            snprintf(ins, sizeof ins, "%s,lo,hi", cur);
+            tb_node(&tb, "Clip", "clip", ins, "y");
+        } else if (!strcmp(act, "PRelu")) {
+            int64_t sd[3] = {M, 1, 1};
+            float *sl = rnd((size_t)M, 0.f, 0.5f);
+            tb_init_f(&tb, "slope", 3, sd, sl);
+            free(sl);
+            char ins[64];
+            snprintf(ins, sizeof ins, "%s,slope", cur);
+            tb_node(&tb, "PRelu", "prelu", ins, "y");
+        } else {
+            Onnx__NodeProto *a = tb_node(&tb, act, "act", cur, "y");
+            if (!strcmp(act, "LeakyRelu"))
+                tb_attr_f(&tb, a, "alpha", 0.1f);
+        }
+    } else {
+        tb_node(&tb, "Identity", "id", cur, "y");
+    }
+    if (residual == 2) { /* add after act: y2 = y + c2 */
+        tb_node(&tb, "Conv", "conv3", "x,w,b", "c3");
+        Onnx__NodeProto *n3 = tb.nodes[tb.graph.n_node - 1];
+        *n3 = *n;
+        n3->name = tb_str(&tb, "conv3");
+        n3->n_output = 1;
+        n3->output = tb_alloc(&tb, sizeof(char *));
+        n3->output[0] = tb_str(&tb, "c3");
+        tb_node(&tb, "Add", "add2", "y,c3", "y2");
+        strcpy(out, "y2");
+    }
+    tb_output(&tb, out, TB_FLOAT, -1, NULL);
+    char label[160];
+    snprintf(label, sizeof label, "conv C%d M%d %dx%d k%d s%d p%d g%d d%d %s%s%s%s", C, M, H, W, k, s, pad, group,
+             dil, act ? act : "-", bn ? " bn" : "", residual ? (residual == 1 ? " res" : " res-after") : "",
+             auto_pad ? auto_pad : "");
+    run_case(&tb, label, -1.f, 1.f);
+    free(w);
+    free(b);
+}
+
+static void unary_case(const char *op, float lo, float hi) {
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    int64_t xd[4] = {2, 5, 7, 9};
+    tb_input(&tb, "x", TB_FLOAT, 4, xd);
+    tb_node(&tb, op, "u", "x", "y");
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    char label[64];
+    snprintf(label, sizeof label, "unary %s", op);
+    run_case(&tb, label, lo, hi);
+}
+
+static void binary_case(const char *op, int64_t *bd, int nbd, int scalar_const, float lo, float hi) {
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    int64_t xd[4] = {2, 6, 5, 7};
+    tb_input(&tb, "x", TB_FLOAT, 4, xd);
+    if (scalar_const) {
+        float c[1] = {1.75f};
+        tb_init_f(&tb, "c", 0, NULL, c);
+        tb_node(&tb, op, "b", scalar_const == 1 ? "x,c" : "c,x", "y");
+    } else {
+        tb_input(&tb, "z", TB_FLOAT, nbd, bd);
+        tb_node(&tb, op, "b", "x,z", "t");
+        tb_node(&tb, "Relu", "r", "t", "y"); /* chain fusion */
+    }
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    char label[96];
+    snprintf(label, sizeof label, "binary %s %s", op, scalar_const ? (scalar_const == 1 ? "x,c" : "c,x") : "bcast");
+    run_case(&tb, label, lo, hi);
+}
+
+static void pool_case(const char *op, int k, int s, int p, int ceil_mode, int cip) {
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    int64_t xd[4] = {2, 4, 13, 11};
+    tb_input(&tb, "x", TB_FLOAT, 4, xd);
+    Onnx__NodeProto *n = tb_node(&tb, op, "pool", "x", "y");
+    if (strncmp(op, "Global", 6)) {
+        tb_attr_ints(&tb, n, "kernel_shape", 2, (int64_t[]){k, k});
+        tb_attr_ints(&tb, n, "strides", 2, (int64_t[]){s, s});
+        tb_attr_ints(&tb, n, "pads", 4, (int64_t[]){p, p, p, p});
+        tb_attr_i(&tb, n, "ceil_mode", ceil_mode);
+        if (!strcmp(op, "AveragePool"))
+            tb_attr_i(&tb, n, "count_include_pad", cip);
+    }
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    char label[96];
+    snprintf(label, sizeof label, "%s k%d s%d p%d ceil%d cip%d", op, k, s, p, ceil_mode, cip);
+    run_case(&tb, label, -1.f, 1.f);
+}
+
+static void resize_case(const char *mode, const char *coord, float sh, float sw) {
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    int64_t xd[4] = {1, 3, 6, 5};
+    tb_input(&tb, "x", TB_FLOAT, 4, xd);
+    int64_t sd[1] = {4};
+    float sc[4] = {1.f, 1.f, sh, sw};
+    tb_init_f(&tb, "scales", 1, sd, sc);
+    Onnx__NodeProto *n = tb_node(&tb, "Resize", "rs", "x,,scales", "y");
+    tb_attr_s(&tb, n, "mode", mode);
+    tb_attr_s(&tb, n, "coordinate_transformation_mode", coord);
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    char label[96];
+    snprintf(label, sizeof label, "resize %s %s %gx%g", mode, coord, sh, sw);
+    run_case(&tb, label, -1.f, 1.f);
+}
+
+static void move_cases(void) {
+    tb_model tb;
+    /* concat of three convs outputs along C (elimination) + transpose + reshape + softmax */
+    for (int axis = 1; axis <= 2; axis++) {
+        tb_init(&tb, 8, 13);
+        int64_t xd[4] = {1, 4, 6, 8};
+        tb_input(&tb, "x", TB_FLOAT, 4, xd);
+        int64_t wd[4] = {4, 4, 1, 1};
+        float *w = rnd(16, -1.f, 1.f);
+        tb_init_f(&tb, "w", 4, wd, w);
+        free(w);
+        tb_node(&tb, "Conv", "c1", "x,w", "a");
+        tb_node(&tb, "Relu", "r1", "x", "b");
+        tb_node(&tb, "Sigmoid", "s1", "x", "c");
+        Onnx__NodeProto *n = tb_node(&tb, "Concat", "cat", "a,b,c", "cc");
+        tb_attr_i(&tb, n, "axis", axis);
+        n = tb_node(&tb, "Transpose", "tr", "cc", "t");
+        tb_attr_ints(&tb, n, "perm", 4, (int64_t[]){0, 2, 3, 1});
+        int64_t shp[1] = {3};
+        int64_t sv[3] = {1, -1, 4};
+        tb_init_i64(&tb, "shape", 1, shp, sv);
+        tb_node(&tb, "Reshape", "rs", "t,shape", "r");
+        n = tb_node(&tb, "Softmax", "sm", "r", "y");
+        tb_attr_i(&tb, n, "axis", -1);
+        tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+        run_case(&tb, axis == 1 ? "concat(c)+transpose+reshape+softmax" : "concat(h)+transpose+reshape+softmax", -1.f, 1.f);
+    }
+    /* slice with steps, split, gather */
+    tb_init(&tb, 8, 13);
+    int64_t xd[4] = {2, 6, 9, 10};
+    tb_input(&tb, "x", TB_FLOAT, 4, xd);
+    int64_t d1[1] = {2};
+    tb_init_i64(&tb, "st", 1, d1, (int64_t[]){1, -1});
+    tb_init_i64(&tb, "en", 1, d1, (int64_t[]){8, 0});
+    tb_init_i64(&tb, "ax", 1, d1, (int64_t[]){2, 3});
+    tb_init_i64(&tb, "sp", 1, d1, (int64_t[]){2, -3});
+    tb_node(&tb, "Slice", "sl", "x,st,en,ax,sp", "y1");
+    tb_output(&tb, "y1", TB_FLOAT, -1, NULL);
+    tb_init_i64(&tb, "spl", 1, (int64_t[]){3}, (int64_t[]){1, 2, 3});
+    Onnx__NodeProto *n = tb_node(&tb, "Split", "split", "x,spl", "p0,p1,p2");
+    tb_attr_i(&tb, n, "axis", 1);
+    tb_node(&tb, "Relu", "pr", "p1", "y2");
+    tb_output(&tb, "y2", TB_FLOAT, -1, NULL);
+    tb_output(&tb, "p2", TB_FLOAT, -1, NULL);
+    tb_init_i64(&tb, "gi", 1, (int64_t[]){3}, (int64_t[]){4, 0, -1});
+    n = tb_node(&tb, "Gather", "ga", "x,gi", "y3");
+    tb_attr_i(&tb, n, "axis", 3);
+    tb_output(&tb, "y3", TB_FLOAT, -1, NULL);
+    run_case(&tb, "slice(steps)+split+gather", -1.f, 1.f);
+    /* pad: constant / reflect / edge */
+    const char *modes[3] = {"constant", "reflect", "edge"};
+    for (int m = 0; m < 3; m++) {
+        tb_init(&tb, 8, 13);
+        int64_t pd[4] = {1, 3, 5, 6};
+        tb_input(&tb, "x", TB_FLOAT, 4, pd);
+        tb_init_i64(&tb, "pads", 1, (int64_t[]){8}, (int64_t[]){0, 0, 2, 1, 0, 0, 1, 3});
+        float cv[1] = {0.5f};
+        tb_init_f(&tb, "cv", 0, NULL, cv);
+        n = tb_node(&tb, "Pad", "pad", "x,pads,cv", "y");
+        tb_attr_s(&tb, n, "mode", modes[m]);
+        tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+        char label[64];
+        snprintf(label, sizeof label, "pad %s", modes[m]);
+        run_case(&tb, label, -1.f, 1.f);
+    }
+    /* Gemm transB + bias, MatMul */
+    tb_init(&tb, 8, 13);
+    int64_t ad[2] = {5, 24};
+    tb_input(&tb, "a", TB_FLOAT, 2, ad);
+    float *bw = rnd(16 * 24, -1.f, 1.f), *bb = rnd(16, -1.f, 1.f);
+    tb_init_f(&tb, "B", 2, (int64_t[]){16, 24}, bw);
+    tb_init_f(&tb, "C", 1, (int64_t[]){16}, bb);
+    n = tb_node(&tb, "Gemm", "gemm", "a,B,C", "g");
+    tb_attr_i(&tb, n, "transB", 1);
+    tb_init_f(&tb, "B2", 2, (int64_t[]){16, 8}, bw);
+    tb_node(&tb, "MatMul", "mm", "g,B2", "y");
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    free(bw);
+    free(bb);
+    run_case(&tb, "gemm(transB,bias)+matmul", -1.f, 1.f);
+}
+
+int main(void) {
+    gt_require_gpu();
+    ks_context_create(NULL, &ctx);
+    /* convolution sweep: kernel, stride, pad, groups (incl. depthwise), dilation */
+    int ks[3] = {1, 3, 5};
+    for (int ki = 0; ki < 3; ki++)
+        for (int s = 1; s <= 2; s++) {
+            int k = ks[ki];
+            conv_case(8, 16, 15, 17, k, s, k / 2, 1, 1, NULL, 0, 0, NULL);
+            conv_case(16, 16, 15, 17, k, s, k / 2, 16, 1, "Relu", 0, 0, NULL); /* depthwise */
+        }
+    conv_case(3, 16, 33, 31, 3, 2, 1, 1, 1, "Relu", 1, 0, NULL);          /* tiny-channel first layer + BN */
+    conv_case(8, 8, 16, 16, 3, 1, 2, 1, 2, "LeakyRelu", 0, 0, NULL);       /* dilation */
+    conv_case(8, 12, 16, 16, 3, 1, 1, 4, 1, "Clip", 0, 0, NULL);           /* groups 4, ReLU6 */
+    conv_case(8, 8, 16, 15, 3, 2, 0, 1, 1, "Sigmoid", 0, 0, "SAME_UPPER"); /* asymmetric pads */
+    conv_case(16, 16, 12, 12, 1, 1, 0, 1, 1, "SiLU", 1, 0, NULL);          /* YOLO SiLU */
+    conv_case(8, 8, 12, 12, 3, 1, 1, 1, 1, "Relu", 1, 1, NULL);            /* residual before act */
+    conv_case(8, 8, 12, 12, 3, 1, 1, 1, 1, "Relu", 0, 2, NULL);            /* residual after act */
+    conv_case(8, 8, 12, 12, 3, 1, 1, 8, 1, "PRelu", 0, 0, NULL);
+    conv_case(8, 8, 12, 12, 3, 1, 1, 1, 1, "HardSwish", 0, 0, NULL);
+    conv_case(32, 64, 20, 20, 3, 1, 1, 1, 1, "Relu", 1, 0, NULL);          /* bigger: cuDNN tactics */
+    const char *un[] = {"Relu", "Sigmoid", "Tanh", "Exp", "HardSwish", "HardSigmoid", "Softplus", "Elu",
+                        "Abs", "Neg", "LeakyRelu", "Floor", "Ceil", "Erf", "Softsign"};
+    for (size_t i = 0; i < KS_ARRAY_LEN(un); i++)
+        unary_case(un[i], -2.f, 2.f);
+    unary_case("Sqrt", 0.1f, 2.f);
+    unary_case("Log", 0.1f, 2.f);
+    unary_case("Reciprocal", 0.5f, 2.f);
+    int64_t b1[4] = {1, 6, 1, 1}, b2[2] = {5, 7}, b3[4] = {2, 6, 5, 7}, b4[1] = {7};
+    const char *bin[] = {"Add", "Sub", "Mul", "Div", "Max", "Min"};
+    for (size_t i = 0; i < KS_ARRAY_LEN(bin); i++) {
+        binary_case(bin[i], b1, 4, 0, 0.5f, 2.f);
+        binary_case(bin[i], b2, 2, 0, 0.5f, 2.f);
+        if (i < 4) {
+            binary_case(bin[i], NULL, 0, 1, 0.5f, 2.f);
+            binary_case(bin[i], NULL, 0, 2, 0.5f, 2.f);
+        }
+    }
+    binary_case("Add", b3, 4, 0, -1.f, 1.f);
+    binary_case("Mul", b4, 1, 0, -1.f, 1.f);
+    binary_case("Pow", NULL, 0, 1, 0.5f, 2.f);
+    pool_case("MaxPool", 3, 2, 1, 0, 0);
+    pool_case("MaxPool", 2, 2, 0, 1, 0);
+    pool_case("MaxPool", 5, 1, 2, 0, 0);
+    pool_case("AveragePool", 3, 2, 1, 0, 1);
+    pool_case("AveragePool", 3, 2, 1, 1, 0);
+    pool_case("AveragePool", 2, 2, 0, 0, 0);
+    pool_case("GlobalAveragePool", 0, 0, 0, 0, 0);
+    pool_case("GlobalMaxPool", 0, 0, 0, 0, 0);
+    resize_case("nearest", "asymmetric", 2.f, 2.f);
+    resize_case("nearest", "half_pixel", 2.f, 3.f);
+    resize_case("linear", "half_pixel", 2.f, 2.f);
+    resize_case("linear", "align_corners", 2.f, 1.5f);
+    resize_case("linear", "pytorch_half_pixel", 0.5f, 2.f);
+    resize_case("linear", "asymmetric", 1.5f, 0.5f);
+    move_cases();
+    fprintf(stderr, "%d op cases\n", n_cases);
+    ks_context_destroy(ctx);
+    return ks_t_done();
+}

@@ -1,0 +1,109 @@
+#!/bin/bash
+# kestrel GPU check: one script for the GPU machine (H100/H200).
+#   tools/gpu-check.sh [quick]
+# Uses carried binaries in .gpu-data/bin (built on the dev machine with
+# `cmake -DKS_CUDA_ARCH=90`, see docs/format.md / bench/RESULTS.md) or builds
+# into build-gpu when none are there; models from .gpu-data/models (a copy of
+# ../shared/models) or $KESTREL_MODELS. Runs: the host-only format test, the
+# GPU op and model tests (a subset under compute-sanitizer), then the
+# benchmarks of every model in ../shared/ANCHORS.md at batch 1 and 32, FP32 and
+# FP16, plus deserialize and cached-rebuild timings. Logs go to $OUT (packed
+# into $OUT/logs.tar.gz); a short table is printed last.
+set -u
+OUT=${OUT:-/tmp/kestrel-gpu-out}
+mkdir -p "$OUT/logs"
+L=$OUT/logs
+MODE=${1:-full}
+CUDNN_DIR=/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib
+[ -d "$CUDNN_DIR" ] && export LD_LIBRARY_PATH=$CUDNN_DIR:${LD_LIBRARY_PATH:-}
+export KESTREL_MODELS=${KESTREL_MODELS:-$PWD/.gpu-data/models}
+BIN=${KS_BIN:-$PWD/.gpu-data/bin}
+if [ ! -x "$BIN/kestrel" ]; then
+    echo "no carried binaries in $BIN: building"
+    cmake -S . -B build-gpu -DKS_CUDA_ARCH=90 -DCMAKE_BUILD_TYPE=Release >"$L/cmake.log" 2>&1 &&
+        cmake --build build-gpu -j16 >>"$L/cmake.log" 2>&1 || { echo "build failed"; tail -30 "$L/cmake.log"; }
+    BIN=$PWD/build-gpu
+    [ -x "$BIN/tests/test_gpu_ops" ] && for t in "$BIN"/tests/test_*; do ln -sf "$t" "$BIN/"; done
+fi
+M=$KESTREL_MODELS
+K=$BIN/kestrel
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$L/device.txt"
+date -u | tee -a "$L/device.txt"
+declare -A RES
+t() { # name, cmd...: run a test with a time limit, record its status
+    local name=$1; shift
+    if [ ! -x "$1" ] && [ "$1" != compute-sanitizer ]; then printf "%-28s %-12s (not carried)\n" "$name" SKIP; return; fi
+    local t0=$(date +%s.%N)
+    timeout 300 "$@" >"$L/$name.log" 2>&1
+    local rc=$?
+    local dt=$(echo "$(date +%s.%N) - $t0" | bc)
+    case $rc in 0) RES[$name]="PASS";; 77) RES[$name]="SKIP";; *) RES[$name]="FAIL(rc=$rc)";; esac
+    printf "%-28s %-12s %6.1fs  %s\n" "$name" "${RES[$name]}" "$dt" "$(tail -1 "$L/$name.log")"
+}
+echo "== tests"
+t test_engine_format "$BIN/test_engine_format"
+t test_engine_lowering "$BIN/test_engine_lowering"
+t test_gpu_ops "$BIN/test_gpu_ops"
+t test_gpu_models "$BIN/test_gpu_models"
+if command -v compute-sanitizer >/dev/null && [ "$MODE" != quick ]; then
+    t sanitizer_models_rfb320 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_gpu_models" RFB-320.onnx
+fi
+grep -h "FAIL\|CHECK failed" "$L"/test_gpu_*.log | head -20
+
+echo "== benchmarks (network only: --no-transfers --cuda-graph, median GPU compute of 200 runs)"
+# name | model | shape b1 (input:NxCxHxW, '' = as declared) | input name for b32
+BENCH=(
+"RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640|"
+"RFB-320|ultraface/version-RFB-320.onnx|input:1x3x240x320|"
+"YuNet-n|yunet/yunet_n_dynamic.onnx|input:1x3x640x640|input"
+"RetinaFace|retinaface/retinaface_mnet025_640_opset17.onnx|input0:1x3x640x640|"
+"SCRFD-500m|scrfd/scrfd_500m_bnkps_dynamic.onnx|input.1:1x3x640x640|input.1"
+"SCRFD-2.5g|scrfd/scrfd_2.5g_bnkps_dynamic.onnx|input.1:1x3x640x640|input.1"
+"YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640|images"
+"PNet-1080p|mtcnn/onnx_caffe/optimaizer_pnet.onnx|input:1x3x648x1152|input"
+)
+[ "$MODE" = quick ] && BENCH=("${BENCH[0]}" "${BENCH[6]}")
+printf "%-12s %-5s %5s %10s %10s %12s %8s\n" model prec batch "gpu_ms" "e2e_ms" "img/s" build_s >"$OUT/table.txt"
+for row in "${BENCH[@]}"; do
+    IFS='|' read -r name file shape b32in <<<"$row"
+    for prec in fp32 fp16; do
+        for batch in 1 32; do
+            pf=""; [ $prec = fp16 ] && pf="--fp16"
+            sh=$shape
+            if [ $batch = 32 ]; then
+                [ -z "$b32in" ] && continue
+                sh="${b32in}:32x${shape#*:1x}"
+            fi
+            tag=${name}_${prec}_b${batch}
+            timeout 240 "$K" bench --onnx "$M/$file" $pf --shapes "$sh" --cuda-graph --no-transfers \
+                --iterations 200 --warmup 0.3 --timing-cache "$L/tc_${name}_${prec}_b${batch}.txt" \
+                --export-json "$L/$tag.json" $([ $batch = 1 ] && [ $prec = fp16 ] && echo --dump-profile) \
+                >"$L/$tag.log" 2>&1 || echo "bench $tag failed: $(tail -2 "$L/$tag.log")"
+            gms=$(grep -o '"gpu_ms": {"min": [0-9.]*, "mean": [0-9.]*, "median": [0-9.]*' "$L/$tag.json" 2>/dev/null | grep -o '[0-9.]*$')
+            ips=$(grep -o '"throughput_images_per_s": [0-9.]*' "$L/$tag.json" 2>/dev/null | grep -o '[0-9.]*$')
+            bs=$(grep -o '"build_s": [0-9.]*' "$L/$tag.json" 2>/dev/null | grep -o '[0-9.]*$')
+            # with transfers (pinned H2D + D2H), batch 1 only
+            e2e=""
+            if [ $batch = 1 ]; then
+                timeout 120 "$K" bench --onnx "$M/$file" $pf --shapes "$sh" --cuda-graph --iterations 200 \
+                    --timing-cache "$L/tc_${name}_${prec}_b${batch}.txt" --export-json "$L/${tag}_xfer.json" \
+                    >"$L/${tag}_xfer.log" 2>&1
+                e2e=$(grep -o '"end_to_end_ms": {"min": [0-9.]*, "mean": [0-9.]*, "median": [0-9.]*' "$L/${tag}_xfer.json" 2>/dev/null | grep -o '[0-9.]*$')
+            fi
+            printf "%-12s %-5s %5s %10s %10s %12s %8s\n" "$name" $prec $batch "${gms:--}" "${e2e:--}" "${ips:--}" "${bs:--}" >>"$OUT/table.txt"
+        done
+    done
+done
+echo "== engine file: build (cold / cached timing) and deserialize"
+rm -f "$L/tc_rfb640.txt"
+{ /usr/bin/time -f "cold build wall %e s" "$K" build --onnx "$M/ultraface/version-RFB-640.onnx" --fp16 --save "$L/rfb640.engine" --timing-cache "$L/tc_rfb640.txt" --verbose
+  /usr/bin/time -f "cached rebuild wall %e s" "$K" build --onnx "$M/ultraface/version-RFB-640.onnx" --fp16 --save "$L/rfb640.engine" --timing-cache "$L/tc_rfb640.txt"
+  "$K" bench --engine "$L/rfb640.engine" --cuda-graph --no-transfers --iterations 200
+} >"$L/engine_file.log" 2>&1
+grep -h "built\|wall\|deserialize\|GPU compute" "$L/engine_file.log"
+rm -f "$L"/*.engine
+tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
+echo "== tests"
+for k in "${!RES[@]}"; do printf "  %-28s %s\n" "$k" "${RES[$k]}"; done
+echo "== table (gpu_ms: median network time, CUDA graph, no transfers; e2e_ms: pinned H2D+compute+D2H; img/s: back-to-back)"
+cat "$OUT/table.txt"
