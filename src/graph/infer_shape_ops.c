@@ -496,6 +496,8 @@ ks_status ks__slice_plan(ks_op_ctx *oc, ks_slice_plan *p) {
             len = s > e ? 1 + (s - e - 1) / (-step) : 0;
         }
         p->start[a] = len > 0 ? s : 0;
+        if (len <= 1)
+            p->step[a] = 1; /* unused; keeps step * stride from overflowing */
         p->len[a] = len;
     }
     return KS_OK;
