@@ -664,6 +664,45 @@ static void test_depth_space(void) {
     CHECK_ERR_HAS(infer(n, inb, o), KS_INVALID_MODEL, "not divisible");
 }
 
+/* Shape inference must cope with unknown ranks / unknown dims / missing data
+ * on every input (static inference of a dynamic model): never crash, write
+ * a rank in [-1, 8], and fail only with a status. */
+static void test_unknown_inputs(void) {
+    static const char *ops[] = {"Cast", "Concat", "Reshape", "Flatten", "Transpose", "Slice",
+                                "Split", "Gather", "GatherElements", "Unsqueeze", "Squeeze",
+                                "Shape", "Size", "ConstantOfShape", "Identity", "Dropout",
+                                "Expand", "Tile", "Range", "DepthToSpace", "SpaceToDepth"};
+    ks_tensor unk_rank = T(KS_DTYPE_INT64, -1, NULL, NULL);
+    ks_tensor unk_dims = T(KS_DTYPE_INT64, 4, D(-1, 3, -1, 4), NULL);
+    ks_tensor vec_unk = T(KS_DTYPE_INT64, 1, D(-1), NULL);
+    ks_tensor vec2 = T(KS_DTYPE_INT64, 1, D(2), NULL);
+    const ks_tensor *variants[] = {&unk_rank, &unk_dims, &vec_unk, &vec2};
+    for (size_t k = 0; k < KS_ARRAY_LEN(ops); k++) {
+        for (int with_attrs = 0; with_attrs < 2; with_attrs++) {
+            int n = node(ops[k], 5, 2);
+            if (with_attrs) {
+                attr_i(n, "to", 1);
+                attr_i(n, "axis", 1);
+                attr_i(n, "blocksize", 2);
+            }
+            for (size_t a = 0; a < KS_ARRAY_LEN(variants); a++) {
+                for (size_t b = 0; b < KS_ARRAY_LEN(variants); b++) {
+                    const ks_tensor *in[5] = {variants[a], variants[b], variants[b], NULL,
+                                              variants[a]};
+                    ks_tensor o[2];
+                    ks_status st = infer(n, in, o);
+                    if (st == KS_OK)
+                        KS_T_CHECK_MSG(o[0].ndim >= -1 && o[0].ndim <= KS_MAX_DIMS,
+                                       "%s: rank %d", ops[k], o[0].ndim);
+                    else
+                        KS_T_CHECK_MSG(strlen(ks_context_last_error(ctx)) > 0,
+                                       "%s: error without message", ops[k]);
+                }
+            }
+        }
+    }
+}
+
 int main(void) {
     for (int i = 0; i < 4096; i++)
         iota_f[i] = (float)i;
@@ -683,6 +722,7 @@ int main(void) {
     test_constants();
     test_expand_tile_range();
     test_depth_space();
+    test_unknown_inputs();
     ks__graph_destroy(g);
     ks_context_destroy(ctx);
     return ks_t_done();
