@@ -275,8 +275,9 @@ ks_status ks__infer_reshape(ks_op_ctx *oc) {
         size_t off = 0;
         req[0] = '\0';
         for (int i = 0; i < n && off < sizeof req; i++)
-            off += (size_t)snprintf(req + off, sizeof req - off, "%s%lld", i ? "x" : "",
-                                    (long long)v[i]);
+            off += v[i] == -1 ? (size_t)snprintf(req + off, sizeof req - off, "%s?", i ? "x" : "")
+                              : (size_t)snprintf(req + off, sizeof req - off, "%s%lld",
+                                                 i ? "x" : "", (long long)v[i]);
         if (n == 0)
             snprintf(req, sizeof req, "scalar");
     }

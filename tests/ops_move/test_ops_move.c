@@ -240,7 +240,7 @@ static void test_reshape(void) {
     ks_tensor ts3 = T(KS_DTYPE_INT64, 1, D(2), s3);
     const ks_tensor *in3[] = {&x, &ts3};
     n = node("Reshape", 2, 1);
-    CHECK_ERR_HAS(infer(n, in3, o), KS_INVALID_MODEL, "cannot reshape 1x3x4 (12 elements) to 5x-1");
+    CHECK_ERR_HAS(infer(n, in3, o), KS_INVALID_MODEL, "cannot reshape 1x3x4 (12 elements) to 5x?");
     KS_T_CHECK(strstr(ks_context_last_error(ctx), "Reshape_node") != NULL);
     /* shape not constant: rank from the shape input's length, dims unknown */
     ks_tensor tsu = T(KS_DTYPE_INT64, 1, D(4), NULL);
