@@ -10,7 +10,11 @@ if(KS_FUZZ)
   if(NOT KS_SANITIZE)
     message(FATAL_ERROR "KS_FUZZ=ON needs KS_SANITIZE=ON (ASan runtime)")
   endif()
-  target_compile_options(kestrel_obj PRIVATE $<$<COMPILE_LANGUAGE:C>:-fsanitize=fuzzer-no-link>)
+  set(KS_FUZZ_FLAGS "" CACHE STRING
+      "extra C flags for the fuzz build's library objects, e.g. -fno-sanitize=pointer-overflow")
+  separate_arguments(ks_fuzz_flags_list UNIX_COMMAND "${KS_FUZZ_FLAGS}")
+  target_compile_options(kestrel_obj PRIVATE $<$<COMPILE_LANGUAGE:C>:-fsanitize=fuzzer-no-link>
+                         ${ks_fuzz_flags_list})
   add_executable(fuzz_onnx ${CMAKE_CURRENT_LIST_DIR}/fuzz_onnx.c)
   target_link_libraries(fuzz_onnx PRIVATE kestrel_internal)
   target_compile_options(fuzz_onnx PRIVATE -fsanitize=fuzzer)
