@@ -240,11 +240,11 @@ static ks_status read_value_type(ks_onnx_imp *im, const Onnx__ValueInfoProto *vi
     }
     if (tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
         return ks__error(im->ctx, KS_UNSUPPORTED_DTYPE,
-                         "%s: %s '%s' is a %s; only tensors are supported", im->source, kind, name,
-                         tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE   ? "sequence"
-                         : tp->value_case == ONNX__TYPE_PROTO__VALUE_MAP_TYPE      ? "map"
-                         : tp->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE ? "optional"
-                                                                                   : "sparse tensor");
+                         "%s: %s '%s' is %s; only tensors are supported", im->source, kind, name,
+                         tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE   ? "a sequence"
+                         : tp->value_case == ONNX__TYPE_PROTO__VALUE_MAP_TYPE      ? "a map"
+                         : tp->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE ? "an optional"
+                                                                                   : "a sparse tensor");
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
     if (!tt || !tt->has_elem_type || tt->elem_type == 0) {
         if (require_type)
