@@ -171,11 +171,13 @@ ks_status ks__onnx_pnode_set_input(ks_onnx_imp *im, ks_onnx_pnode *pn, int pos, 
 
 ks_status ks__onnx_add_const(ks_onnx_imp *im, const ks_onnx_pnode *pn, const char *what,
                              const ks_tensor *t, int *id) {
+    /* Bounded parts, so the numeric suffix is never cut off (which would
+     * make every candidate identical). */
     char name[512];
-    snprintf(name, sizeof name, "%s/%s", pn->name, what);
+    snprintf(name, sizeof name, "%.300s/%.64s", pn->name, what);
     if (ks__graph_find_value(im->g, name) >= 0) {
         for (;;) {
-            snprintf(name, sizeof name, "%s/%s_%d", pn->name, what, ++im->n_synth);
+            snprintf(name, sizeof name, "%.300s/%.64s_%d", pn->name, what, ++im->n_synth);
             if (ks__graph_find_value(im->g, name) < 0)
                 break;
         }

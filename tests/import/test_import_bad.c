@@ -410,6 +410,25 @@ static void test_attributes(void) {
     EXPECT(&tb, KS_UNSUPPORTED_ATTR, "'up'|cubic");
 }
 
+/* Very long, repeated node names: synthesized constant names stay unique
+ * (and the importer terminates). */
+static void test_long_names(void) {
+    static char longname[3000];
+    memset(longname, 'n', sizeof longname - 1);
+    tb_model tb;
+    base(&tb, 9);
+    const char *prev = "x";
+    char outs[4][8];
+    for (int i = 0; i < 4; i++) {
+        snprintf(outs[i], sizeof outs[i], i == 3 ? "y" : "s%d", i);
+        Onnx__NodeProto *s = tb_node(&tb, "Slice", longname, prev, outs[i]);
+        tb_attr_ints(&tb, s, "starts", 1, (int64_t[]){0});
+        tb_attr_ints(&tb, s, "ends", 1, (int64_t[]){4});
+        prev = outs[i];
+    }
+    EXPECT(&tb, KS_OK, "");
+}
+
 static void test_ops(void) {
     tb_model tb;
     base(&tb, 13);
@@ -696,6 +715,7 @@ int main(void) {
     test_structure();
     test_attributes();
     test_ops();
+    test_long_names();
     test_deep_nesting();
     test_external_escape();
     test_gather_out_of_range();
