@@ -35,7 +35,7 @@ int main(int argc, char **argv) {
     ks_context_create(NULL, &ctx);
     const char *only = argc > 1 ? argv[1] : NULL;
     printf("%-60s %-5s %12s\n", "model", "prec", "rel L2 err");
-    for (size_t i = 0; i < KS_ARRAY_LEN(models); i++) {
+    for (size_t i = 0; i < GT_LEN(models); i++) {
         const mspec *m = &models[i];
         if (only && !strstr(m->file, only))
             continue;

@@ -304,14 +304,14 @@ int main(void) {
     conv_case(32, 64, 20, 20, 3, 1, 1, 1, 1, "Relu", 1, 0, NULL);          /* bigger: cuDNN tactics */
     const char *un[] = {"Relu", "Sigmoid", "Tanh", "Exp", "HardSwish", "HardSigmoid", "Softplus", "Elu",
                         "Abs", "Neg", "LeakyRelu", "Floor", "Ceil", "Erf", "Softsign"};
-    for (size_t i = 0; i < KS_ARRAY_LEN(un); i++)
+    for (size_t i = 0; i < GT_LEN(un); i++)
         unary_case(un[i], -2.f, 2.f);
     unary_case("Sqrt", 0.1f, 2.f);
     unary_case("Log", 0.1f, 2.f);
     unary_case("Reciprocal", 0.5f, 2.f);
     int64_t b1[4] = {1, 6, 1, 1}, b2[2] = {5, 7}, b3[4] = {2, 6, 5, 7}, b4[1] = {7};
     const char *bin[] = {"Add", "Sub", "Mul", "Div", "Max", "Min"};
-    for (size_t i = 0; i < KS_ARRAY_LEN(bin); i++) {
+    for (size_t i = 0; i < GT_LEN(bin); i++) {
         binary_case(bin[i], b1, 4, 0, 0.5f, 2.f);
         binary_case(bin[i], b2, 2, 0, 0.5f, 2.f);
         if (i < 4) {
