@@ -573,6 +573,12 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
             return VFAIL("layer %d '%s': residual shape", li, nm);
         if (x->dtype != l->dtype || y->dtype != l->dtype || w->dtype != l->dtype)
             return VFAIL("layer %d '%s': conv dtypes", li, nm);
+        if ((l->tactic == KS_TACTIC_OWN_GEMM && (l->algo < 0 || l->algo > 5 ||
+                                                  (l->algo >= 3 && l->dtype != KS_DTYPE_FLOAT16))) ||
+            (l->tactic == KS_TACTIC_OWN_DW && (l->algo < 0 || l->algo > 1 || ip[0] != x->dims[1] ||
+                                                ip[0] != y->dims[1])) ||
+            ((l->tactic == KS_TACTIC_CUDNN || l->tactic == KS_TACTIC_CUDNN_FUSED) && (l->algo < 0 || l->algo > 7)))
+            return VFAIL("layer %d '%s': conv tactic %d/%d invalid", li, nm, l->tactic, l->algo);
         const ks_eng_tensor *sl = lt(d, l, 0, 4);
         if (l->act == KS_ACT_PRELU && (!sl || sl->ndim != 1 || sl->dims[0] != y->dims[1] ||
                                        sl->dtype != KS_DTYPE_FLOAT32))

@@ -546,7 +546,7 @@ static ks_status emit_conv(kb *b, int ci, int bn_i, int act_node, int act, float
     l->ip[12] = node_tf32(b, n);
     int64_t C = xt->dims[1];
     l->tactic = KS_TACTIC_OWN_GEMM;
-    l->algo = 0;
+    l->algo = dt == KS_DTYPE_FLOAT16 ? 3 : 0;
     if (wp.group == C && wp.group == M && wp.group > 1) {
         l->tactic = KS_TACTIC_OWN_DW;
         l->algo = 1;

@@ -1,6 +1,7 @@
 // Own convolution kernels: implicit-GEMM direct conv (any geometry and
 // groups), depthwise conv, and the epilogue used after cuDNN convs. All
 // fuse bias, residual and activation.
+#include <mma.h>
 #include "backends/cuda/common.cuh"
 
 namespace {
@@ -195,12 +196,140 @@ void launch_igemm(const ConvP &p, cudaStream_t s) {
     conv_igemm_k<T, BM, BN, 16><<<grid, 256, 0, s>>>(p);
 }
 
+
+// Tensor-core implicit GEMM (float16 in, float32 accumulate) via WMMA.
+// 4 warps; tile BM x BN x 32; warps WGM x WGN; per-column input offsets and
+// per-k tap offsets precomputed in shared memory so the im2col gather costs
+// two adds and a bounds check per element.
+template <int BM, int BN, int WGM, int WGN>
+__global__ void __launch_bounds__(128) conv_wmma_k(ConvP p) {
+    using namespace nvcuda;
+    constexpr int BK = 32;
+    constexpr int FM = BM / (WGM * 16), FN = BN / (WGN * 16);
+    __shared__ __align__(32) __half As[BM][BK + 16];
+    __shared__ __align__(32) __half Bs[BK][BN + 16];
+    __shared__ __align__(32) float Cs[BM][BN + 8];
+    __shared__ long long colbase[BN];
+    __shared__ int colih[BN], coliw[BN];
+    __shared__ int koff[BK], kdy[BK], kdx[BK];
+    const int tid = threadIdx.x, warp = tid / 32;
+    const int wm = warp / WGN, wn = warp % WGN;
+    const int cg = p.c / p.groups, kg = p.k / p.groups;
+    const int g = blockIdx.z;
+    const int m0 = blockIdx.y * BM;
+    const int64_t ohw = (int64_t)p.oh * p.ow;
+    const int64_t npix = (int64_t)p.n * ohw;
+    const int64_t n0 = (int64_t)blockIdx.x * BN;
+    const int khw = p.kh * p.kw;
+    const int K = cg * khw;
+    const int64_t HW = (int64_t)p.ih * p.iw;
+    const __half *x = (const __half *)p.x;
+    const __half *w = (const __half *)p.w + (int64_t)g * kg * K;
+    for (int nn = tid; nn < BN; nn += 128) {
+        int64_t pix = n0 + nn;
+        if (pix < npix) {
+            int64_t b = pix / ohw;
+            int r = (int)(pix - b * ohw);
+            int oy = r / p.ow, ox = r - oy * p.ow;
+            int ih0 = oy * p.sh - p.pt, iw0 = ox * p.sw - p.pl;
+            colih[nn] = ih0;
+            coliw[nn] = iw0;
+            colbase[nn] = (b * p.c + (int64_t)g * cg) * HW + (int64_t)ih0 * p.iw + iw0;
+        } else {
+            colih[nn] = -1000000;
+            coliw[nn] = -1000000;
+            colbase[nn] = 0;
+        }
+    }
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[FM][FN];
+#pragma unroll
+    for (int i = 0; i < FM; i++)
+#pragma unroll
+        for (int j = 0; j < FN; j++) wmma::fill_fragment(acc[i][j], 0.f);
+    for (int k0 = 0; k0 < K; k0 += BK) {
+        if (tid < BK) {
+            int kidx = k0 + tid;
+            if (kidx < K) {
+                int ci = kidx / khw, r = kidx - ci * khw;
+                int ky = r / p.kw, kx = r - ky * p.kw;
+                kdy[tid] = ky * p.dh;
+                kdx[tid] = kx * p.dw;
+                koff[tid] = (int)(ci * HW + (int64_t)ky * p.dh * p.iw + kx * p.dw);
+            } else {
+                kdy[tid] = -1000000;
+                kdx[tid] = 0;
+                koff[tid] = 0;
+            }
+        }
+        for (int e = tid; e < BM * BK; e += 128) {
+            int mm = e / BK, kk = e % BK;
+            int m = m0 + mm, kidx = k0 + kk;
+            As[mm][kk] = (m < kg && kidx < K) ? __ldg(w + (int64_t)m * K + kidx) : __float2half(0.f);
+        }
+        __syncthreads();
+        for (int e = tid; e < BK * BN; e += 128) {
+            int kk = e / BN, nn = e % BN;
+            int iy = colih[nn] + kdy[kk], ix = coliw[nn] + kdx[kk];
+            __half v = __float2half(0.f);
+            if ((unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw)
+                v = __ldg(x + colbase[nn] + koff[kk]);
+            Bs[kk][nn] = v;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int ks = 0; ks < BK; ks += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa[FM];
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> fb[FN];
+#pragma unroll
+            for (int i = 0; i < FM; i++)
+                wmma::load_matrix_sync(fa[i], &As[(wm * FM + i) * 16][ks], BK + 16);
+#pragma unroll
+            for (int j = 0; j < FN; j++)
+                wmma::load_matrix_sync(fb[j], &Bs[ks][(wn * FN + j) * 16], BN + 16);
+#pragma unroll
+            for (int i = 0; i < FM; i++)
+#pragma unroll
+                for (int j = 0; j < FN; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < FM; i++)
+#pragma unroll
+        for (int j = 0; j < FN; j++)
+            wmma::store_matrix_sync(&Cs[(wm * FM + i) * 16][(wn * FN + j) * 16], acc[i][j], BN + 8,
+                                    wmma::mem_row_major);
+    __syncthreads();
+    __half *y = (__half *)p.y;
+    for (int e = tid; e < BM * BN; e += 128) {
+        int mm = e / BN, nn = e % BN;
+        int m = m0 + mm;
+        int64_t px = n0 + nn;
+        if (m >= kg || px >= npix) continue;
+        int64_t b = px / ohw, r = px - b * ohw;
+        int co = g * kg + m;
+        int64_t yi = (b * p.k + co) * ohw + r;
+        ks_st(y + yi, epi<__half>(p, Cs[mm][nn], co, yi));
+    }
+}
+
+template <int BM, int BN, int WGM, int WGN>
+void launch_wmma(const ConvP &p, cudaStream_t s) {
+    int64_t npix = (int64_t)p.n * p.oh * p.ow;
+    int kg = p.k / p.groups;
+    dim3 grid((unsigned)((npix + BN - 1) / BN), (unsigned)((kg + BM - 1) / BM), (unsigned)p.groups);
+    conv_wmma_k<BM, BN, WGM, WGN><<<grid, 128, 0, s>>>(p);
+}
 } // namespace
 
 extern "C" int ks__cu_conv_igemm(const ks_conv_args *a, int half, int cfg, void *stream) {
     ConvP p = mk(a);
     cudaStream_t s = (cudaStream_t)stream;
-    if (half) {
+    if (half && cfg >= 3) {
+        if (cfg == 3) launch_wmma<64, 64, 2, 2>(p, s);
+        else if (cfg == 4) launch_wmma<32, 128, 2, 2>(p, s);
+        else launch_wmma<16, 128, 1, 4>(p, s);
+    } else if (half) {
         if (cfg == 0) launch_igemm<__half, 64, 64>(p, s);
         else if (cfg == 1) launch_igemm<__half, 32, 128>(p, s);
         else launch_igemm<__half, 16, 256>(p, s);

@@ -244,6 +244,8 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                     refmax = fabs(ref[i]);
             int cand_t[24], cand_a[24], nc = 0;
             for (int c = 0; c < 3; c++) { cand_t[nc] = KS_TACTIC_OWN_GEMM; cand_a[nc++] = c; }
+            if (l->dtype == KS_DTYPE_FLOAT16 && !is_dw) /* tensor-core WMMA tiles */
+                for (int c = 3; c < 6; c++) { cand_t[nc] = KS_TACTIC_OWN_GEMM; cand_a[nc++] = c; }
             if (is_dw)
                 for (int c = 0; c < 2; c++) { cand_t[nc] = KS_TACTIC_OWN_DW; cand_a[nc++] = c; }
             if (ks__cuda_layer_setup(e, li) == KS_OK && e->lrt[li].has_cudnn) {
