@@ -155,6 +155,8 @@ typedef struct ks_preprocess_config {
     int32_t width, height;       /* network input (canvas) size */
     ks_resize_mode resize;
     ks_placement placement;      /* LETTERBOX only */
+    int32_t round_content;       /* LETTERBOX content size: 0 = floor(side * r) (InsightFace,
+                                    YOLOX, default), 1 = round to nearest (Ultralytics) */
     float pad_value[3];          /* value of padded pixels, before normalization, per output channel */
     float crop[4];               /* CROP only: x, y, w, h in source pixels */
     ks_pixel_format channel_order; /* output channels: KS_PIXEL_RGB, KS_PIXEL_BGR or KS_PIXEL_GRAY */

@@ -29,15 +29,16 @@ static const char *const coco_names[80] = {
 
 /* MTCNN lives in src/vision/mtcnn*.c (another owner). Weak references: when it is not
  * linked in, KS_FAMILY_MTCNN reports UNSUPPORTED_OP. */
-#ifdef KS_HAVE_MTCNN_HEADER
+#if defined(__has_include)
+#if __has_include("vision/mtcnn.h")
 #include "vision/mtcnn.h"
-#else
+#endif
+#endif
 ks_status ks__mtcnn_detector_create(ks_context *ctx, const char *model_dir, const ks_detector_options *opt,
                                     void **out) __attribute__((weak));
 ks_status ks__mtcnn_detector_detect(void *m, int n_images, const ks_image *images,
                                     ks_detection_list *results) __attribute__((weak));
 void ks__mtcnn_detector_destroy(void *m) __attribute__((weak));
-#endif
 
 void ks_detector_options_init(ks_detector_options *o) {
     if (!o)
@@ -187,6 +188,7 @@ static void family_defaults(ks_detector *d) {
         score = 0.25f, nms = 0.45f, center = 1, class_aware = 1, pad = 114.0f;
         p->channel_order = KS_PIXEL_RGB;
         p->scale = 1.0f / 255.0f;
+        p->round_content = 1; /* Ultralytics letterbox rounds the resized size */
         break;
     default:
         break;

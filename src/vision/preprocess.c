@@ -60,7 +60,8 @@ ks_status ks_preprocess_transform(const ks_preprocess_config *cfg, int32_t sw, i
         break;
     case KS_RESIZE_LETTERBOX: {
         double r = fmin(W / sw, H / sh);
-        int32_t cw = (int32_t)floor(sw * r + 0.5), ch = (int32_t)floor(sh * r + 0.5);
+        double rnd = cfg->round_content ? 0.5 : 1e-9; /* 1e-9: floor, robust to r*side = n - eps */
+        int32_t cw = (int32_t)floor(sw * r + rnd), ch = (int32_t)floor(sh * r + rnd);
         cw = cw < 1 ? 1 : (cw > cfg->width ? cfg->width : cw);
         ch = ch < 1 ? 1 : (ch > cfg->height ? cfg->height : ch);
         int32_t ox = 0, oy = 0;
