@@ -32,6 +32,7 @@ static void usage(FILE *f) {
             "  --input-size WxH     network input size for models with a dynamic input\n"
             "  --max-detections N   per image (default 300)\n"
             "  --top-k N            candidates considered by NMS (default 5000)\n"
+            "  --draw-png           drawn outputs as PNG instead of JPEG\n"
             "  --letterbox / --no-letterbox, --yunet-sqrt-score, -q (no per-image lines)\n");
 }
 
@@ -132,7 +133,7 @@ int ks_cmd_detect(int argc, char **argv) {
     ks_detector_options opt;
     ks_detector_options_init(&opt);
     opt.use_gpu = 1;
-    int quiet = 0;
+    int quiet = 0, draw_png = 0;
     const char **files = calloc((size_t)argc, sizeof(char *));
     int n_files = 0;
     if (!files)
@@ -174,6 +175,8 @@ int ks_cmd_detect(int argc, char **argv) {
             opt.letterbox = 0;
         } else if (!strcmp(a, "--yunet-sqrt-score")) {
             opt.yunet_score = KS_SCORE_SQRT;
+        } else if (!strcmp(a, "--draw-png")) {
+            draw_png = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (!strcmp(a, "--input-size")) {
@@ -322,8 +325,8 @@ int ks_cmd_detect(int argc, char **argv) {
             const char *b = base_name(files[f]);
             const char *dot = strrchr(b, '.');
             int len = dot ? (int)(dot - b) : (int)strlen(b);
-            snprintf(out, sizeof out, "%s/%.*s.jpg", draw_dir, len, b);
-            st = ks_image_save_jpeg(ctx, out, &img, 90);
+            snprintf(out, sizeof out, "%s/%.*s.%s", draw_dir, len, b, draw_png ? "png" : "jpg");
+            st = draw_png ? ks_image_save_png(ctx, out, &img) : ks_image_save_jpeg(ctx, out, &img, 85);
             if (st != KS_OK) {
                 fprintf(stderr, "kestrel detect: %s\n", ks_context_last_error(ctx));
                 failures++;

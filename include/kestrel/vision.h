@@ -130,6 +130,8 @@ KS_API ks_status ks_image_to_host(ks_context *ctx, const ks_image *src, ks_image
 /* Writes a host BGR/RGB/GRAY image as JPEG (quality 1..100). */
 KS_API ks_status ks_image_save_jpeg(ks_context *ctx, const char *path, const ks_image *img,
                                     int quality);
+/* Writes a host packed (BGR/RGB/BGRA/RGBA) or GRAY image as PNG (lossless). */
+KS_API ks_status ks_image_save_png(ks_context *ctx, const char *path, const ks_image *img);
 
 /* ----------------------------------------------------------- preprocessing */
 

@@ -295,3 +295,44 @@ ks_status ks_image_save_jpeg(ks_context *ctx, const char *path, const ks_image *
         return ks__error(ctx, KS_IO_ERROR, "%s: write failed", path);
     return KS_OK;
 }
+
+ks_status ks_image_save_png(ks_context *ctx, const char *path, const ks_image *img) {
+    if (!ctx || !path || !img)
+        return KS_INVALID_ARGUMENT;
+    if (img->memory != KS_MEMORY_HOST || img->format == KS_PIXEL_NV12 || img->format == KS_PIXEL_I420)
+        return ks__error(ctx, KS_INVALID_ARGUMENT, "%s: PNG writer takes host packed or GRAY images", path);
+    ks_vimg v;
+    KS_CHECK(ks__vimg_resolve(ctx, img, &v));
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return ks__error(ctx, KS_IO_ERROR, "%s: cannot open for writing", path);
+    png_src src = {NULL, 0, 0, {0}};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &src, png_error_cb, png_warning_cb);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info) {
+        png_destroy_write_struct(&png, NULL);
+        fclose(f);
+        return ks__oom(ctx, 0, "libpng write struct");
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        fclose(f);
+        return ks__error(ctx, KS_IO_ERROR, "%s: PNG encode failed: %s", path, src.msg);
+    }
+    png_init_io(png, f);
+    int color = img->format == KS_PIXEL_GRAY ? PNG_COLOR_TYPE_GRAY
+                : (img->format == KS_PIXEL_BGRA || img->format == KS_PIXEL_RGBA) ? PNG_COLOR_TYPE_RGBA
+                                                                                 : PNG_COLOR_TYPE_RGB;
+    png_set_IHDR(png, info, (png_uint_32)img->width, (png_uint_32)img->height, 8, color, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    if (img->format == KS_PIXEL_BGR || img->format == KS_PIXEL_BGRA)
+        png_set_bgr(png);
+    for (int32_t y = 0; y < img->height; y++)
+        png_write_row(png, img->data + (size_t)y * img->stride);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    if (fclose(f) != 0)
+        return ks__error(ctx, KS_IO_ERROR, "%s: write failed", path);
+    return KS_OK;
+}
