@@ -6,4 +6,5 @@
 #include "kestrel/context.h"
 #include "kestrel/tensor.h"
 #include "kestrel/model.h"
+#include "kestrel/plugin.h"
 #endif

@@ -7,6 +7,10 @@
 /* Caffe importer lives in src/caffe (weak: the core links without it). */
 ks_status ks__caffe_import(ks_context *ctx, const char *prototxt_path, const char *caffemodel_path,
                            ks_graph **out) __attribute__((weak));
+/* Plugin registry (src/plugins): swaps built-in ops for plugins the user
+ * asked for with ks_plugin_prefer. */
+ks_status ks__plugins_apply_preferences(ks_context *ctx, ks_graph *g, int *n_swapped)
+    __attribute__((weak));
 
 void ks_import_options_init(ks_import_options *opt) {
     if (opt)
@@ -15,7 +19,11 @@ void ks_import_options_init(ks_import_options *opt) {
 
 ks_status ks__model_from_graph(ks_context *ctx, ks_graph *g, ks_model **out) {
     *out = NULL;
-    ks_status st = ks__graph_infer_and_fold(g, 1);
+    ks_status st = KS_OK;
+    if (ks__plugins_apply_preferences)
+        st = ks__plugins_apply_preferences(ctx, g, NULL);
+    if (st == KS_OK)
+        st = ks__graph_infer_and_fold(g, 1);
     if (st == KS_OK)
         st = ks__graph_remove_dead(g);
     if (st != KS_OK) {
