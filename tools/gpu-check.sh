@@ -16,6 +16,8 @@ L=$OUT/logs
 MODE=${1:-full}
 CUDNN_DIR=/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib
 [ -d "$CUDNN_DIR" ] && export LD_LIBRARY_PATH=$CUDNN_DIR:${LD_LIBRARY_PATH:-}
+# libjpeg/libpng are not on the GPU machine: carried beside the binaries
+[ -d "$PWD/.gpu-data/lib" ] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$PWD/.gpu-data/lib
 export KESTREL_MODELS=${KESTREL_MODELS:-$PWD/.gpu-data/models}
 BIN=${KS_BIN:-$PWD/.gpu-data/bin}
 if [ ! -x "$BIN/kestrel" ]; then
@@ -33,12 +35,12 @@ declare -A RES
 t() { # name, cmd...: run a test with a time limit, record its status
     local name=$1; shift
     if [ ! -x "$1" ] && [ "$1" != compute-sanitizer ]; then printf "%-28s %-12s (not carried)\n" "$name" SKIP; return; fi
-    local t0=$(date +%s.%N)
+    local t0=$(date +%s%N)
     timeout 300 "$@" >"$L/$name.log" 2>&1
     local rc=$?
-    local dt=$(echo "$(date +%s.%N) - $t0" | bc)
+    local dt=$(( ($(date +%s%N) - t0) / 1000000 ))
     case $rc in 0) RES[$name]="PASS";; 77) RES[$name]="SKIP";; *) RES[$name]="FAIL(rc=$rc)";; esac
-    printf "%-28s %-12s %6.1fs  %s\n" "$name" "${RES[$name]}" "$dt" "$(tail -1 "$L/$name.log")"
+    printf "%-28s %-12s %7d ms  %s\n" "$name" "${RES[$name]}" "$dt" "$(tail -1 "$L/$name.log")"
 }
 echo "== tests"
 t test_engine_format "$BIN/test_engine_format"
@@ -49,6 +51,12 @@ if command -v compute-sanitizer >/dev/null && [ "$MODE" != quick ]; then
     t sanitizer_models_rfb320 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_gpu_models" RFB-320.onnx
 fi
 grep -h "FAIL\|CHECK failed" "$L"/test_gpu_*.log | head -20
+if [ "$MODE" != quick ]; then
+    # diagnostics: FP16 error with the default own kernels only (no tactic timing)
+    KS_TEST_NO_TACTICS=1 timeout 200 "$BIN/test_gpu_models" yunet_n_640 >"$L/diag_notactics_yunet.log" 2>&1
+    KS_TEST_NO_TACTICS=1 timeout 200 "$BIN/test_gpu_models" retinaface >"$L/diag_notactics_retina.log" 2>&1
+    grep -h "fp16" "$L"/diag_notactics_*.log | sed 's/^/  no-tactics: /'
+fi
 
 echo "== benchmarks (network only: --no-transfers --cuda-graph, median GPU compute of 200 runs)"
 # name | model | shape b1 (input:NxCxHxW, '' = as declared) | input name for b32
@@ -91,6 +99,18 @@ for row in "${BENCH[@]}"; do
                 e2e=$(grep -o '"end_to_end_ms": {"min": [0-9.]*, "mean": [0-9.]*, "median": [0-9.]*' "$L/${tag}_xfer.json" 2>/dev/null | grep -o '[0-9.]*$')
             fi
             printf "%-12s %-5s %5s %10s %10s %12s %8s\n" "$name" $prec $batch "${gms:--}" "${e2e:--}" "${ips:--}" "${bs:--}" >>"$OUT/table.txt"
+        done
+    done
+done
+echo "== programmatic dependent launch A/B (b1, CUDA graph, no transfers; median GPU ms)"
+for row in "RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640"; do
+    IFS='|' read -r name file shape <<<"$row"
+    for prec in fp32 fp16; do
+        pf=""; [ $prec = fp16 ] && pf="--fp16"
+        for pdl in on off; do
+            env $([ $pdl = off ] && echo KESTREL_NO_PDL=1) "$K" bench --onnx "$M/$file" $pf --shapes "$shape" --cuda-graph \
+                --no-transfers --iterations 500 --timing-cache "$L/tc_${name}_${prec}_b1.txt" >"$L/pdl_${name}_${prec}_${pdl}.log" 2>&1
+            printf "  %-10s %-5s pdl %-3s %s\n" "$name" $prec $pdl "$(grep 'GPU compute' "$L/pdl_${name}_${prec}_${pdl}.log" | awk '{print $9}')"
         done
     done
 done

@@ -607,7 +607,7 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
                     bb = (in[0] >> 24) & 0xff;
             if (op < 0 || op >= KS_EW_OP_COUNT || dst > 7 || a > 7 || bb > 7)
                 return VFAIL("layer %d '%s': eltwise instruction %d", li, nm, k);
-            if (op == KS_EW_UNARY && (in[1] < 0 || in[1] >= KS_ACT_COUNT || in[1] == KS_ACT_PRELU))
+            if (op == KS_EW_UNARY && ((in[1] & 0xffffffff) >= KS_ACT_COUNT || (in[1] & 0xffffffff) == KS_ACT_PRELU))
                 return VFAIL("layer %d '%s': eltwise unary %lld", li, nm, (long long)in[1]);
         }
         if (y->ndim > 6)

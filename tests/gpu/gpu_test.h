@@ -100,6 +100,8 @@ static inline double gt_compare(ks_context *ctx, const char *path, const void *b
     cfg.input_shapes = o->shapes;
     cfg.n_input_shapes = o->n_shapes;
     cfg.disable_passes = o->disable_passes;
+    if (getenv("KS_TEST_NO_TACTICS")) /* diagnostics: own default kernels only */
+        cfg.tactic_timing = 0;
     ks_engine *e = NULL;
     st = ks_engine_build(mg, &cfg, &e);
     KS_T_CHECK_MSG(st == KS_OK, "%s: build: %s: %s", o->label, ks_status_name(st), ks_context_last_error(ctx));

@@ -3,6 +3,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <string.h>
 #include "format/engine_format.h"
 #include "backends/cuda/kernels.h"
 
@@ -51,6 +52,36 @@ static __device__ __forceinline__ float ks_apply_act(int act, float x, float a, 
     case KS_ACT_SOFTSIGN: return x / (1.f + fabsf(x));
     default: return x;
     }
+}
+
+// Programmatic dependent launch (Hopper): kernels launched with ks_launch
+// start while the previous kernel drains; each such kernel must call
+// ks_pdl_wait() before touching global memory (it waits for the previous
+// grid to complete and flush). KESTREL_NO_PDL=1 disables the attribute
+// (debugging knob; the kernels behave the same).
+static __device__ __forceinline__ void ks_pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+
+int ks__pdl_enabled(void);
+
+template <typename... KArgs, typename... Args>
+static inline int ks_launch(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
+    cudaLaunchConfig_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = 0;
+    cfg.stream = s;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = ks__pdl_enabled() ? 1 : 0;
+    return (int)cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...);
 }
 
 static inline unsigned ks_blocks(int64_t n, int threads) {

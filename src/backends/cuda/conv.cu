@@ -30,6 +30,7 @@ __device__ __forceinline__ float epi(const ConvP &p, float v, int co, int64_t yi
 // K = (c/groups)*kh*kw. 256 threads; each computes TM x TN outputs.
 template <typename T, int BM, int BN, int BK>
 __global__ void __launch_bounds__(256) conv_igemm_k(ConvP p) {
+    ks_pdl_wait();
     constexpr int TM = BM / 16, TN = BN / 16;
     __shared__ float As[BK][BM];
     __shared__ float Bs[BK][BN + 4];
@@ -129,6 +130,7 @@ __global__ void __launch_bounds__(256) conv_igemm_k(ConvP p) {
 // Depthwise: one thread per VEC outputs along a row.
 template <typename T, int VEC>
 __global__ void conv_dw_k(ConvP p) {
+    ks_pdl_wait();
     const int owv = (p.ow + VEC - 1) / VEC;
     int64_t total = (int64_t)p.n * p.c * p.oh * owv;
     int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -170,6 +172,7 @@ __global__ void conv_dw_k(ConvP p) {
 
 template <typename T>
 __global__ void epilogue_k(ConvP p, int64_t total, int64_t hw) {
+    ks_pdl_wait();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total) return;
     int co = (int)((i / hw) % p.k);
@@ -193,7 +196,7 @@ void launch_igemm(const ConvP &p, cudaStream_t s) {
     int64_t npix = (int64_t)p.n * p.oh * p.ow;
     int kg = p.k / p.groups;
     dim3 grid((unsigned)((npix + BN - 1) / BN), (unsigned)((kg + BM - 1) / BM), (unsigned)p.groups);
-    conv_igemm_k<T, BM, BN, 16><<<grid, 256, 0, s>>>(p);
+    ks_launch(conv_igemm_k<T, BM, BN, 16>, grid, dim3(256), s, p);
 }
 
 
@@ -203,6 +206,7 @@ void launch_igemm(const ConvP &p, cudaStream_t s) {
 // two adds and a bounds check per element.
 template <int BM, int BN, int WGM, int WGN>
 __global__ void __launch_bounds__(128) conv_wmma_k(ConvP p) {
+    ks_pdl_wait();
     using namespace nvcuda;
     constexpr int BK = 32;
     constexpr int FM = BM / (WGM * 16), FN = BN / (WGN * 16);
@@ -318,7 +322,7 @@ void launch_wmma(const ConvP &p, cudaStream_t s) {
     int64_t npix = (int64_t)p.n * p.oh * p.ow;
     int kg = p.k / p.groups;
     dim3 grid((unsigned)((npix + BN - 1) / BN), (unsigned)((kg + BM - 1) / BM), (unsigned)p.groups);
-    conv_wmma_k<BM, BN, WGM, WGN><<<grid, 128, 0, s>>>(p);
+    ks_launch(conv_wmma_k<BM, BN, WGM, WGN>, grid, dim3(128), s, p);
 }
 } // namespace
 
@@ -348,11 +352,11 @@ extern "C" int ks__cu_conv_dw(const ks_conv_args *a, int half, int cfg, void *st
     int64_t total = (int64_t)p.n * p.c * p.oh * ((p.ow + vec - 1) / vec);
     unsigned blocks = ks_blocks(total, 256);
     if (half) {
-        if (vec == 4) conv_dw_k<__half, 4><<<blocks, 256, 0, s>>>(p);
-        else conv_dw_k<__half, 1><<<blocks, 256, 0, s>>>(p);
+        if (vec == 4) ks_launch(conv_dw_k<__half, 4>, dim3(blocks), dim3(256), s, p);
+        else ks_launch(conv_dw_k<__half, 1>, dim3(blocks), dim3(256), s, p);
     } else {
-        if (vec == 4) conv_dw_k<float, 4><<<blocks, 256, 0, s>>>(p);
-        else conv_dw_k<float, 1><<<blocks, 256, 0, s>>>(p);
+        if (vec == 4) ks_launch(conv_dw_k<float, 4>, dim3(blocks), dim3(256), s, p);
+        else ks_launch(conv_dw_k<float, 1>, dim3(blocks), dim3(256), s, p);
     }
     KS_CU_RET();
 }
@@ -361,7 +365,7 @@ extern "C" int ks__cu_conv_epilogue(const ks_conv_args *a, int half, void *strea
     ConvP p = mk(a);
     int64_t hw = (int64_t)p.oh * p.ow, total = (int64_t)p.n * p.k * hw;
     cudaStream_t s = (cudaStream_t)stream;
-    if (half) epilogue_k<__half><<<ks_blocks(total, 256), 256, 0, s>>>(p, total, hw);
-    else epilogue_k<float><<<ks_blocks(total, 256), 256, 0, s>>>(p, total, hw);
+    if (half) ks_launch(epilogue_k<__half>, dim3(ks_blocks(total, 256)), dim3(256), s, p, total, hw);
+    else ks_launch(epilogue_k<float>, dim3(ks_blocks(total, 256)), dim3(256), s, p, total, hw);
     KS_CU_RET();
 }

@@ -1,5 +1,6 @@
 // Data movement: strided N-d copy (transpose, slice, pad), concat, gather,
 // dtype casts, random fill for timing buffers.
+#include <stdlib.h>
 #include "backends/cuda/common.cuh"
 
 namespace {
@@ -13,6 +14,7 @@ template <> struct Elem<16> { typedef uint4 t; };
 
 template <int B>
 __global__ void nd_copy_k(const __grid_constant__ ks_nd_args p, int64_t total) {
+    ks_pdl_wait();
     typedef typename Elem<B>::t E;
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total) return;
@@ -47,6 +49,7 @@ __global__ void nd_copy_k(const __grid_constant__ ks_nd_args p, int64_t total) {
 
 template <int B>
 __global__ void concat_k(const __grid_constant__ ks_concat_args p, int64_t total_elems) {
+    ks_pdl_wait();
     typedef typename Elem<B>::t E;
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total_elems) return;
@@ -61,6 +64,7 @@ __global__ void concat_k(const __grid_constant__ ks_concat_args p, int64_t total
 template <int B>
 __global__ void gather_k(const uint8_t *x, const int32_t *idx, uint8_t *y, int64_t outer,
                          int64_t axis, int64_t inner_e, int64_t n_idx) {
+    ks_pdl_wait();
     typedef typename Elem<B>::t E;
     int64_t total = outer * n_idx * inner_e;
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -119,6 +123,15 @@ int cast_from(const S *x, void *y, int dst, int64_t n, cudaStream_t s) {
 
 } // namespace
 
+static int pdl_state = -1;
+int ks__pdl_enabled(void) {
+    if (pdl_state < 0) { /* benign race: every thread computes the same value */
+        const char *e = getenv("KESTREL_NO_PDL");
+        pdl_state = !(e && *e && *e != '0');
+    }
+    return pdl_state;
+}
+
 extern "C" int ks__cu_nd_copy(const ks_nd_args *a, int elem_bytes, void *stream) {
     int64_t total = 1;
     for (int d = 0; d < a->rank; d++) total *= a->odims[d];
@@ -126,10 +139,10 @@ extern "C" int ks__cu_nd_copy(const ks_nd_args *a, int elem_bytes, void *stream)
     cudaStream_t s = (cudaStream_t)stream;
     unsigned b = ks_blocks(total, 256);
     switch (elem_bytes) {
-    case 1: nd_copy_k<1><<<b, 256, 0, s>>>(*a, total); break;
-    case 2: nd_copy_k<2><<<b, 256, 0, s>>>(*a, total); break;
-    case 4: nd_copy_k<4><<<b, 256, 0, s>>>(*a, total); break;
-    case 8: nd_copy_k<8><<<b, 256, 0, s>>>(*a, total); break;
+    case 1: ks_launch(nd_copy_k<1>, dim3(b), dim3(256), s, *a, total); break;
+    case 2: ks_launch(nd_copy_k<2>, dim3(b), dim3(256), s, *a, total); break;
+    case 4: ks_launch(nd_copy_k<4>, dim3(b), dim3(256), s, *a, total); break;
+    case 8: ks_launch(nd_copy_k<8>, dim3(b), dim3(256), s, *a, total); break;
     default: return (int)cudaErrorInvalidValue;
     }
     KS_CU_RET();
@@ -147,11 +160,11 @@ extern "C" int ks__cu_concat(const ks_concat_args *a, void *stream) {
     cudaStream_t s = (cudaStream_t)stream;
     unsigned b = ks_blocks(total, 256);
     switch (B) {
-    case 16: concat_k<16><<<b, 256, 0, s>>>(*a, total); break;
-    case 8: concat_k<8><<<b, 256, 0, s>>>(*a, total); break;
-    case 4: concat_k<4><<<b, 256, 0, s>>>(*a, total); break;
-    case 2: concat_k<2><<<b, 256, 0, s>>>(*a, total); break;
-    default: concat_k<1><<<b, 256, 0, s>>>(*a, total); break;
+    case 16: ks_launch(concat_k<16>, dim3(b), dim3(256), s, *a, total); break;
+    case 8: ks_launch(concat_k<8>, dim3(b), dim3(256), s, *a, total); break;
+    case 4: ks_launch(concat_k<4>, dim3(b), dim3(256), s, *a, total); break;
+    case 2: ks_launch(concat_k<2>, dim3(b), dim3(256), s, *a, total); break;
+    default: ks_launch(concat_k<1>, dim3(b), dim3(256), s, *a, total); break;
     }
     KS_CU_RET();
 }
@@ -168,10 +181,10 @@ extern "C" int ks__cu_gather(const void *x, const int32_t *idx, void *y, int64_t
     const uint8_t *xs = (const uint8_t *)x;
     uint8_t *ys = (uint8_t *)y;
     switch (B) {
-    case 8: gather_k<8><<<b, 256, 0, s>>>(xs, idx, ys, outer, axis, inner_e, n_idx); break;
-    case 4: gather_k<4><<<b, 256, 0, s>>>(xs, idx, ys, outer, axis, inner_e, n_idx); break;
-    case 2: gather_k<2><<<b, 256, 0, s>>>(xs, idx, ys, outer, axis, inner_e, n_idx); break;
-    default: gather_k<1><<<b, 256, 0, s>>>(xs, idx, ys, outer, axis, inner_e, n_idx); break;
+    case 8: ks_launch(gather_k<8>, dim3(b), dim3(256), s, xs, idx, ys, outer, axis, inner_e, n_idx); break;
+    case 4: ks_launch(gather_k<4>, dim3(b), dim3(256), s, xs, idx, ys, outer, axis, inner_e, n_idx); break;
+    case 2: ks_launch(gather_k<2>, dim3(b), dim3(256), s, xs, idx, ys, outer, axis, inner_e, n_idx); break;
+    default: ks_launch(gather_k<1>, dim3(b), dim3(256), s, xs, idx, ys, outer, axis, inner_e, n_idx); break;
     }
     KS_CU_RET();
 }

@@ -40,6 +40,7 @@ __device__ __forceinline__ float binop(int op, float a, float b, float imm, floa
 
 template <typename T>
 __global__ void eltwise_k(const __grid_constant__ EwP p, int64_t numel) {
+    ks_pdl_wait();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= numel) return;
     float r[8];
@@ -88,7 +89,7 @@ extern "C" int ks__cu_eltwise(const ks_ew_args *a, int64_t numel, int half, void
     p.out_reg = a->out_reg;
     if (numel <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
-    if (half) eltwise_k<__half><<<ks_blocks(numel, 256), 256, 0, s>>>(p, numel);
-    else eltwise_k<float><<<ks_blocks(numel, 256), 256, 0, s>>>(p, numel);
+    if (half) ks_launch(eltwise_k<__half>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
+    else ks_launch(eltwise_k<float>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
     KS_CU_RET();
 }

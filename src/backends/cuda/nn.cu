@@ -6,6 +6,7 @@ namespace {
 
 template <typename T>
 __global__ void pool_k(ks_pool_args p) {
+    ks_pdl_wait();
     int64_t total = (int64_t)p.n * p.c * p.oh * p.ow;
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total) return;
@@ -32,6 +33,7 @@ __global__ void pool_k(ks_pool_args p) {
 // One thread per row (small axis).
 template <typename T>
 __global__ void softmax_small_k(const T *x, T *y, int64_t outer, int64_t axis, int64_t inner) {
+    ks_pdl_wait();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= outer * inner) return;
     int64_t o = i / inner, in = i - o * inner;
@@ -48,6 +50,7 @@ __global__ void softmax_small_k(const T *x, T *y, int64_t outer, int64_t axis, i
 // One warp per row (inner == 1, large axis).
 template <typename T>
 __global__ void softmax_warp_k(const T *x, T *y, int64_t rows, int64_t axis) {
+    ks_pdl_wait();
     int64_t row = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
     int lane = threadIdx.x & 31;
     if (row >= rows) return;
@@ -69,6 +72,7 @@ __global__ void softmax_warp_k(const T *x, T *y, int64_t rows, int64_t axis) {
 // weights.
 template <typename T>
 __global__ void resize_k(ks_resize_args p) {
+    ks_pdl_wait();
     int64_t total = p.outer * p.oh * p.ow;
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total) return;
@@ -97,8 +101,8 @@ __global__ void resize_k(ks_resize_args p) {
 extern "C" int ks__cu_pool(const ks_pool_args *a, int half, void *stream) {
     int64_t total = (int64_t)a->n * a->c * a->oh * a->ow;
     cudaStream_t s = (cudaStream_t)stream;
-    if (half) pool_k<__half><<<ks_blocks(total, 256), 256, 0, s>>>(*a);
-    else pool_k<float><<<ks_blocks(total, 256), 256, 0, s>>>(*a);
+    if (half) ks_launch(pool_k<__half>, dim3(ks_blocks(total, 256)), dim3(256), s, *a);
+    else ks_launch(pool_k<float>, dim3(ks_blocks(total, 256)), dim3(256), s, *a);
     KS_CU_RET();
 }
 
@@ -107,12 +111,12 @@ extern "C" int ks__cu_softmax(const void *x, void *y, int64_t outer, int64_t axi
     cudaStream_t s = (cudaStream_t)stream;
     if (inner == 1 && axis > 64) {
         int64_t threads = outer * 32;
-        if (half) softmax_warp_k<__half><<<ks_blocks(threads, 256), 256, 0, s>>>((const __half *)x, (__half *)y, outer, axis);
-        else softmax_warp_k<float><<<ks_blocks(threads, 256), 256, 0, s>>>((const float *)x, (float *)y, outer, axis);
+        if (half) ks_launch(softmax_warp_k<__half>, dim3(ks_blocks(threads, 256)), dim3(256), s, (const __half *)x, (__half *)y, outer, axis);
+        else ks_launch(softmax_warp_k<float>, dim3(ks_blocks(threads, 256)), dim3(256), s, (const float *)x, (float *)y, outer, axis);
     } else {
         int64_t n = outer * inner;
-        if (half) softmax_small_k<__half><<<ks_blocks(n, 256), 256, 0, s>>>((const __half *)x, (__half *)y, outer, axis, inner);
-        else softmax_small_k<float><<<ks_blocks(n, 256), 256, 0, s>>>((const float *)x, (float *)y, outer, axis, inner);
+        if (half) ks_launch(softmax_small_k<__half>, dim3(ks_blocks(n, 256)), dim3(256), s, (const __half *)x, (__half *)y, outer, axis, inner);
+        else ks_launch(softmax_small_k<float>, dim3(ks_blocks(n, 256)), dim3(256), s, (const float *)x, (float *)y, outer, axis, inner);
     }
     KS_CU_RET();
 }
@@ -120,7 +124,7 @@ extern "C" int ks__cu_softmax(const void *x, void *y, int64_t outer, int64_t axi
 extern "C" int ks__cu_resize(const ks_resize_args *a, int half, void *stream) {
     int64_t total = a->outer * a->oh * a->ow;
     cudaStream_t s = (cudaStream_t)stream;
-    if (half) resize_k<__half><<<ks_blocks(total, 256), 256, 0, s>>>(*a);
-    else resize_k<float><<<ks_blocks(total, 256), 256, 0, s>>>(*a);
+    if (half) ks_launch(resize_k<__half>, dim3(ks_blocks(total, 256)), dim3(256), s, *a);
+    else ks_launch(resize_k<float>, dim3(ks_blocks(total, 256)), dim3(256), s, *a);
     KS_CU_RET();
 }
