@@ -80,53 +80,67 @@ static int ends_with(const char *s, const char *suffix) {
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
-/* Last dim of declared output i (-1 if unknown). */
-static int64_t out_last_dim(const ks_model *m, int i) {
-    ks_dtype dt;
-    int nd = 0;
-    int64_t dims[KS_MAX_DIMS];
-    if (ks_model_output_info(m, i, &dt, &nd, dims, NULL) != KS_OK || nd <= 0)
-        return -1;
-    return dims[nd - 1];
+/* I/O description from a model (declared shapes) or an engine (built shapes). */
+ks_status ks__det_io_from_model(ks_context *ctx, const ks_model *m, ks_det_io *io) {
+    memset(io, 0, sizeof(*io));
+    io->n_inputs = ks_model_num_inputs(m);
+    io->n_outputs = ks_model_num_outputs(m);
+    if (io->n_outputs > KS_DET_MAX_IO)
+        return ks__error(ctx, KS_UNSUPPORTED_SHAPE, "detector models have at most %d outputs, this one %d",
+                         KS_DET_MAX_IO, io->n_outputs);
+    if (io->n_inputs >= 1) {
+        snprintf(io->in_name, sizeof io->in_name, "%s", ks_model_input_name(m, 0));
+        KS_CHECK(ks_model_input_info(m, 0, &io->in_dtype, &io->in_ndim, io->in_dims, NULL));
+    }
+    for (int i = 0; i < io->n_outputs; i++) {
+        snprintf(io->out_names[i], sizeof io->out_names[i], "%s", ks_model_output_name(m, i));
+        KS_CHECK(ks_model_output_info(m, i, &io->out_dtype[i], &io->out_ndim[i], io->out_dims[i], NULL));
+    }
+    io->has_exp = 0;
+    for (int i = 0; i < ks_model_num_nodes(m); i++) {
+        const char *op = ks_model_node_op(m, i);
+        if (op && !strcmp(op, "Exp"))
+            io->has_exp = 1;
+    }
+    return KS_OK;
 }
 
-static int find_output(const ks_model *m, const char *name) {
-    for (int i = 0; i < ks_model_num_outputs(m); i++)
-        if (!strcmp(ks_model_output_name(m, i), name))
+/* Last dim of declared output i (-1 if unknown). */
+static int64_t out_last_dim(const ks_det_io *io, int i) {
+    if (i < 0 || i >= io->n_outputs || io->out_ndim[i] <= 0)
+        return -1;
+    return io->out_dims[i][io->out_ndim[i] - 1];
+}
+
+static int find_output(const ks_det_io *io, const char *name) {
+    for (int i = 0; i < io->n_outputs; i++)
+        if (!strcmp(io->out_names[i], name))
             return i;
     return -1;
 }
 
-static void describe_outputs(const ks_model *m, char *buf, size_t n) {
+static void describe_outputs(const ks_det_io *io, char *buf, size_t n) {
     size_t o = 0;
     buf[0] = 0;
-    for (int i = 0; i < ks_model_num_outputs(m) && o + 1 < n; i++) {
-        ks_dtype dt;
-        int nd = 0;
-        int64_t dims[KS_MAX_DIMS];
-        char sh[96] = "?";
-        if (ks_model_output_info(m, i, &dt, &nd, dims, NULL) == KS_OK)
-            ks_shape_str(dims, nd, sh, sizeof sh);
-        int k = snprintf(buf + o, n - o, "%s%s[%s]", i ? ", " : "", ks_model_output_name(m, i), sh);
+    for (int i = 0; i < io->n_outputs && o + 1 < n; i++) {
+        char sh[96];
+        ks_shape_str(io->out_dims[i], io->out_ndim[i], sh, sizeof sh);
+        int k = snprintf(buf + o, n - o, "%s%s[%s]", i ? ", " : "", io->out_names[i], sh);
         if (k < 0)
             break;
         o += (size_t)k;
     }
 }
 
-ks_detector_family ks__detector_guess_family(const ks_model *m) {
-    int n = ks_model_num_outputs(m);
+ks_detector_family ks__detector_guess_family(const ks_det_io *m) {
+    int n = m->n_outputs;
     if (find_output(m, "cls_8") >= 0 && find_output(m, "obj_8") >= 0 && find_output(m, "bbox_8") >= 0)
         return KS_FAMILY_YUNET;
     if (n == 2 && find_output(m, "scores") >= 0 && find_output(m, "boxes") >= 0)
         return KS_FAMILY_ULTRAFACE;
     if (n == 1) {
         int64_t last = out_last_dim(m, 0);
-        ks_dtype dt;
-        int nd = 0;
-        int64_t dims[KS_MAX_DIMS];
-        ks_model_output_info(m, 0, &dt, &nd, dims, NULL);
-        if (nd == 3 && (last < 0 || last > 5))
+        if (m->out_ndim[0] == 3 && (last < 0 || last > 5))
             return KS_FAMILY_YOLOV5;
         return KS_FAMILY_AUTO;
     }
@@ -212,22 +226,21 @@ static void family_defaults(ks_detector *d) {
 
 /* ------------------------------------------------------------------ creation */
 
-static ks_status setup_input(ks_detector *d) {
-    ks_model *m = d->model;
-    if (ks_model_num_inputs(m) != 1)
+ks_status ks__detector_setup_input(ks_detector *d) {
+    const ks_det_io *io = &d->io;
+    if (io->n_inputs != 1)
         return ks__error(d->ctx, KS_INVALID_MODEL, "%s: detector models take one input, this one has %d", d->path,
-                         ks_model_num_inputs(m));
-    ks_dtype dt;
-    int nd = 0;
-    int64_t dims[KS_MAX_DIMS];
-    KS_CHECK(ks_model_input_info(m, 0, &dt, &nd, dims, NULL));
+                         io->n_inputs);
+    ks_dtype dt = io->in_dtype;
+    int nd = io->in_ndim;
+    const int64_t *dims = io->in_dims;
     if (nd != 4 || (dims[1] >= 0 && dims[1] != 3))
         return ks__error(d->ctx, KS_UNSUPPORTED_SHAPE, "%s: input must be N x 3 x H x W", d->path);
     if (dt != KS_DTYPE_FLOAT32 && dt != KS_DTYPE_FLOAT16)
         return ks__error(d->ctx, KS_UNSUPPORTED_DTYPE, "%s: input dtype %s (float32 or float16)", d->path,
                          ks_dtype_name(dt));
     d->in_dtype = dt;
-    d->input_name = ks_model_input_name(m, 0);
+    d->input_name = io->in_name;
     int32_t w = d->opt.input_width, h = d->opt.input_height;
     int dynamic = dims[2] < 0 || dims[3] < 0;
     if (!dynamic) {
@@ -246,8 +259,8 @@ static ks_status setup_input(ks_detector *d) {
     if (w <= 0 || h <= 0 || w > 8192 || h > 8192)
         return ks__error(d->ctx, KS_INVALID_ARGUMENT, "%s: input size %dx%d out of range", d->path, (int)w, (int)h);
     int64_t want[4] = {1, 3, h, w};
-    if (dims[0] < 0 || dynamic)
-        KS_CHECK(ks_model_set_input_shape(m, d->input_name, 4, want));
+    if (d->model && (dims[0] < 0 || dynamic))
+        KS_CHECK(ks_model_set_input_shape(d->model, d->input_name, 4, want));
     d->in_w = w;
     d->in_h = h;
     d->opt.input_width = w;
@@ -259,9 +272,9 @@ static ks_status setup_input(ks_detector *d) {
 }
 
 /* Roles of the model outputs per family. */
-static ks_status setup_outputs(ks_detector *d) {
-    ks_model *m = d->model;
-    int n = ks_model_num_outputs(m);
+ks_status ks__detector_setup_outputs(ks_detector *d) {
+    const ks_det_io *m = &d->io;
+    int n = m->n_outputs;
     char desc[512];
     describe_outputs(m, desc, sizeof desc);
     for (int i = 0; i < KS_DECODE_MAX_LEVELS; i++)
@@ -279,13 +292,9 @@ static ks_status setup_outputs(ks_detector *d) {
                     d->o_boxes[0] = i;
             }
         }
-        /* In-graph decoded variants compute Exp (the prior decode); raw ones have none. */
-        d->decoded_in_graph = 0;
-        for (int i = 0; i < ks_model_num_nodes(m); i++) {
-            const char *op = ks_model_node_op(m, i);
-            if (op && !strcmp(op, "Exp"))
-                d->decoded_in_graph = 1;
-        }
+        /* In-graph decoded variants compute Exp (the prior decode); raw ones have none.
+           Unknown for engine files: decided on the first outputs (detector_gpu.c). */
+        d->decoded_in_graph = m->has_exp;
         break;
     }
     case KS_FAMILY_RETINAFACE:
@@ -348,7 +357,7 @@ static ks_status setup_outputs(ks_detector *d) {
     return KS_OK;
 }
 
-static ks_status alloc_buffers(ks_detector *d) {
+ks_status ks__detector_alloc_buffers(ks_detector *d) {
     ks_context *ctx = d->ctx;
     size_t in_bytes = (size_t)3 * d->in_w * d->in_h * ks_dtype_size(d->in_dtype);
     d->input_buf = ks__alloc(ctx, in_bytes);
@@ -418,6 +427,22 @@ ks_status ks__detector_reserve_results(ks_detector *d, int n_images) {
     return KS_OK;
 }
 
+/* Family from the I/O when AUTO, then the family's defaults. */
+ks_status ks__detector_resolve_family(ks_detector *d) {
+    if (d->family == KS_FAMILY_AUTO) {
+        d->family = ks__detector_guess_family(&d->io);
+        if (d->family == KS_FAMILY_AUTO) {
+            char desc[512];
+            describe_outputs(&d->io, desc, sizeof desc);
+            return ks__error(d->ctx, KS_INVALID_ARGUMENT,
+                             "%s: cannot tell the detector family from the outputs (%s); pass it explicitly", d->path,
+                             desc);
+        }
+    }
+    family_defaults(d);
+    return KS_OK;
+}
+
 ks_status ks_detector_create(ks_context *ctx, const char *model_path, ks_detector_family family,
                              const ks_detector_options *opt, ks_detector **out) {
     if (!ctx || !model_path || !out || (unsigned)family >= KS_FAMILY_COUNT)
@@ -458,7 +483,8 @@ ks_status ks_detector_create(ks_context *ctx, const char *model_path, ks_detecto
         return KS_OK;
     }
 
-    if (d->opt.use_gpu && ks__detector_is_engine_file(model_path)) {
+    if (ks__detector_is_engine_file(model_path)) {
+        d->opt.use_gpu = 1;
         st = ks__detector_gpu_create_from_engine(d);
         if (st != KS_OK)
             goto fail;
@@ -467,21 +493,14 @@ ks_status ks_detector_create(ks_context *ctx, const char *model_path, ks_detecto
     }
 
     st = ks_model_load_file(ctx, model_path, NULL, &d->model);
+    if (st == KS_OK)
+        st = ks__det_io_from_model(ctx, d->model, &d->io);
     if (st != KS_OK)
         goto fail;
-    if (family == KS_FAMILY_AUTO) {
-        d->family = ks__detector_guess_family(d->model);
-        if (d->family == KS_FAMILY_AUTO) {
-            char desc[512];
-            describe_outputs(d->model, desc, sizeof desc);
-            st = ks__error(ctx, KS_INVALID_ARGUMENT,
-                           "%s: cannot tell the detector family from the outputs (%s); pass it explicitly",
-                           model_path, desc);
-            goto fail;
-        }
-    }
-    family_defaults(d);
-    if ((st = setup_input(d)) != KS_OK || (st = setup_outputs(d)) != KS_OK || (st = alloc_buffers(d)) != KS_OK)
+    if ((st = ks__detector_resolve_family(d)) != KS_OK)
+        goto fail;
+    if ((st = ks__detector_setup_input(d)) != KS_OK || (st = ks__detector_setup_outputs(d)) != KS_OK ||
+        (st = ks__detector_alloc_buffers(d)) != KS_OK)
         goto fail;
     if (d->opt.use_gpu) {
         st = ks__detector_gpu_create(d);
@@ -489,12 +508,18 @@ ks_status ks_detector_create(ks_context *ctx, const char *model_path, ks_detecto
             *out = d;
             return KS_OK;
         }
-        if (st != KS_NO_DEVICE && st != KS_UNSUPPORTED_OP)
-            goto fail;
-        ks__log(ctx, KS_LOG_WARN, "%s: GPU path unavailable (%s); running on the CPU", model_path,
-                ks_context_last_error(ctx));
+        /* Fall back to the CPU: quietly without a GPU, loudly when the GPU build failed.
+           The engine build may have changed the model's shapes: import it again. */
+        ks__log(ctx, st == KS_NO_DEVICE ? KS_LOG_INFO : KS_LOG_WARN, "%s: GPU path unavailable (%s: %s); running on the CPU",
+                model_path, ks_status_name(st), ks_context_last_error(ctx));
         ks_context_clear_error(ctx);
+        ks__detector_gpu_destroy(d);
         d->opt.use_gpu = 0;
+        ks_model_destroy(d->model);
+        d->model = NULL;
+        st = ks_model_load_file(ctx, model_path, NULL, &d->model);
+        if (st != KS_OK || (st = ks__detector_setup_input(d)) != KS_OK)
+            goto fail;
     }
     if ((st = ks_model_optimize(d->model)) != KS_OK)
         goto fail;
@@ -563,7 +588,7 @@ ks_status ks__detector_decode_params(ks_detector *d, int32_t batch, const int64_
         char sh_[96];                                                                                          \
         ks_shape_str(odims[i], ondim[i], sh_, sizeof sh_);                                                     \
         return ks__error(d->ctx, KS_UNSUPPORTED_SHAPE, "%s: %s output '%s' has unexpected shape %s", d->path,  \
-                         fam, d->model ? ks_model_output_name(d->model, i) : "?", sh_);                        \
+                         fam, d->io.out_names[i], sh_);                        \
     } while (0)
     for (int i = 0; i < KS_DECODE_MAX_LEVELS; i++) {
         int ids[4] = {d->o_boxes[i], d->o_scores[i], d->o_obj[i], d->o_kps[i]};
@@ -707,7 +732,7 @@ static ks_status detect_cpu_one(ks_detector *d, const ks_image *img, int idx) {
     ks_context *ctx = d->ctx;
     KS_CHECK(ks_preprocess_cpu(ctx, &d->pre, 1, img, d->input_buf, &d->inv[idx]));
     ks_tensor in = {d->in_dtype, 4, {1, 3, d->in_h, d->in_w}, d->input_buf};
-    int n_out = ks_model_num_outputs(d->model);
+    int n_out = d->io.n_outputs;
     ks_tensor outs[16];
     if (n_out > 16)
         return ks__error(ctx, KS_UNSUPPORTED_SHAPE, "%s: %d outputs", d->path, n_out);

@@ -7,6 +7,22 @@
 
 struct ks_detector_gpu; /* detector_gpu.c */
 
+#define KS_DET_MAX_IO 16
+
+/* Model or engine I/O, as the detector needs it. */
+typedef struct ks_det_io {
+    int n_inputs, n_outputs;
+    char in_name[256];
+    ks_dtype in_dtype;
+    int in_ndim;
+    int64_t in_dims[KS_MAX_DIMS];
+    char out_names[KS_DET_MAX_IO][256];
+    ks_dtype out_dtype[KS_DET_MAX_IO];
+    int out_ndim[KS_DET_MAX_IO];
+    int64_t out_dims[KS_DET_MAX_IO][KS_MAX_DIMS];
+    int has_exp;              /* graph computes Exp (UltraFace in-graph decode); -1 unknown */
+} ks_det_io;
+
 struct ks_detector {
     ks_context *ctx;
     char *path;
@@ -16,6 +32,7 @@ struct ks_detector {
     int decoded_in_graph;         /* UltraFace variant with in-graph decode */
     ks_model *model;
     ks_session *session;
+    ks_det_io io;
     const char *input_name;       /* owned by the model */
     ks_dtype in_dtype;
     int32_t in_w, in_h;
@@ -41,7 +58,13 @@ struct ks_detector {
     struct ks_detector_gpu *gpu;  /* non-NULL on the GPU path */
 };
 
-ks_detector_family ks__detector_guess_family(const ks_model *m);
+ks_status ks__det_io_from_model(ks_context *ctx, const ks_model *m, ks_det_io *io);
+ks_detector_family ks__detector_guess_family(const ks_det_io *io);
+/* Creation steps shared by the CPU and GPU paths (d->io filled first). */
+ks_status ks__detector_resolve_family(ks_detector *d);
+ks_status ks__detector_setup_input(ks_detector *d);
+ks_status ks__detector_setup_outputs(ks_detector *d);
+ks_status ks__detector_alloc_buffers(ks_detector *d);
 ks_status ks__detector_reserve_rows(ks_detector *d, int32_t n_rows);
 ks_status ks__detector_reserve_results(ks_detector *d, int n_images);
 ks_status ks__detector_decode_params(ks_detector *d, int32_t batch, const int64_t (*odims)[KS_MAX_DIMS],
