@@ -12,7 +12,8 @@
 
 #define KS_FUZZ_MAX_INPUTS 8
 #define KS_FUZZ_MAX_OUTPUTS 64
-#define KS_FUZZ_MAX_ELEMS (1 << 16)
+#define KS_FUZZ_MAX_ELEMS (1 << 12)       /* per input */
+#define KS_FUZZ_MAX_TOTAL_ELEMS (1 << 14) /* all inputs */
 
 static void ks_fuzz_onnx_one(ks_context *ctx, const uint8_t *data, size_t size, int run) {
     ks_model *m = NULL;
@@ -24,6 +25,7 @@ static void ks_fuzz_onnx_one(ks_context *ctx, const uint8_t *data, size_t size, 
     ks_tensor ins[KS_FUZZ_MAX_INPUTS];
     const char *names[KS_FUZZ_MAX_INPUTS];
     memset(ins, 0, sizeof ins);
+    int64_t total = 0;
     for (int i = 0; ok && i < n_in; i++) {
         int nd = 0;
         if (ks_model_input_info(m, i, &ins[i].dtype, &nd, ins[i].dims, NULL) != KS_OK || nd < 0) {
@@ -40,6 +42,9 @@ static void ks_fuzz_onnx_one(ks_context *ctx, const uint8_t *data, size_t size, 
             if (numel > KS_FUZZ_MAX_ELEMS)
                 ok = 0;
         }
+        total += numel;
+        if (total > KS_FUZZ_MAX_TOTAL_ELEMS)
+            ok = 0;
         names[i] = ks_model_input_name(m, i);
         if (ok && ks_tensor_alloc(ctx, &ins[i]) != KS_OK)
             ok = 0;
