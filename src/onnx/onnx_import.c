@@ -17,7 +17,7 @@
 
 #define KS_ONNX_MIN_IR 3
 #define KS_ONNX_MAX_IR 11
-#define KS_ONNX_MIN_OPSET 1   /* 1..6 only for ops unchanged up to 7 (onnx_legacy.c) */
+#define KS_ONNX_MIN_OPSET 1 /* 1..6 only for ops unchanged up to 7 (onnx_legacy.c) */
 #define KS_ONNX_MAX_OPSET 21
 
 /* Implemented by the plugin registry (src/plugins/); weak so the importer
@@ -236,17 +236,18 @@ static ks_status read_value_type(ks_onnx_imp *im, const Onnx__ValueInfoProto *vi
     const Onnx__TypeProto *tp = vi->type;
     if (!tp || tp->value_case == ONNX__TYPE_PROTO__VALUE__NOT_SET) {
         if (require_type)
-            return ks__error(im->ctx, KS_INVALID_MODEL, "%s: %s '%s' has no type", im->source,
-                             kind, name);
+            return ks__error(im->ctx, KS_INVALID_MODEL, "%s: %s '%s' has no type", im->source, kind,
+                             name);
         return KS_OK;
     }
     if (tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
         return ks__error(im->ctx, KS_UNSUPPORTED_DTYPE,
                          "%s: %s '%s' is %s; only tensors are supported", im->source, kind, name,
-                         tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE   ? "a sequence"
-                         : tp->value_case == ONNX__TYPE_PROTO__VALUE_MAP_TYPE      ? "a map"
-                         : tp->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE ? "an optional"
-                                                                                   : "a sparse tensor");
+                         tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE ? "a sequence"
+                         : tp->value_case == ONNX__TYPE_PROTO__VALUE_MAP_TYPE    ? "a map"
+                         : tp->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE
+                             ? "an optional"
+                             : "a sparse tensor");
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
     if (!tt || !tt->has_elem_type || tt->elem_type == 0) {
         if (require_type)
@@ -314,21 +315,36 @@ static ks_status read_value_type(ks_onnx_imp *im, const Onnx__ValueInfoProto *vi
 
 static const char *attr_type_name(int t) {
     switch (t) {
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT: return "FLOAT";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT: return "INT";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING: return "STRING";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR: return "TENSOR";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH: return "GRAPH";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSOR: return "SPARSE_TENSOR";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTO: return "TYPE_PROTO";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS: return "FLOATS";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS: return "INTS";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS: return "STRINGS";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS: return "TENSORS";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS: return "GRAPHS";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSORS: return "SPARSE_TENSORS";
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTOS: return "TYPE_PROTOS";
-    default: return "UNDEFINED";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT:
+        return "FLOAT";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT:
+        return "INT";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING:
+        return "STRING";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR:
+        return "TENSOR";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH:
+        return "GRAPH";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSOR:
+        return "SPARSE_TENSOR";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTO:
+        return "TYPE_PROTO";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
+        return "FLOATS";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
+        return "INTS";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS:
+        return "STRINGS";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS:
+        return "TENSORS";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS:
+        return "GRAPHS";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSORS:
+        return "SPARSE_TENSORS";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTOS:
+        return "TYPE_PROTOS";
+    default:
+        return "UNDEFINED";
     }
 }
 
@@ -594,7 +610,8 @@ static ks_status import_constant(ks_onnx_imp *im, const Onnx__NodeProto *np, siz
         }
     }
     if (!found) {
-        st = ks__onnx_pnode_error(im, &pn, KS_INVALID_MODEL, "a Constant without a value attribute");
+        st =
+            ks__onnx_pnode_error(im, &pn, KS_INVALID_MODEL, "a Constant without a value attribute");
         goto done;
     }
     const char *out_name = np->output[0];
@@ -675,8 +692,8 @@ static ks_status import_node(ks_onnx_imp *im, const Onnx__NodeProto *np, size_t 
             if ((st = value_id(im, nm, 1, &id)) != KS_OK)
                 goto done;
             if (im->def[id] != KS_DEF_NONE) {
-                static const char *const by[] = {"", "an initializer or Constant",
-                                                 "a graph input", "another node"};
+                static const char *const by[] = {"", "an initializer or Constant", "a graph input",
+                                                 "another node"};
                 st = ks__onnx_pnode_error(im, &pn, KS_INVALID_MODEL,
                                           "output '%s' is already defined by %s", nm,
                                           by[im->def[id]]);
@@ -852,8 +869,8 @@ ks_status ks__onnx_import(ks_context *ctx, const void *data, size_t n_bytes, con
         source = "<memory>";
     if (n_bytes == 0)
         return ks__error(ctx, KS_CORRUPT_FILE, "%s: empty file", source);
-    Onnx__ModelProto *mp = (Onnx__ModelProto *)ks__pb_unpack(
-        ctx, &onnx__model_proto__descriptor, data, n_bytes, source, "ONNX model");
+    Onnx__ModelProto *mp = (Onnx__ModelProto *)ks__pb_unpack(ctx, &onnx__model_proto__descriptor,
+                                                             data, n_bytes, source, "ONNX model");
     if (!mp)
         return ks_context_last_status(ctx);
     ks_onnx_imp im;

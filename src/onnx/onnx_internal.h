@@ -14,11 +14,11 @@ typedef struct ks_onnx_imp {
     ks_graph *g;
     const char *source;
     const char *ext_dir;
-    int opset;          /* default-domain opset; 0 if the model imports none */
+    int opset; /* default-domain opset; 0 if the model imports none */
     const Onnx__ModelProto *model;
-    uint8_t *def;       /* KS_DEF_* per value id */
+    uint8_t *def; /* KS_DEF_* per value id */
     int cap_def;
-    int n_synth;        /* counter for synthesized constant names */
+    int n_synth; /* counter for synthesized constant names */
 } ks_onnx_imp;
 
 /* A node being imported: inputs/outputs resolved to value ids, attributes
@@ -30,7 +30,7 @@ typedef struct ks_onnx_pnode {
     ks_op op;
     int opset;
     int n_in, cap_in;
-    int *in;            /* -1 = omitted optional input */
+    int *in; /* -1 = omitted optional input */
     int n_out;
     int *out;
     int n_attrs, cap_attrs;

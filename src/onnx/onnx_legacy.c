@@ -308,11 +308,14 @@ static const struct {
     const char *op;
     int changed_at;
 } old_forms[] = {
-    {"Add", 7},     {"Sub", 7},     {"Mul", 7},      {"Div", 7},      {"Pow", 7},
-    {"Gemm", 7},    {"Equal", 7},   {"Greater", 7},  {"Less", 7},     {"And", 7},
-    {"Or", 7},      {"Xor", 7},     {"PRelu", 7},    {"Upsample", 7}, {"Cast", 6},
-    {"Tile", 6},    {"Reshape", 5}, {"Concat", 4},   {"Pad", 2},      {"Split", 2},
-    {"BatchNormalization", 6},      {"Dropout", 6},
+    {"Add", 7},     {"Sub", 7},      {"Mul", 7},
+    {"Div", 7},     {"Pow", 7},      {"Gemm", 7},
+    {"Equal", 7},   {"Greater", 7},  {"Less", 7},
+    {"And", 7},     {"Or", 7},       {"Xor", 7},
+    {"PRelu", 7},   {"Upsample", 7}, {"Cast", 6},
+    {"Tile", 6},    {"Reshape", 5},  {"Concat", 4},
+    {"Pad", 2},     {"Split", 2},    {"BatchNormalization", 6},
+    {"Dropout", 6},
 };
 
 ks_status ks__onnx_check_old_opset(ks_onnx_imp *im, const ks_onnx_pnode *pn) {
@@ -401,7 +404,7 @@ static const struct {
 };
 
 static const char *ks_attr_type_name(ks_attr_type t) {
-    static const char *const names[] = {"UNDEFINED", "FLOAT", "INT",    "STRING",
+    static const char *const names[] = {"UNDEFINED", "FLOAT",  "INT",  "STRING",
                                         "TENSOR",    "FLOATS", "INTS", "STRINGS"};
     return (unsigned)t < KS_ARRAY_LEN(names) ? names[t] : "?";
 }

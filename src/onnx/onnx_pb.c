@@ -105,8 +105,7 @@ int ks__pb_depth_ok(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
 }
 
 ProtobufCMessage *ks__pb_unpack(ks_context *ctx, const ProtobufCMessageDescriptor *desc,
-                                const void *data, size_t n, const char *source,
-                                const char *what) {
+                                const void *data, size_t n, const char *source, const char *what) {
     if (!ks__pb_depth_ok(desc, data, n, KS_PB_MAX_DEPTH)) {
         ks__error(ctx, KS_CORRUPT_FILE, "%s: %s: messages nested deeper than %d levels", source,
                   what, KS_PB_MAX_DEPTH);

@@ -13,7 +13,7 @@
 typedef struct ks_pb_alloc {
     ProtobufCAllocator a; /* pass &pa.a to protobuf-c */
     ks_context *ctx;
-    int failed;           /* set when an allocation returned NULL */
+    int failed; /* set when an allocation returned NULL */
 } ks_pb_alloc;
 
 void ks__pb_alloc_init(ks_pb_alloc *pa, ks_context *ctx);
@@ -35,7 +35,6 @@ int ks__pb_depth_ok(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
  * returns NULL and records CORRUPT_FILE / OUT_OF_MEMORY on ctx with
  * "<source>: <what>: ..." */
 ProtobufCMessage *ks__pb_unpack(ks_context *ctx, const ProtobufCMessageDescriptor *desc,
-                                const void *data, size_t n, const char *source,
-                                const char *what);
+                                const void *data, size_t n, const char *source, const char *what);
 void ks__pb_free(ks_context *ctx, ProtobufCMessage *m);
 #endif

@@ -12,10 +12,10 @@
 #include "onnx/onnx_tensor.h"
 
 static const char *const onnx_type_names[] = {
-    "UNDEFINED", "FLOAT",     "UINT8",     "INT8",          "UINT16",        "INT16",
-    "INT32",     "INT64",     "STRING",    "BOOL",          "FLOAT16",       "DOUBLE",
-    "UINT32",    "UINT64",    "COMPLEX64", "COMPLEX128",    "BFLOAT16",      "FLOAT8E4M3FN",
-    "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4", "INT4",       "FLOAT4E2M1",
+    "UNDEFINED",      "FLOAT",      "UINT8",          "INT8",       "UINT16",   "INT16",
+    "INT32",          "INT64",      "STRING",         "BOOL",       "FLOAT16",  "DOUBLE",
+    "UINT32",         "UINT64",     "COMPLEX64",      "COMPLEX128", "BFLOAT16", "FLOAT8E4M3FN",
+    "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4",      "INT4",     "FLOAT4E2M1",
 };
 
 const char *ks__onnx_dtype_name(int t) {
@@ -27,15 +27,32 @@ const char *ks__onnx_dtype_name(int t) {
 int ks__onnx_dtype(int t, ks_dtype *out) {
     ks_dtype d;
     switch (t) {
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: d = KS_DTYPE_FLOAT32; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: d = KS_DTYPE_UINT8; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8: d = KS_DTYPE_INT8; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: d = KS_DTYPE_INT32; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: d = KS_DTYPE_INT64; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: d = KS_DTYPE_BOOL; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16: d = KS_DTYPE_FLOAT16; break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: d = KS_DTYPE_FLOAT64; break;
-    default: return 0;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+        d = KS_DTYPE_FLOAT32;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
+        d = KS_DTYPE_UINT8;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
+        d = KS_DTYPE_INT8;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
+        d = KS_DTYPE_INT32;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
+        d = KS_DTYPE_INT64;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
+        d = KS_DTYPE_BOOL;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
+        d = KS_DTYPE_FLOAT16;
+        break;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
+        d = KS_DTYPE_FLOAT64;
+        break;
+    default:
+        return 0;
     }
     *out = d;
     return 1;
@@ -77,8 +94,7 @@ static int location_safe(const char *loc) {
 }
 
 static ks_status read_external(ks_context *ctx, const Onnx__TensorProto *tp, const char *source,
-                               const char *what, const char *ext_dir, size_t n_bytes,
-                               void *dst) {
+                               const char *what, const char *ext_dir, size_t n_bytes, void *dst) {
     const char *loc = NULL;
     uint64_t offset = 0, length = 0;
     int have_length = 0;
@@ -100,8 +116,8 @@ static ks_status read_external(ks_context *ctx, const Onnx__TensorProto *tp, con
         }
     }
     if (!loc || !*loc)
-        return ks__error(ctx, KS_INVALID_MODEL, "%s: %s: external data without a location",
-                         source, what);
+        return ks__error(ctx, KS_INVALID_MODEL, "%s: %s: external data without a location", source,
+                         what);
     if (!location_safe(loc))
         return ks__error(ctx, KS_INVALID_MODEL,
                          "%s: %s: external data location '%s' is absolute or leaves the model "
@@ -118,16 +134,16 @@ static ks_status read_external(ks_context *ctx, const Onnx__TensorProto *tp, con
         return ks__error(ctx, KS_INVALID_MODEL, "%s: %s: external data path too long", source,
                          what);
     if (!realpath(ext_dir, real_dir))
-        return ks__error(ctx, KS_IO_ERROR, "%s: %s: external data directory '%s': %s", source,
-                         what, ext_dir, strerror(errno));
+        return ks__error(ctx, KS_IO_ERROR, "%s: %s: external data directory '%s': %s", source, what,
+                         ext_dir, strerror(errno));
     if (!realpath(path, real_file))
         return ks__error(ctx, KS_IO_ERROR, "%s: %s: external data file '%s': %s", source, what,
                          path, strerror(errno));
     size_t ld = strlen(real_dir);
     if (strncmp(real_file, real_dir, ld) != 0 || (real_file[ld] != '/' && ld > 1))
         return ks__error(ctx, KS_INVALID_MODEL,
-                         "%s: %s: external data '%s' resolves outside the model directory",
-                         source, what, loc);
+                         "%s: %s: external data '%s' resolves outside the model directory", source,
+                         what, loc);
     int fd = open(real_file, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return ks__error(ctx, KS_IO_ERROR, "%s: %s: cannot open external data '%s': %s", source,
@@ -146,8 +162,8 @@ static ks_status read_external(ks_context *ctx, const Onnx__TensorProto *tp, con
         return ks__error(ctx, KS_CORRUPT_FILE,
                          "%s: %s: external data offset %llu + length %llu exceeds the size of "
                          "'%s' (%llu bytes)",
-                         source, what, (unsigned long long)offset, (unsigned long long)length,
-                         loc, (unsigned long long)fsize);
+                         source, what, (unsigned long long)offset, (unsigned long long)length, loc,
+                         (unsigned long long)fsize);
     }
     if (length != n_bytes) {
         close(fd);
@@ -178,9 +194,8 @@ static char *shape_desc(const ks_tensor *t, char *buf, size_t n) {
     return ks_shape_str(t->dims, t->ndim, buf, n);
 }
 
-ks_status ks__onnx_tensor_convert(ks_context *ctx, const Onnx__TensorProto *tp,
-                                  const char *source, const char *what, const char *ext_dir,
-                                  ks_tensor *out) {
+ks_status ks__onnx_tensor_convert(ks_context *ctx, const Onnx__TensorProto *tp, const char *source,
+                                  const char *what, const char *ext_dir, ks_tensor *out) {
     memset(out, 0, sizeof(*out));
     if (!source)
         source = "<memory>";
@@ -219,24 +234,36 @@ ks_status ks__onnx_tensor_convert(ks_context *ctx, const Onnx__TensorProto *tp,
                          shape_desc(&t, sb, sizeof sb), (long long)numel);
     size_t es = ks_dtype_size(dt);
     size_t n_bytes = (size_t)numel * es;
-    int external = tp->has_data_location &&
-                   tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    int external =
+        tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
 
     /* Count the values the chosen source holds and check before allocating. */
     size_t n_typed = 0;
     const char *field = NULL;
     if (!external && !tp->has_raw_data) {
         switch (dt) {
-        case KS_DTYPE_FLOAT32: n_typed = tp->n_float_data; field = "float_data"; break;
-        case KS_DTYPE_FLOAT64: n_typed = tp->n_double_data; field = "double_data"; break;
-        case KS_DTYPE_INT64: n_typed = tp->n_int64_data; field = "int64_data"; break;
-        default: n_typed = tp->n_int32_data; field = "int32_data"; break;
+        case KS_DTYPE_FLOAT32:
+            n_typed = tp->n_float_data;
+            field = "float_data";
+            break;
+        case KS_DTYPE_FLOAT64:
+            n_typed = tp->n_double_data;
+            field = "double_data";
+            break;
+        case KS_DTYPE_INT64:
+            n_typed = tp->n_int64_data;
+            field = "int64_data";
+            break;
+        default:
+            n_typed = tp->n_int32_data;
+            field = "int32_data";
+            break;
         }
         if (n_typed != (size_t)numel)
             return ks__error(ctx, KS_INVALID_MODEL,
-                             "%s: %s: %s holds %zu values but shape %s %s needs %lld", source,
-                             what, field, n_typed, shape_desc(&t, sb, sizeof sb),
-                             ks_dtype_name(dt), (long long)numel);
+                             "%s: %s: %s holds %zu values but shape %s %s needs %lld", source, what,
+                             field, n_typed, shape_desc(&t, sb, sizeof sb), ks_dtype_name(dt),
+                             (long long)numel);
     } else if (!external && tp->raw_data.len != n_bytes) {
         return ks__error(ctx, KS_INVALID_MODEL,
                          "%s: %s: raw_data has %zu bytes but shape %s %s needs %zu", source, what,
@@ -258,10 +285,18 @@ ks_status ks__onnx_tensor_convert(ks_context *ctx, const Onnx__TensorProto *tp,
     } else if (numel > 0) {
         size_t n = (size_t)numel;
         switch (dt) {
-        case KS_DTYPE_FLOAT32: memcpy(t.data, tp->float_data, n * 4); break;
-        case KS_DTYPE_FLOAT64: memcpy(t.data, tp->double_data, n * 8); break;
-        case KS_DTYPE_INT64: memcpy(t.data, tp->int64_data, n * 8); break;
-        case KS_DTYPE_INT32: memcpy(t.data, tp->int32_data, n * 4); break;
+        case KS_DTYPE_FLOAT32:
+            memcpy(t.data, tp->float_data, n * 4);
+            break;
+        case KS_DTYPE_FLOAT64:
+            memcpy(t.data, tp->double_data, n * 8);
+            break;
+        case KS_DTYPE_INT64:
+            memcpy(t.data, tp->int64_data, n * 8);
+            break;
+        case KS_DTYPE_INT32:
+            memcpy(t.data, tp->int32_data, n * 4);
+            break;
         case KS_DTYPE_FLOAT16:
             for (size_t i = 0; i < n; i++)
                 ((uint16_t *)t.data)[i] = (uint16_t)tp->int32_data[i];

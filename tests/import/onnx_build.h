@@ -18,8 +18,18 @@
 
 #include "onnx/onnx.pb-c.h"
 
-enum { TB_FLOAT = 1, TB_UINT8 = 2, TB_INT8 = 3, TB_INT32 = 6, TB_INT64 = 7, TB_STRING = 8,
-       TB_BOOL = 9, TB_FLOAT16 = 10, TB_DOUBLE = 11, TB_BFLOAT16 = 16 };
+enum {
+    TB_FLOAT = 1,
+    TB_UINT8 = 2,
+    TB_INT8 = 3,
+    TB_INT32 = 6,
+    TB_INT64 = 7,
+    TB_STRING = 8,
+    TB_BOOL = 9,
+    TB_FLOAT16 = 10,
+    TB_DOUBLE = 11,
+    TB_BFLOAT16 = 16
+};
 
 #define TB_MAX 256
 
@@ -104,7 +114,7 @@ static inline size_t tb_split(tb_model *tb, const char *list, char ***out) {
 }
 
 static inline Onnx__NodeProto *tb_node(tb_model *tb, const char *op, const char *name,
-                                const char *inputs, const char *outputs) {
+                                       const char *inputs, const char *outputs) {
     static const Onnx__NodeProto ni = ONNX__NODE_PROTO__INIT;
     Onnx__NodeProto *n = tb_alloc(tb, sizeof *n);
     *n = ni;
@@ -117,7 +127,8 @@ static inline Onnx__NodeProto *tb_node(tb_model *tb, const char *op, const char 
     return n;
 }
 
-static inline Onnx__AttributeProto *tb_attr(tb_model *tb, Onnx__NodeProto *n, const char *name, int type) {
+static inline Onnx__AttributeProto *tb_attr(tb_model *tb, Onnx__NodeProto *n, const char *name,
+                                            int type) {
     static const Onnx__AttributeProto ai = ONNX__ATTRIBUTE_PROTO__INIT;
     Onnx__AttributeProto *a = tb_alloc(tb, sizeof *a);
     *a = ai;
@@ -144,14 +155,14 @@ static inline void tb_attr_s(tb_model *tb, Onnx__NodeProto *n, const char *name,
     a->s.len = strlen(v);
 }
 static inline void tb_attr_ints(tb_model *tb, Onnx__NodeProto *n, const char *name, size_t cnt,
-                         const int64_t *v) {
+                                const int64_t *v) {
     Onnx__AttributeProto *a = tb_attr(tb, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
     a->n_ints = cnt;
     a->ints = tb_alloc(tb, cnt * sizeof(int64_t));
     memcpy(a->ints, v, cnt * sizeof(int64_t));
 }
 static inline void tb_attr_floats(tb_model *tb, Onnx__NodeProto *n, const char *name, size_t cnt,
-                           const float *v) {
+                                  const float *v) {
     Onnx__AttributeProto *a = tb_attr(tb, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
     a->n_floats = cnt;
     a->floats = tb_alloc(tb, cnt * sizeof(float));
@@ -160,7 +171,8 @@ static inline void tb_attr_floats(tb_model *tb, Onnx__NodeProto *n, const char *
 
 /* Tensor with raw_data (data may be NULL: zero bytes of the given length). */
 static inline Onnx__TensorProto *tb_tensor_raw(tb_model *tb, const char *name, int dtype, int ndim,
-                                        const int64_t *dims, const void *data, size_t n_bytes) {
+                                               const int64_t *dims, const void *data,
+                                               size_t n_bytes) {
     static const Onnx__TensorProto ti = ONNX__TENSOR_PROTO__INIT;
     Onnx__TensorProto *t = tb_alloc(tb, sizeof *t);
     *t = ti;
@@ -180,20 +192,21 @@ static inline Onnx__TensorProto *tb_tensor_raw(tb_model *tb, const char *name, i
 }
 
 /* Tensor without data (fill a typed field yourself). */
-static inline Onnx__TensorProto *tb_tensor_empty(tb_model *tb, const char *name, int dtype, int ndim,
-                                          const int64_t *dims) {
+static inline Onnx__TensorProto *tb_tensor_empty(tb_model *tb, const char *name, int dtype,
+                                                 int ndim, const int64_t *dims) {
     Onnx__TensorProto *t = tb_tensor_raw(tb, name, dtype, ndim, dims, NULL, 0);
     t->has_raw_data = 0;
     return t;
 }
 
-static inline void tb_attr_t(tb_model *tb, Onnx__NodeProto *n, const char *name, Onnx__TensorProto *t) {
+static inline void tb_attr_t(tb_model *tb, Onnx__NodeProto *n, const char *name,
+                             Onnx__TensorProto *t) {
     Onnx__AttributeProto *a = tb_attr(tb, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR);
     a->t = t;
 }
 
-static inline Onnx__TensorProto *tb_init_f(tb_model *tb, const char *name, int ndim, const int64_t *dims,
-                                    const float *v) {
+static inline Onnx__TensorProto *tb_init_f(tb_model *tb, const char *name, int ndim,
+                                           const int64_t *dims, const float *v) {
     size_t n = 1;
     for (int i = 0; i < ndim; i++)
         n *= (size_t)dims[i];
@@ -201,8 +214,8 @@ static inline Onnx__TensorProto *tb_init_f(tb_model *tb, const char *name, int n
     tb->inits[tb->graph.n_initializer++] = t;
     return t;
 }
-static inline Onnx__TensorProto *tb_init_i64(tb_model *tb, const char *name, int ndim, const int64_t *dims,
-                                      const int64_t *v) {
+static inline Onnx__TensorProto *tb_init_i64(tb_model *tb, const char *name, int ndim,
+                                             const int64_t *dims, const int64_t *v) {
     size_t n = 1;
     for (int i = 0; i < ndim; i++)
         n *= (size_t)dims[i];
@@ -216,7 +229,7 @@ static inline void tb_add_init(tb_model *tb, Onnx__TensorProto *t) {
 
 /* Value info; dims -1 become dim_param "N<k>"; ndim < 0 = no shape. */
 static inline Onnx__ValueInfoProto *tb_value(tb_model *tb, const char *name, int dtype, int ndim,
-                                      const int64_t *dims) {
+                                             const int64_t *dims) {
     static const Onnx__ValueInfoProto vi0 = ONNX__VALUE_INFO_PROTO__INIT;
     static const Onnx__TypeProto tp0 = ONNX__TYPE_PROTO__INIT;
     static const Onnx__TypeProto__Tensor tt0 = ONNX__TYPE_PROTO__TENSOR__INIT;
@@ -258,13 +271,13 @@ static inline Onnx__ValueInfoProto *tb_value(tb_model *tb, const char *name, int
     return vi;
 }
 static inline Onnx__ValueInfoProto *tb_input(tb_model *tb, const char *name, int dtype, int ndim,
-                                      const int64_t *dims) {
+                                             const int64_t *dims) {
     Onnx__ValueInfoProto *v = tb_value(tb, name, dtype, ndim, dims);
     tb->inputs[tb->graph.n_input++] = v;
     return v;
 }
 static inline Onnx__ValueInfoProto *tb_output(tb_model *tb, const char *name, int dtype, int ndim,
-                                       const int64_t *dims) {
+                                              const int64_t *dims) {
     Onnx__ValueInfoProto *v = tb_value(tb, name, dtype, ndim, dims);
     tb->outputs[tb->graph.n_output++] = v;
     return v;

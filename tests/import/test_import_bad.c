@@ -246,7 +246,8 @@ static void test_dtypes(void) {
     tb_init(&tb, 7, 13);
     Onnx__ValueInfoProto *vi = tb_input(&tb, "seq", TB_FLOAT, -1, NULL);
     static Onnx__TypeProto__Sequence seq = ONNX__TYPE_PROTO__SEQUENCE__INIT;
-    vi->type->value_case = ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE; /* no element type: still rejected */
+    vi->type->value_case =
+        ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE; /* no element type: still rejected */
     vi->type->sequence_type = &seq;
     tb_node(&tb, "Identity", "i", "seq", "y");
     tb_output(&tb, "y", TB_FLOAT, -1, NULL);
@@ -584,8 +585,8 @@ static void test_gather_out_of_range(void) {
 /* ---------------------------------------------------------------- allocation failure */
 
 typedef struct fail_alloc {
-    long n_allocs;  /* successful allocations so far */
-    long fail_at;   /* the allocation with this index fails (and all after); -1 = never */
+    long n_allocs; /* successful allocations so far */
+    long fail_at;  /* the allocation with this index fails (and all after); -1 = never */
     long live;
     int failed;
 } fail_alloc;

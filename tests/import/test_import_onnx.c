@@ -197,7 +197,8 @@ static void test_constant_nodes(void) {
         const ks_value *ct = &g->values[ks__graph_find_value(g, "ct")];
         KS_T_CHECK(ct->is_const && ((float *)ct->t.data)[1] == 8.0f);
         const ks_value *ci = &g->values[ks__graph_find_value(g, "ci")];
-        KS_T_CHECK(ci->is_const && ci->t.dtype == KS_DTYPE_INT64 && ((int64_t *)ci->t.data)[0] == -3);
+        KS_T_CHECK(ci->is_const && ci->t.dtype == KS_DTYPE_INT64 &&
+                   ((int64_t *)ci->t.data)[0] == -3);
     }
     ks__graph_destroy(g);
     tb_free(&tb);
@@ -270,7 +271,7 @@ static void test_legacy_forms(void) {
         const char *op;
         int opset;
         const char *attr;
-    } moves[] = {{"Split", 11, "split"},   {"Squeeze", 11, "axes"},   {"Unsqueeze", 11, "axes"},
+    } moves[] = {{"Split", 11, "split"},     {"Squeeze", 11, "axes"},   {"Unsqueeze", 11, "axes"},
                  {"ReduceMean", 13, "axes"}, {"ReduceMax", 17, "axes"}, {"ReduceSum", 11, "axes"},
                  {"ReduceL2", 13, "axes"},   {"ReduceProd", 13, "axes"}};
     for (size_t k = 0; k < KS_ARRAY_LEN(moves); k++) {
@@ -314,8 +315,8 @@ static void test_legacy_forms(void) {
                 KS_T_CHECK(n->inputs[1] == -1);
                 KS_T_CHECK_NEAR(const_f(g, n, 2, 3), 2.0, 0);
                 KS_T_CHECK(!strcmp(ks__attr_s(n, "mode", ""), v == 7 ? "linear" : "nearest"));
-                KS_T_CHECK(!strcmp(ks__attr_s(n, "coordinate_transformation_mode", ""),
-                                   "asymmetric"));
+                KS_T_CHECK(
+                    !strcmp(ks__attr_s(n, "coordinate_transformation_mode", ""), "asymmetric"));
                 KS_T_CHECK(!strcmp(ks__attr_s(n, "nearest_mode", ""), "floor"));
                 KS_T_CHECK(ks__attr_find(n, "scales") == NULL);
             }
@@ -565,7 +566,8 @@ static void test_unsupported_messages(void) {
     g = NULL;
     KS_T_CHECK_EQ_I(import_tb(&tb, NULL, &g), KS_UNSUPPORTED_OP);
     e = ks_context_last_error(ctx);
-    KS_T_CHECK_MSG(strstr(e, "com.example") && strstr(e, "FancyOp") && strstr(e, "opset 3"), "%s", e);
+    KS_T_CHECK_MSG(strstr(e, "com.example") && strstr(e, "FancyOp") && strstr(e, "opset 3"), "%s",
+                   e);
     ks__graph_destroy(g);
     tb_free(&tb);
 
