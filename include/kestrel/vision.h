@@ -337,8 +337,11 @@ typedef struct ks_detector_options {
     int32_t input_height;
     int32_t max_detections;  /* per image (default 300) */
     int32_t top_k;           /* candidates considered by NMS (default 5000) */
-    int32_t use_gpu;         /* 1: GPU engine path when available (default 0 = CPU) */
+    int32_t use_gpu;         /* 1: GPU engine path when available (default 0 = CPU); falls back
+                                to the CPU (logged) when no GPU or the engine build fails */
     int32_t fp16;            /* GPU path: FP16 engine */
+    int32_t max_batch;       /* GPU path: images per engine run (default 1); the engine is built
+                                for this batch (batch 1 if the graph cannot take it) */
     int32_t letterbox;       /* -1: family default; 0: stretch; 1: letterbox */
     int32_t center;          /* letterbox placement, -1: family default; 0: top-left; 1: centre */
     int32_t class_aware_nms; /* -1: family default (YOLO class-aware, faces not) */

@@ -52,6 +52,7 @@ void ks_detector_options_init(ks_detector_options *o) {
     o->center = -1;
     o->class_aware_nms = -1;
     o->yunet_score = KS_SCORE_PRODUCT;
+    o->max_batch = 1;
 }
 
 const char *ks_detector_family_name(ks_detector_family f) {
@@ -730,6 +731,13 @@ void ks__detector_fill_results(ks_detector *d, int first, int n, int32_t n_landm
 
 static ks_status detect_cpu_one(ks_detector *d, const ks_image *img, int idx) {
     ks_context *ctx = d->ctx;
+    if (img->memory == KS_MEMORY_DEVICE) { /* CPU path given a device frame: download it */
+        ks_image host;
+        KS_CHECK(ks_image_to_host(ctx, img, &host));
+        ks_status st = detect_cpu_one(d, &host, idx);
+        ks_image_release(ctx, &host);
+        return st;
+    }
     KS_CHECK(ks_preprocess_cpu(ctx, &d->pre, 1, img, d->input_buf, &d->inv[idx]));
     ks_tensor in = {d->in_dtype, 4, {1, 3, d->in_h, d->in_w}, d->input_buf};
     int n_out = d->io.n_outputs;

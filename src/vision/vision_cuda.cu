@@ -52,3 +52,38 @@ extern "C" int ks__cuda_stream_sync(void *stream, const char **msg) {
     return e == cudaSuccess ? 0 : fail(e, msg);
 }
 
+
+extern "C" int ks__cuda_stream_create(void **stream, const char **msg) {
+    cudaStream_t s;
+    cudaError_t e = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    if (e != cudaSuccess)
+        return fail(e, msg);
+    *stream = (void *)s;
+    return 0;
+}
+
+extern "C" void ks__cuda_stream_destroy(void *stream) {
+    if (stream)
+        cudaStreamDestroy((cudaStream_t)stream);
+}
+
+extern "C" int ks__cuda_memcpy2d_async(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                                       size_t height, int kind, void *stream, const char **msg) {
+    cudaError_t e = cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, kind_of(kind), (cudaStream_t)stream);
+    return e == cudaSuccess ? 0 : fail(e, msg);
+}
+
+extern "C" int ks__cuda_memset_async(void *dst, int value, size_t n, void *stream, const char **msg) {
+    cudaError_t e = cudaMemsetAsync(dst, value, n, (cudaStream_t)stream);
+    return e == cudaSuccess ? 0 : fail(e, msg);
+}
+
+extern "C" int ks__cuda_host_alloc(void **p, size_t n, const char **msg) {
+    cudaError_t e = cudaMallocHost(p, n ? n : 1);
+    return e == cudaSuccess ? 0 : fail(e, msg);
+}
+
+extern "C" void ks__cuda_host_free(void *p) {
+    if (p)
+        cudaFreeHost(p);
+}

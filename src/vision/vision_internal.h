@@ -41,6 +41,13 @@ int ks__cuda_memcpy(void *dst, const void *src, size_t n_bytes, int kind, void *
 int ks__cuda_memcpy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
                       size_t height, int kind, const char **msg);
 int ks__cuda_stream_sync(void *stream, const char **msg);
+int ks__cuda_stream_create(void **stream, const char **msg);
+void ks__cuda_stream_destroy(void *stream);
+int ks__cuda_memcpy2d_async(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                            size_t height, int kind, void *stream, const char **msg);
+int ks__cuda_memset_async(void *dst, int value, size_t n, void *stream, const char **msg);
+int ks__cuda_host_alloc(void **p, size_t n_bytes, const char **msg); /* pinned */
+void ks__cuda_host_free(void *p);
 
 #ifdef __cplusplus
 }
