@@ -577,6 +577,9 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
                                                   (l->algo >= 3 && l->dtype != KS_DTYPE_FLOAT16))) ||
             (l->tactic == KS_TACTIC_OWN_DW && (l->algo < 0 || l->algo > 1 || ip[0] != x->dims[1] ||
                                                 ip[0] != y->dims[1])) ||
+            (l->tactic == KS_TACTIC_OWN_DIRECT &&
+             (ip[0] != 1 || w->dims[0] * w->dims[1] * w->dims[2] * w->dims[3] * 4 > 48 * 1024)) ||
+            l->tactic == KS_TACTIC_CUBLAS || l->tactic == KS_TACTIC_DEFAULT ||
             ((l->tactic == KS_TACTIC_CUDNN || l->tactic == KS_TACTIC_CUDNN_FUSED) && (l->algo < 0 || l->algo > 7)))
             return VFAIL("layer %d '%s': conv tactic %d/%d invalid", li, nm, l->tactic, l->algo);
         const ks_eng_tensor *sl = lt(d, l, 0, 4);

@@ -170,6 +170,53 @@ __global__ void conv_dw_k(ConvP p) {
     }
 }
 
+
+// Direct conv for tiny input channel counts (first layers): one thread per
+// output pixel computes up to 16 output channels at a time; all weights in
+// shared memory (float), input taps read once per chunk of channels.
+template <typename T>
+__global__ void __launch_bounds__(256) conv_direct_k(ConvP p) {
+    ks_pdl_wait();
+    extern __shared__ float wsh[];
+    const int K = p.c * p.kh * p.kw;
+    for (int i = threadIdx.x; i < p.k * K; i += blockDim.x) wsh[i] = ks_ld((const T *)p.w + i);
+    __syncthreads();
+    int64_t ohw = (int64_t)p.oh * p.ow;
+    int64_t px = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (px >= (int64_t)p.n * ohw) return;
+    int64_t b = px / ohw, r = px - b * ohw;
+    int oy = (int)(r / p.ow), ox = (int)(r - (int64_t)oy * p.ow);
+    const T *x = (const T *)p.x + b * p.c * (int64_t)p.ih * p.iw;
+    int iy0 = oy * p.sh - p.pt, ix0 = ox * p.sw - p.pl;
+    T *y = (T *)p.y;
+    for (int m0 = 0; m0 < p.k; m0 += 16) {
+        float acc[16];
+#pragma unroll
+        for (int j = 0; j < 16; j++) acc[j] = 0.f;
+        int kk = 0;
+        for (int ci = 0; ci < p.c; ci++)
+            for (int ky = 0; ky < p.kh; ky++) {
+                int iy = iy0 + ky * p.dh;
+                for (int kx = 0; kx < p.kw; kx++, kk++) {
+                    int ix = ix0 + kx * p.dw;
+                    float v = 0.f;
+                    if ((unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw)
+                        v = ks_ld(x + ((int64_t)ci * p.ih + iy) * p.iw + ix);
+#pragma unroll
+                    for (int j = 0; j < 16; j++)
+                        if (m0 + j < p.k) acc[j] = fmaf(v, wsh[(m0 + j) * K + kk], acc[j]);
+                }
+            }
+#pragma unroll
+        for (int j = 0; j < 16; j++) {
+            int co = m0 + j;
+            if (co >= p.k) break;
+            int64_t yi = (b * p.k + co) * ohw + r;
+            ks_st(y + yi, epi<T>(p, acc[j], co, yi));
+        }
+    }
+}
+
 template <typename T>
 __global__ void epilogue_k(ConvP p, int64_t total, int64_t hw) {
     ks_pdl_wait();
@@ -342,6 +389,30 @@ extern "C" int ks__cu_conv_igemm(const ks_conv_args *a, int half, int cfg, void 
         else if (cfg == 1) launch_igemm<float, 32, 128>(p, s);
         else launch_igemm<float, 16, 256>(p, s);
     }
+    KS_CU_RET();
+}
+
+extern "C" int ks__cu_conv_direct(const ks_conv_args *a, int half, void *stream) {
+    ConvP p = mk(a);
+    if (p.groups != 1 || (size_t)p.k * p.c * p.kh * p.kw * sizeof(float) > 48 * 1024)
+        return (int)cudaErrorInvalidValue;
+    cudaStream_t s = (cudaStream_t)stream;
+    int64_t npix = (int64_t)p.n * p.oh * p.ow;
+    size_t smem = (size_t)p.k * p.c * p.kh * p.kw * sizeof(float);
+    cudaLaunchConfig_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.gridDim = dim3(ks_blocks(npix, 256));
+    cfg.blockDim = dim3(256);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = ks__pdl_enabled() ? 1 : 0;
+    cudaError_t e = half ? cudaLaunchKernelEx(&cfg, conv_direct_k<__half>, p)
+                         : cudaLaunchKernelEx(&cfg, conv_direct_k<float>, p);
+    if (e != cudaSuccess) return (int)e;
     KS_CU_RET();
 }
 

@@ -452,8 +452,9 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
         fill_conv_args(ec, l, &a);
         if (l->tactic == KS_TACTIC_OWN_DW) {
             CU(ks__cu_conv_dw(&a, half, l->algo, s));
-        } else if (l->tactic == KS_TACTIC_OWN_GEMM || l->tactic == KS_TACTIC_DEFAULT ||
-                   l->tactic == KS_TACTIC_OWN_DIRECT) {
+        } else if (l->tactic == KS_TACTIC_OWN_DIRECT) {
+            CU(ks__cu_conv_direct(&a, half, s));
+        } else if (l->tactic == KS_TACTIC_OWN_GEMM || l->tactic == KS_TACTIC_DEFAULT) {
             CU(ks__cu_conv_igemm(&a, half, l->algo, s));
         } else {
             ks_cu_layer *r = &e->lrt[li];

@@ -29,6 +29,8 @@ int ks__cu_conv_igemm(const ks_conv_args *a, int half, int cfg, void *stream);
 /* Depthwise (groups == c == k) convolution, any kernel size. cfg 0: one
  * output per thread, 1: four outputs along a row per thread. */
 int ks__cu_conv_dw(const ks_conv_args *a, int half, int cfg, void *stream);
+/* Direct conv for tiny input channel counts (groups 1, weights <= 48 KB). */
+int ks__cu_conv_direct(const ks_conv_args *a, int half, void *stream);
 /* In-place epilogue after a library convolution: y = act(y + bias [+ res])
  * (+ res after act). */
 int ks__cu_conv_epilogue(const ks_conv_args *a, int half, void *stream);

@@ -66,6 +66,34 @@ __global__ void softmax_warp_k(const T *x, T *y, int64_t rows, int64_t axis) {
     for (int64_t a = lane; a < axis; a += 32) ks_st(yr + a, expf(ks_ld(xr + a) - m) * inv);
 }
 
+// One block of 1024 threads per row (inner == 1, long rows such as the
+// opset < 13 softmax that flattens a whole feature map).
+template <typename T>
+__global__ void __launch_bounds__(1024) softmax_block_k(const T *x, T *y, int64_t axis) {
+    ks_pdl_wait();
+    __shared__ float red[32];
+    const T *xr = x + (int64_t)blockIdx.x * axis;
+    T *yr = y + (int64_t)blockIdx.x * axis;
+    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    float m = -FLT_MAX;
+    for (int64_t a = threadIdx.x; a < axis; a += blockDim.x) m = fmaxf(m, ks_ld(xr + a));
+    for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    if (lane == 0) red[wid] = m;
+    __syncthreads();
+    m = red[lane < (int)(blockDim.x >> 5) ? lane : 0];
+    for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    __syncthreads();
+    float s = 0.f;
+    for (int64_t a = threadIdx.x; a < axis; a += blockDim.x) s += expf(ks_ld(xr + a) - m);
+    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if (lane == 0) red[wid] = s;
+    __syncthreads();
+    s = lane < (int)(blockDim.x >> 5) ? red[lane] : 0.f;
+    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    float inv = 1.f / s;
+    for (int64_t a = threadIdx.x; a < axis; a += blockDim.x) ks_st(yr + a, expf(ks_ld(xr + a) - m) * inv);
+}
+
 // Table-driven (tables computed at build with the shared params_nn
 // mapping, so every coordinate mode matches the CPU reference): per output
 // row two input rows + weights, per output column two input columns +
@@ -109,7 +137,10 @@ extern "C" int ks__cu_pool(const ks_pool_args *a, int half, void *stream) {
 extern "C" int ks__cu_softmax(const void *x, void *y, int64_t outer, int64_t axis, int64_t inner,
                               int half, void *stream) {
     cudaStream_t s = (cudaStream_t)stream;
-    if (inner == 1 && axis > 64) {
+    if (inner == 1 && axis > 4096 && outer < 4096) {
+        if (half) ks_launch(softmax_block_k<__half>, dim3((unsigned)outer), dim3(1024), s, (const __half *)x, (__half *)y, axis);
+        else ks_launch(softmax_block_k<float>, dim3((unsigned)outer), dim3(1024), s, (const float *)x, (float *)y, axis);
+    } else if (inner == 1 && axis > 64) {
         int64_t threads = outer * 32;
         if (half) ks_launch(softmax_warp_k<__half>, dim3(ks_blocks(threads, 256)), dim3(256), s, (const __half *)x, (__half *)y, outer, axis);
         else ks_launch(softmax_warp_k<float>, dim3(ks_blocks(threads, 256)), dim3(256), s, (const float *)x, (float *)y, outer, axis);

@@ -248,6 +248,14 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                 for (int c = 3; c < 6; c++) { cand_t[nc] = KS_TACTIC_OWN_GEMM; cand_a[nc++] = c; }
             if (is_dw)
                 for (int c = 0; c < 2; c++) { cand_t[nc] = KS_TACTIC_OWN_DW; cand_a[nc++] = c; }
+            {
+                const ks_eng_tensor *xt = &d->tensors[l->in[0]];
+                int64_t wk = y->dims[1] * xt->dims[1] * l->ip[1] * l->ip[2];
+                if (l->ip[0] == 1 && xt->dims[1] <= 8 && wk * 4 <= 48 * 1024) { /* tiny-channel first layers */
+                    cand_t[nc] = KS_TACTIC_OWN_DIRECT;
+                    cand_a[nc++] = 0;
+                }
+            }
             if (ks__cuda_layer_setup(e, li) == KS_OK && e->lrt[li].has_cudnn) {
                 cudnnConvolutionFwdAlgoPerf_t perf[8];
                 int got_n = 0;
