@@ -121,6 +121,15 @@ KS_API ks_status ks_image_decode_device(ks_context *ctx, const void *data, size_
                                         ks_pixel_format fmt, void *stream, ks_image *out);
 /* 1 when ks_image_decode_device can work in this process (nvJPEG loaded, GPU present). */
 KS_API int ks_image_gpu_decode_available(ks_context *ctx);
+/* A reusable nvJPEG decoder (library handle + decode state) for decoding many JPEGs: create
+ * returns KS_NO_DEVICE without nvJPEG or a GPU. decode allocates a device BGR/RGB image
+ * (ks_image_release); it is asynchronous on `stream` (the image is ready once the stream
+ * is). One decoder per thread. */
+typedef struct ks_gpu_jpeg ks_gpu_jpeg;
+KS_API ks_status ks_gpu_jpeg_create(ks_context *ctx, ks_gpu_jpeg **out);
+KS_API ks_status ks_gpu_jpeg_decode(ks_gpu_jpeg *j, const void *data, size_t n_bytes, ks_pixel_format fmt,
+                                    void *stream, ks_image *out);
+KS_API void ks_gpu_jpeg_destroy(ks_gpu_jpeg *j);
 /* Converts a host image to another format (any -> any of the 7), allocating out. */
 KS_API ks_status ks_image_convert(ks_context *ctx, const ks_image *src, ks_pixel_format fmt,
                                   ks_image *out);
