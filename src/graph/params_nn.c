@@ -530,7 +530,16 @@ ks_status ks__resize_params(const ks_op_ctx *oc, ks_resize_params *p) {
             p->scale[a] = s;
             /* float product as onnxruntime and the reference (roi does not
              * enter the size) */
-            p->out[a] = p->in[a] < 0 ? -1 : (int64_t)floorf((float)p->in[a] * s);
+            if (p->in[a] < 0) {
+                p->out[a] = -1;
+                continue;
+            }
+            float o = floorf((float)p->in[a] * s);
+            if (!(o < 9.0e15f)) /* also rejects inf; keeps the int64 cast defined */
+                return ks__op_error(oc, KS_UNSUPPORTED_SHAPE,
+                                    "Resize: scales[%d] = %g gives an output size out of range", i,
+                                    (double)s);
+            p->out[a] = (int64_t)o;
         }
     } else {
         int64_t sz[KS_MAX_DIMS];

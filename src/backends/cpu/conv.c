@@ -56,7 +56,10 @@ KS_NN_INLINE void im2col_pack(size_t es, const geom3 *g, int64_t cg, const void 
                         int64_t iz = oz * g->s[0] - g->pb[0] + kz * g->d[0];
                         int64_t iy = oy * g->s[1] - g->pb[1] + ky * g->d[1];
                         int row_ok = iz >= 0 && iz < g->in[0] && iy >= 0 && iy < g->in[1];
-                        const char *row = xc + (size_t)((iz * g->in[1] + iy) * g->in[2]) * es;
+                        /* only form the row pointer for rows inside the input
+                         * (a pointer into padding would be out of bounds) */
+                        const char *row =
+                            row_ok ? xc + (size_t)((iz * g->in[1] + iy) * g->in[2]) * es : xc;
                         /* taps t in [t0, t1) read inside the row, the rest are padding */
                         int64_t ix0 = ox * g->s[2] + xoff, t0 = 0, t1 = 0;
                         if (row_ok) {
