@@ -37,6 +37,8 @@ struct ks_mtcnn {
     ks_context *ctx;
     ks_mtcnn_options opt;
     mt_net net[3];
+    ks_mtcnn_stats stats;
+    ks_mtcnn_gpu *gpu; /* GPU cascade (mtcnn_gpu.c) when opt.use_gpu */
     /* ks_detector adapter results */
     ks_detection *last;
 };
@@ -48,6 +50,13 @@ void ks__mtcnn_options_init(ks_mtcnn_options *o) {
     o->thresholds[0] = 0.6f;
     o->thresholds[1] = 0.7f;
     o->thresholds[2] = 0.7f;
+    o->nms_thresholds[0] = 0.5f;
+    o->nms_thresholds[1] = 0.7f;
+    o->nms_thresholds[2] = 0.7f;
+    o->rnet_batch = 1024;
+    o->onet_batch = 256;
+    o->cuda_graph = 1;
+    o->tactic_timing = 1;
 }
 
 /* ------------------------------------------------------------ loading */
@@ -134,9 +143,60 @@ static ks_status net_open(ks_context *ctx, const char *dir, int k, mt_net *n) {
                      dir, k + 1, caffe_names[k][0], caffe_names[k][1], onnx_names[k][0]);
 }
 
+/* A fresh model of net n for input dims (batch, a, b) (a, b = blob axes 2, 3 or NHWC 1, 2). */
+static ks_status net_model(ks_mtcnn *m, mt_net *n, int batch, int a, int b, ks_model **out) {
+    ks_context *ctx = m->ctx;
+    *out = NULL;
+    int64_t dims[4] = {batch, 3, a, b};
+    if (n->nhwc)
+        dims[1] = a, dims[2] = b, dims[3] = 3;
+    if (n->is_caffe) {
+        ks_caffe_input_shape sh = {NULL, 4, {dims[0], dims[1], dims[2], dims[3]}};
+        ks_graph *g;
+        KS_CHECK(ks__caffe_import_memory_ex(ctx, n->txt, n->n_txt, n->name, n->w, n->n_w, n->wname,
+                                            &sh, 1, &g));
+        return ks__model_from_graph(ctx, g, out);
+    }
+    ks_model *mo;
+    KS_CHECK(ks_model_load_memory(ctx, n->txt, n->n_txt, NULL, &mo));
+    ks_dtype dt;
+    int nd;
+    int64_t d[KS_MAX_DIMS];
+    ks_status st = ks_model_input_info(mo, 0, &dt, &nd, d, NULL);
+    int same = st == KS_OK && nd == 4;
+    for (int i = 0; same && i < 4; i++)
+        same = d[i] == dims[i];
+    if (st == KS_OK && !same)
+        st = ks_model_set_input_shape(mo, ks_model_input_name(mo, 0), 4, dims);
+    if (st == KS_OK && m->opt.use_plugin_prelu) /* the Caffe importer does this itself */
+        st = ks__plugins_apply_preferences(ctx, mo->graph, NULL);
+    if (st != KS_OK) {
+        ks_model_destroy(mo);
+        return ks__error_prefix(ctx, "%s", n->name);
+    }
+    *out = mo;
+    return KS_OK;
+}
+
+ks_status ks__mtcnn_net_model(ks_mtcnn *m, int stage, int batch, int a, int b, ks_model **out) {
+    if (!m || stage < 0 || stage > 2 || batch < 1 || a < 1 || b < 1 || !out)
+        return KS_INVALID_ARGUMENT;
+    return net_model(m, &m->net[stage], batch, a, b, out);
+}
+
+void ks__mtcnn_net_layout(const ks_mtcnn *m, int stage, int *nhwc, int *transposed) {
+    *nhwc = m->net[stage].nhwc;
+    *transposed = m->net[stage].transposed;
+}
+
+const char *ks__mtcnn_net_name(const ks_mtcnn *m, int stage) { return m->net[stage].name; }
+
+ks_context *ks__mtcnn_context(const ks_mtcnn *m) { return m->ctx; }
+const ks_mtcnn_options *ks__mtcnn_options(const ks_mtcnn *m) { return &m->opt; }
+ks_mtcnn_gpu *ks__mtcnn_gpu_handle(const ks_mtcnn *m) { return m ? m->gpu : NULL; }
+
 /* A model + session of net n for input spatial dims (a, b) and batch 1. */
 static ks_status net_sized(ks_mtcnn *m, mt_net *n, int a, int b, mt_sized **out) {
-    ks_context *ctx = m->ctx;
     for (int i = 0; i < n->n_sized; i++)
         if (n->sized[i].a == a && n->sized[i].b == b) {
             *out = &n->sized[i];
@@ -149,33 +209,7 @@ static ks_status net_sized(ks_mtcnn *m, mt_net *n, int a, int b, mt_sized **out)
         n->n_sized--;
     }
     mt_sized *s = &n->sized[n->n_sized];
-    int64_t dims[4] = {1, 3, a, b};
-    if (n->nhwc)
-        dims[1] = a, dims[2] = b, dims[3] = 3;
-    if (n->is_caffe) {
-        ks_caffe_input_shape sh = {NULL, 4, {dims[0], dims[1], dims[2], dims[3]}};
-        ks_graph *g;
-        KS_CHECK(ks__caffe_import_memory_ex(ctx, n->txt, n->n_txt, n->name, n->w, n->n_w, n->wname,
-                                            &sh, 1, &g));
-        KS_CHECK(ks__model_from_graph(ctx, g, &s->model));
-    } else {
-        KS_CHECK(ks_model_load_memory(ctx, n->txt, n->n_txt, NULL, &s->model));
-        ks_dtype dt;
-        int nd;
-        int64_t d[KS_MAX_DIMS];
-        ks_status st = ks_model_input_info(s->model, 0, &dt, &nd, d, NULL);
-        int same = st == KS_OK && nd == 4;
-        for (int i = 0; same && i < 4; i++)
-            same = d[i] == dims[i];
-        if (st == KS_OK && !same)
-            st = ks_model_set_input_shape(s->model, ks_model_input_name(s->model, 0), 4, dims);
-        if (st == KS_OK && m->opt.use_plugin_prelu) /* the Caffe importer does this itself */
-            st = ks__plugins_apply_preferences(ctx, s->model->graph, NULL);
-        if (st != KS_OK) {
-            sized_free(s);
-            return ks__error_prefix(ctx, "%s", n->name);
-        }
-    }
+    KS_CHECK(net_model(m, n, 1, a, b, &s->model));
     ks_status st = ks_session_create(s->model, NULL, &s->sess);
     if (st != KS_OK) {
         sized_free(s);
@@ -202,7 +236,12 @@ ks_status ks__mtcnn_create(ks_context *ctx, const char *model_dir, const ks_mtcn
     else
         ks__mtcnn_options_init(&m->opt);
     ks_status st = KS_OK;
-    if (!(m->opt.min_face >= 12.f) || !(m->opt.scale_factor > 0.1f && m->opt.scale_factor < 0.95f))
+    int bad_nms = 0;
+    for (int k = 0; k < 3; k++)
+        bad_nms |= !(m->opt.nms_thresholds[k] > 0.f && m->opt.nms_thresholds[k] <= 1.f);
+    if (bad_nms)
+        st = ks__error(ctx, KS_INVALID_ARGUMENT, "mtcnn: NMS thresholds must be in (0, 1]");
+    else if (!(m->opt.min_face >= 12.f) || !(m->opt.scale_factor > 0.1f && m->opt.scale_factor < 0.95f))
         st = ks__error(ctx, KS_INVALID_ARGUMENT,
                        "mtcnn: min_face %.1f (>= 12) / scale_factor %.3f (0.1..0.95) out of range",
                        m->opt.min_face, m->opt.scale_factor);
@@ -216,6 +255,8 @@ ks_status ks__mtcnn_create(ks_context *ctx, const char *model_dir, const ks_mtcn
         st = net_sized(m, &m->net[1], 24, 24, &s);
     if (st == KS_OK)
         st = net_sized(m, &m->net[2], 48, 48, &s);
+    if (st == KS_OK && m->opt.use_gpu)
+        st = ks__mtcnn_gpu_create(m, &m->gpu);
     if (st != KS_OK) {
         ks__mtcnn_destroy(m);
         return st;
@@ -238,6 +279,7 @@ int ks__mtcnn_count_plugin_nodes(const ks_mtcnn *m) {
 void ks__mtcnn_destroy(ks_mtcnn *m) {
     if (!m)
         return;
+    ks__mtcnn_gpu_destroy(m->gpu);
     for (int k = 0; k < 3; k++)
         net_free(m->ctx, &m->net[k]);
     ks__free(m->ctx, m->last);
@@ -536,8 +578,10 @@ static ks_status pnet_scale(ks_mtcnn *m, const float *img, int w, int h, float s
             }
         }
     }
+    m->stats.pnet_candidates += l.n;
     if (st == KS_OK)
-        st = nms_list(ctx, &l, 0.5f, 0);
+        st = nms_list(ctx, &l, m->opt.nms_thresholds[0], 0);
+    m->stats.pnet_kept += l.n;
     for (int i = 0; i < l.n && st == KS_OK; i++)
         st = bl_push(ctx, all, &l.b[i]);
     ks__free(ctx, l.b);
@@ -656,7 +700,8 @@ static ks_status refine_stage(ks_mtcnn *m, int stage, const float *img, int w, i
     KS_CHECK(st);
     l->n = n_keep;
     if (stage == 1) {
-        KS_CHECK(nms_list(ctx, l, 0.7f, 0));
+        KS_CHECK(nms_list(ctx, l, m->opt.nms_thresholds[1], 0));
+        m->stats.rnet_kept = l->n;
         for (int i = 0; i < l->n; i++) {
             bbreg(&l->b[i], l->b[i].reg);
             rerec(&l->b[i]);
@@ -664,7 +709,7 @@ static ks_status refine_stage(ks_mtcnn *m, int stage, const float *img, int w, i
     } else {
         for (int i = 0; i < l->n; i++)
             bbreg(&l->b[i], l->b[i].reg);
-        KS_CHECK(nms_list(ctx, l, 0.7f, 1));
+        KS_CHECK(nms_list(ctx, l, m->opt.nms_thresholds[2], 1));
     }
     return KS_OK;
 }
@@ -707,6 +752,9 @@ ks_status ks__mtcnn_detect(ks_mtcnn *m, const ks_image *image, ks_detection **de
     *n_dets = 0;
     if (image->width <= 0 || image->height <= 0 || !image->data)
         return ks__error(ctx, KS_INVALID_ARGUMENT, "mtcnn: empty image");
+    if (m->gpu)
+        return ks__mtcnn_gpu_detect(m, 0, image, dets, n_dets, &m->stats);
+    memset(&m->stats, 0, sizeof m->stats);
     float *img;
     KS_CHECK(to_rgb_float(ctx, image, &img));
     int w = image->width, h = image->height;
@@ -722,8 +770,10 @@ ks_status ks__mtcnn_detect(ks_mtcnn *m, const ks_image *image, ks_detection **de
         minl *= m->opt.scale_factor;
         count++;
     }
+    m->stats.n_levels = count;
     if (st == KS_OK)
         st = nms_list(ctx, &l, 0.7f, 0);
+    m->stats.rnet_in = l.n;
     if (st == KS_OK) {
         for (int i = 0; i < l.n; i++) {
             ks_mtcnn_box *b = &l.b[i];
@@ -736,8 +786,10 @@ ks_status ks__mtcnn_detect(ks_mtcnn *m, const ks_image *image, ks_detection **de
     }
     if (st == KS_OK && l.n)
         st = refine_stage(m, 1, img, w, h, &l);
+    m->stats.onet_in = l.n;
     if (st == KS_OK && l.n)
         st = refine_stage(m, 2, img, w, h, &l);
+    m->stats.final = l.n;
     ks__free(ctx, img);
     if (st == KS_OK && l.n) {
         int n = l.n;
@@ -766,6 +818,9 @@ ks_status ks__mtcnn_detect(ks_mtcnn *m, const ks_image *image, ks_detection **de
     return st;
 }
 
+void ks__mtcnn_get_stats(const ks_mtcnn *m, ks_mtcnn_stats *out) { *out = m->stats; }
+int ks__mtcnn_on_gpu(const ks_mtcnn *m) { return m && m->gpu ? 1 : 0; }
+
 /* ------------------------------------------------------------ ks_detector adapter */
 
 ks_status ks__mtcnn_detector_create(ks_context *ctx, const char *model_dir,
@@ -775,6 +830,21 @@ ks_status ks__mtcnn_detector_create(ks_context *ctx, const char *model_dir,
     if (opt && opt->max_detections > 0)
         o.max_detections = opt->max_detections;
     ks_mtcnn *m;
+    if (opt && opt->use_gpu) {
+        o.use_gpu = 1;
+        o.fp16 = opt->fp16 ? 1 : 0;
+        ks_status st = ks__mtcnn_create(ctx, model_dir, &o, &m);
+        if (st == KS_OK) {
+            *out = m;
+            return KS_OK;
+        }
+        /* fall back to the CPU cascade: quietly without a GPU, loudly otherwise */
+        ks__log(ctx, st == KS_NO_DEVICE ? KS_LOG_INFO : KS_LOG_WARN,
+                "%s: MTCNN GPU cascade unavailable (%s: %s); running on the CPU", model_dir,
+                ks_status_name(st), ks_context_last_error(ctx));
+        ks_context_clear_error(ctx);
+        o.use_gpu = 0;
+    }
     KS_CHECK(ks__mtcnn_create(ctx, model_dir, &o, &m));
     *out = m;
     return KS_OK;

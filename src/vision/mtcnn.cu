@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "vision/mtcnn.h"
+#include "vision/mtcnn_dev.cuh"
 
 static int check(const char *what, char *err, size_t err_bytes) {
     cudaError_t e = cudaGetLastError();
@@ -17,40 +18,6 @@ static int check(const char *what, char *err, size_t err_bytes) {
         return (int)e;
     }
     return 0;
-}
-
-// Bilinear sample of channel c at output (x, y) of a dw x dh resize of a
-// sw x sh HWC image (half-pixel centres, edge clamp), as the CPU reference.
-static __device__ __forceinline__ float sample(const float *src, int sw, int sh, int dw, int dh,
-                                               int x, int y, int c) {
-    float sx = (float)sw / (float)dw, sy = (float)sh / (float)dh;
-    float fy = ((float)y + 0.5f) * sy - 0.5f;
-    if (fy < 0)
-        fy = 0;
-    int y0 = (int)fy;
-    if (y0 > sh - 1)
-        y0 = sh - 1;
-    int y1 = y0 + 1 < sh ? y0 + 1 : sh - 1;
-    float wy = fy - (float)y0;
-    float fx = ((float)x + 0.5f) * sx - 0.5f;
-    if (fx < 0)
-        fx = 0;
-    int x0 = (int)fx;
-    if (x0 > sw - 1)
-        x0 = sw - 1;
-    int x1 = x0 + 1 < sw ? x0 + 1 : sw - 1;
-    float wx = fx - (float)x0;
-    float a = src[((size_t)y0 * sw + x0) * 3 + c], b = src[((size_t)y0 * sw + x1) * 3 + c];
-    float d = src[((size_t)y1 * sw + x0) * 3 + c], e = src[((size_t)y1 * sw + x1) * 3 + c];
-    float top = a + (b - a) * wx, bot = d + (e - d) * wx;
-    return top + (bot - top) * wy;
-}
-
-static __device__ __forceinline__ size_t pack_index(int x, int y, int c, int w, int h, int nhwc,
-                                                    int transposed) {
-    int A = transposed ? w : h, B = transposed ? h : w;
-    int a = transposed ? x : y, b = transposed ? y : x;
-    return nhwc ? ((size_t)a * B + b) * 3 + c : ((size_t)c * A + a) * B + b;
 }
 
 static __global__ void pyramid_kernel(const float *__restrict__ img, int w, int h,
@@ -148,44 +115,13 @@ static __global__ void crop_kernel(const float *__restrict__ img, int w, int h,
                                    const int *__restrict__ boxes, int n, int size, int nhwc,
                                    int transposed, float *__restrict__ dst) {
     int64_t per = 3LL * size * size, total = per * n;
-    const float padv = -127.5f * 0.0078125f;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x) {
         int item = (int)(i / per);
         int k = (int)(i % per);
         int c = k % 3, pix = k / 3, x = pix % size, y = pix / size;
         const int *bx = boxes + 4 * item;
-        int x1 = bx[0], y1 = bx[1];
-        int tw = bx[2] - x1 + 1, th = bx[3] - y1 + 1;
-        float v = 0.f;
-        if (tw > 0 && th > 0 && tw <= 8 * (w + h) && th <= 8 * (w + h)) {
-            float sx = (float)tw / (float)size, sy = (float)th / (float)size;
-            float fy = ((float)y + 0.5f) * sy - 0.5f;
-            if (fy < 0)
-                fy = 0;
-            int y0 = (int)fy;
-            if (y0 > th - 1)
-                y0 = th - 1;
-            int y1i = y0 + 1 < th ? y0 + 1 : th - 1;
-            float wy = fy - (float)y0;
-            float fx = ((float)x + 0.5f) * sx - 0.5f;
-            if (fx < 0)
-                fx = 0;
-            int x0 = (int)fx;
-            if (x0 > tw - 1)
-                x0 = tw - 1;
-            int x1i = x0 + 1 < tw ? x0 + 1 : tw - 1;
-            float wx = fx - (float)x0;
-            float q[4];
-            int xs[2] = {x1 - 1 + x0, x1 - 1 + x1i}, ys[2] = {y1 - 1 + y0, y1 - 1 + y1i};
-            for (int t = 0; t < 4; t++) {
-                int px = xs[t & 1], py = ys[t >> 1];
-                q[t] = px >= 0 && px < w && py >= 0 && py < h ? img[((size_t)py * w + px) * 3 + c]
-                                                              : padv;
-            }
-            float top = q[0] + (q[1] - q[0]) * wx, bot = q[2] + (q[3] - q[2]) * wx;
-            v = top + (bot - top) * wy;
-        }
+        float v = ks_mtg_crop_sample(img, w, h, bx, size, x, y, c);
         dst[(int64_t)item * per + (int64_t)pack_index(x, y, c, size, size, nhwc, transposed)] = v;
     }
 }

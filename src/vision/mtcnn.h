@@ -37,7 +37,30 @@ typedef struct ks_mtcnn_options {
     float thresholds[3];   /* P/R/O-Net face probability (default 0.6, 0.7, 0.7) */
     int32_t max_detections;/* 0 = unlimited */
     int32_t use_plugin_prelu; /* 1: Caffe PReLU layers through the PRelu plugin */
+    float nms_thresholds[3];  /* per-scale/global P-Net, R-Net, O-Net (default 0.5, 0.7, 0.7;
+                                 the cross-scale P-Net NMS is always 0.7, the O-Net one "Min") */
+    /* GPU cascade (mtcnn_gpu.c; needs the CUDA build and a GPU) */
+    int32_t use_gpu;          /* 1: run on the GPU (KS_NO_DEVICE from create when impossible) */
+    int32_t fp16;             /* GPU engines in FP16 (default FP32) */
+    int32_t pnet_per_level;   /* 0: all pyramid levels tiled into one canvas, one P-Net launch;
+                                 1: one P-Net engine per level, levels on concurrent streams */
+    int32_t rnet_batch;       /* R-Net engine batch = max R-Net candidates (default 1024) */
+    int32_t onet_batch;       /* O-Net engine batch = max O-Net candidates (default 256) */
+    int32_t cuda_graph;       /* 1 (default): replay the frame as one CUDA graph */
+    int32_t tactic_timing;    /* engine builder tactic timing (default 1) */
 } ks_mtcnn_options;
+
+/* Candidate counts of the last detection (CPU and GPU). */
+typedef struct ks_mtcnn_stats {
+    int32_t n_levels;
+    int32_t pnet_candidates;  /* cells over t1, all levels */
+    int32_t pnet_kept;        /* after the per-level NMS */
+    int32_t rnet_in;          /* after the cross-scale NMS (R-Net batch items used) */
+    int32_t rnet_kept;        /* over t2 after NMS */
+    int32_t onet_in;
+    int32_t final;
+    int32_t truncated;        /* GPU: 1 when a fixed capacity cut candidates (see docs) */
+} ks_mtcnn_stats;
 
 void ks__mtcnn_options_init(ks_mtcnn_options *o);
 
@@ -49,6 +72,9 @@ ks_status ks__mtcnn_create(ks_context *ctx, const char *model_dir, const ks_mtcn
  * after the last NMS order; *n may be 0. */
 ks_status ks__mtcnn_detect(ks_mtcnn *m, const ks_image *image, ks_detection **dets, int *n);
 void ks__mtcnn_destroy(ks_mtcnn *m);
+void ks__mtcnn_get_stats(const ks_mtcnn *m, ks_mtcnn_stats *out);
+/* 1 when the detector runs on the GPU. */
+int ks__mtcnn_on_gpu(const ks_mtcnn *m);
 /* Plugin nodes in the nets loaded so far (tests: the plugin path is used). */
 int ks__mtcnn_count_plugin_nodes(const ks_mtcnn *m);
 
@@ -60,6 +86,37 @@ ks_status ks__mtcnn_detector_create(ks_context *ctx, const char *model_dir,
 ks_status ks__mtcnn_detector_detect(void *m, int n_images, const ks_image *images,
                                     ks_detection_list *results);
 void ks__mtcnn_detector_destroy(void *m);
+
+/* --- GPU cascade (mtcnn_gpu.c; KS_NO_DEVICE without CUDA or a GPU) --- */
+typedef struct ks_mtcnn_gpu ks_mtcnn_gpu;
+/* Builds the R-Net / O-Net engines and one pipeline; P-Net engines are built
+ * per frame size on first use (or by ks__mtcnn_gpu_prepare). */
+ks_status ks__mtcnn_gpu_create(ks_mtcnn *m, ks_mtcnn_gpu **out);
+void ks__mtcnn_gpu_destroy(ks_mtcnn_gpu *g);
+/* Builds the P-Net engine(s) for w x h frames and n_pipes independent
+ * pipelines (exec contexts, buffers, stream, graph each). Pipelines may run
+ * concurrently from different threads once prepared for the frame size. */
+ks_status ks__mtcnn_gpu_prepare(ks_mtcnn *m, int w, int h, int n_pipes);
+/* Detection on pipeline `pipe` (host or device image). stats may be NULL. */
+ks_status ks__mtcnn_gpu_detect(ks_mtcnn *m, int pipe, const ks_image *image, ks_detection **dets,
+                               int *n, ks_mtcnn_stats *stats);
+/* Per-stage timing with CUDA events (disables the CUDA graph while on). */
+enum { KS_MTCNN_T_UPLOAD, KS_MTCNN_T_PYRAMID, KS_MTCNN_T_PNET, KS_MTCNN_T_PNMS,
+       KS_MTCNN_T_RNET, KS_MTCNN_T_ONET, KS_MTCNN_T_COUNT };
+ks_status ks__mtcnn_gpu_set_profiling(ks_mtcnn *m, int on);
+/* Milliseconds of each stage in pipeline `pipe`'s last profiled run. */
+ks_status ks__mtcnn_gpu_last_timing(ks_mtcnn *m, int pipe, float ms[KS_MTCNN_T_COUNT]);
+/* 1 when pipeline `pipe` replays a CUDA graph. */
+int ks__mtcnn_gpu_graph_active(ks_mtcnn *m, int pipe);
+
+/* Accessors for mtcnn_gpu.c: a fresh model of stage (0..2) for input
+ * [batch, 3, a, b] (NHWC: [batch, a, b, 3]); the net's layout. */
+ks_status ks__mtcnn_net_model(ks_mtcnn *m, int stage, int batch, int a, int b, ks_model **out);
+void ks__mtcnn_net_layout(const ks_mtcnn *m, int stage, int *nhwc, int *transposed);
+const char *ks__mtcnn_net_name(const ks_mtcnn *m, int stage);
+ks_context *ks__mtcnn_context(const ks_mtcnn *m);
+const ks_mtcnn_options *ks__mtcnn_options(const ks_mtcnn *m);
+ks_mtcnn_gpu *ks__mtcnn_gpu_handle(const ks_mtcnn *m);
 
 /* --- building blocks (shared with the CUDA glue kernels' CPU references) --- */
 

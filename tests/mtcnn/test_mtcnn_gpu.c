@@ -1,0 +1,235 @@
+/* MTCNN GPU cascade against the CPU cascade (Caffe nets) on the MTCNN test
+ * images and ultraface/13.jpg: every box scoring >= 0.9 on one side has a
+ * box with IoU >= 0.9 on the other (P-Net canvas FP32, per-level streams
+ * FP32, canvas FP16), CUDA-graph replays and device-image input give the
+ * same results, and the GPU block NMS equals ks__mtcnn_nms (union and Min)
+ * on random boxes. Skips (77) without CUDA or a GPU. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "kestrel/engine.h"
+#include "kestrel/vision.h"
+#include "vision/mtcnn.h"
+#ifdef KS_HAVE_CUDA
+#include "vision/mtcnn_gpu.h"
+#endif
+
+static const char *images[] = {"mtcnn/test2.jpg", "mtcnn/pkuzhou_4.jpg", "mtcnn/pkuzhou_2.png",
+                               "ultraface/13.jpg"};
+#define N_IMG (sizeof images / sizeof images[0])
+#define STRONG 0.9f
+
+static float iou(const float *a, const float *b) {
+    float xx1 = fmaxf(a[0], b[0]), yy1 = fmaxf(a[1], b[1]);
+    float xx2 = fminf(a[2], b[2]), yy2 = fminf(a[3], b[3]);
+    float w = fmaxf(0, xx2 - xx1), h = fmaxf(0, yy2 - yy1);
+    float u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h;
+    return u > 0 ? w * h / u : 0;
+}
+
+/* Every strong box of a has a match in b; returns the count of misses. */
+static int unmatched(const ks_detection *a, int na, const ks_detection *b, int nb,
+                     const char *what) {
+    int miss = 0;
+    for (int i = 0; i < na; i++) {
+        if (a[i].score < STRONG)
+            continue;
+        float best = 0;
+        for (int j = 0; j < nb; j++)
+            best = fmaxf(best, iou(a[i].box, b[j].box));
+        if (best < 0.9f) {
+            fprintf(stderr, "  %s: box %d (%.1f,%.1f,%.1f,%.1f %.4f) best IoU %.3f\n", what, i,
+                    a[i].box[0], a[i].box[1], a[i].box[2], a[i].box[3], a[i].score, best);
+            miss++;
+        }
+    }
+    return miss;
+}
+
+#ifdef KS_HAVE_CUDA
+static uint32_t rng = 12345u;
+static float frand(void) {
+    rng = rng * 1664525u + 1013904223u;
+    return (float)(rng >> 8) / 16777216.0f;
+}
+
+static void test_block_nms(void) {
+    char err[256];
+    enum { N = 3000 };
+    static ks_mtcnn_box in[N], ref[N], got[N];
+    static int scratch[2 * N];
+    for (int mode = 0; mode < 2; mode++) {
+        for (int i = 0; i < N; i++) {
+            memset(&in[i], 0, sizeof in[i]);
+            float x = frand() * 400, y = frand() * 300, s = 8 + frand() * 60;
+            in[i].x1 = floorf(x), in[i].y1 = floorf(y);
+            in[i].x2 = floorf(x + s), in[i].y2 = floorf(y + s * (0.8f + 0.4f * frand()));
+            in[i].score = (float)((i * 7919) % N) / N; /* distinct scores */
+            in[i].reg[0] = (float)i;
+        }
+        memcpy(ref, in, sizeof in);
+        int nr = ks__mtcnn_nms(ref, N, mode ? 0.7f : 0.5f, mode, scratch);
+        void *din = NULL, *dout = NULL, *dcnt = NULL;
+        int n = N, ng = -1;
+        KS_T_CHECK(!ks__mtg_malloc(&din, sizeof in, err, sizeof err));
+        KS_T_CHECK(!ks__mtg_malloc(&dout, sizeof in, err, sizeof err));
+        KS_T_CHECK(!ks__mtg_malloc(&dcnt, 2 * sizeof(int), err, sizeof err));
+        ks__mtg_memcpy2d(din, 0, in, 0, sizeof in, 1, 1, NULL, err, sizeof err);
+        ks__mtg_memcpy2d(dcnt, 0, &n, 0, sizeof n, 1, 1, NULL, err, sizeof err);
+        int rc = ks__mtg_nms(din, NULL, dcnt, mode ? 0.7f : 0.5f, mode, dout, (int *)dcnt + 1,
+                             NULL, err, sizeof err);
+        KS_T_CHECK_MSG(rc == 0, "gpu nms: %s", err);
+        ks__mtg_stream_sync(NULL, err, sizeof err);
+        ks__mtg_memcpy2d(&ng, 0, (int *)dcnt + 1, 0, sizeof ng, 1, 2, NULL, err, sizeof err);
+        ks__mtg_memcpy2d(got, 0, dout, 0, sizeof got, 1, 2, NULL, err, sizeof err);
+        ks__mtg_stream_sync(NULL, err, sizeof err);
+        KS_T_CHECK_MSG(ng == nr, "gpu nms mode %d: %d kept, cpu %d", mode, ng, nr);
+        int same = ng == nr;
+        for (int i = 0; same && i < nr; i++)
+            same = got[i].reg[0] == ref[i].reg[0];
+        KS_T_CHECK_MSG(same, "gpu nms mode %d: kept boxes differ from the CPU", mode);
+        fprintf(stderr, "block NMS %s: %d of %d kept, %s\n", mode ? "Min 0.7" : "IoU 0.5", ng, N,
+                same ? "same as CPU" : "DIFFERENT");
+        ks__mtg_free(din);
+        ks__mtg_free(dout);
+        ks__mtg_free(dcnt);
+    }
+}
+#endif
+
+typedef struct gvariant {
+    const char *label;
+    int per_level, fp16;
+} gvariant;
+
+int main(void) {
+#ifndef KS_HAVE_CUDA
+    KS_T_SKIP("built without CUDA");
+#else
+    if (!ks_cuda_available())
+        KS_T_SKIP("no GPU");
+    test_block_nms();
+    char path[2048];
+    snprintf(path, sizeof path, "%s/mtcnn/caffe/det1.prototxt", ks_t_models_dir());
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        KS_T_SKIP("models missing");
+    fclose(f);
+    snprintf(path, sizeof path, "%s/mtcnn/caffe", ks_t_models_dir());
+    ks_context *ctx;
+    ks_context_create(NULL, &ctx);
+    ks_image img[N_IMG];
+    int have[N_IMG];
+    for (size_t i = 0; i < N_IMG; i++) {
+        char p[2048];
+        snprintf(p, sizeof p, "%s/%s", ks_t_images_dir(), images[i]);
+        have[i] = ks_image_load_file(ctx, p, KS_PIXEL_RGB, &img[i]) == KS_OK;
+        if (!have[i])
+            fprintf(stderr, "note: %s not loaded\n", p);
+    }
+    /* CPU reference */
+    ks_mtcnn_options o;
+    ks__mtcnn_options_init(&o);
+    ks_mtcnn *cpu = NULL;
+    KS_T_CHECK_OK(ctx, ks__mtcnn_create(ctx, path, &o, &cpu));
+    ks_detection *ref[N_IMG] = {0};
+    int nref[N_IMG] = {0};
+    for (size_t i = 0; cpu && i < N_IMG; i++) {
+        if (!have[i])
+            continue;
+        KS_T_CHECK_OK(ctx, ks__mtcnn_detect(cpu, &img[i], &ref[i], &nref[i]));
+        ks_mtcnn_stats s;
+        ks__mtcnn_get_stats(cpu, &s);
+        fprintf(stderr, "cpu %-20s %d faces | levels %d cand %d pkept %d rnet %d onet %d\n",
+                images[i], nref[i], s.n_levels, s.pnet_candidates, s.pnet_kept, s.rnet_in,
+                s.onet_in);
+    }
+    const gvariant vars[] = {{"canvas fp32", 0, 0}, {"per-level fp32", 1, 0}, {"canvas fp16", 0, 1}};
+    for (size_t v = 0; v < sizeof vars / sizeof vars[0]; v++) {
+        ks_mtcnn_options go = o;
+        go.use_gpu = 1;
+        go.pnet_per_level = vars[v].per_level;
+        go.fp16 = vars[v].fp16;
+        go.tactic_timing = 0; /* build speed; tactics only change timing */
+        ks_mtcnn *g = NULL;
+        ks_status st = ks__mtcnn_create(ctx, path, &go, &g);
+        KS_T_CHECK_MSG(st == KS_OK, "%s: %s", vars[v].label, ks_context_last_error(ctx));
+        if (!g)
+            continue;
+        KS_T_CHECK(ks__mtcnn_on_gpu(g));
+        for (size_t i = 0; i < N_IMG; i++) {
+            if (!have[i])
+                continue;
+            ks_detection *d = NULL, *d2 = NULL;
+            int n = 0, n2 = 0;
+            st = ks__mtcnn_detect(g, &img[i], &d, &n);
+            KS_T_CHECK_MSG(st == KS_OK, "%s %s: %s", vars[v].label, images[i],
+                           ks_context_last_error(ctx));
+            ks_mtcnn_stats s;
+            ks__mtcnn_get_stats(g, &s);
+            fprintf(stderr,
+                    "gpu %-15s %-20s %d faces | levels %d cand %d pkept %d rnet %d onet %d "
+                    "trunc %d",
+                    vars[v].label, images[i], n, s.n_levels, s.pnet_candidates, s.pnet_kept,
+                    s.rnet_in, s.onet_in, s.truncated);
+            if (n)
+                fprintf(stderr, " best %.4f (%.1f,%.1f,%.1f,%.1f)", d[0].score, d[0].box[0],
+                        d[0].box[1], d[0].box[2], d[0].box[3]);
+            fputc('\n', stderr);
+            KS_T_CHECK(s.truncated == 0);
+            int miss = unmatched(ref[i], nref[i], d, n, "cpu box missing on gpu") +
+                       unmatched(d, n, ref[i], nref[i], "gpu box missing on cpu");
+            KS_T_CHECK_MSG(miss == 0, "%s %s: %d strong boxes unmatched", vars[v].label,
+                           images[i], miss);
+            /* second run: CUDA graph replay (when capturable) gives the same */
+            st = ks__mtcnn_detect(g, &img[i], &d2, &n2);
+            KS_T_CHECK_OK(ctx, st);
+            KS_T_CHECK_MSG(n2 == n && (!n || !memcmp(d, d2, sizeof(*d) * (size_t)n)),
+                           "%s %s: replay differs (graph %d)", vars[v].label, images[i],
+                           ks__mtcnn_gpu_graph_active(g, 0));
+            ks__free(ctx, d2);
+            d2 = NULL;
+            if (v == 0) { /* device image input */
+                ks_image dimg;
+                if (ks_image_to_device(ctx, &img[i], &dimg) == KS_OK) {
+                    st = ks__mtcnn_detect(g, &dimg, &d2, &n2);
+                    KS_T_CHECK_OK(ctx, st);
+                    KS_T_CHECK_MSG(n2 == n && (!n || !memcmp(d, d2, sizeof(*d) * (size_t)n)),
+                                   "device image input differs");
+                    ks__free(ctx, d2);
+                    ks_image_release(ctx, &dimg);
+                }
+            }
+            ks__free(ctx, d);
+        }
+        fprintf(stderr, "gpu %-15s CUDA graph %s\n", vars[v].label,
+                ks__mtcnn_gpu_graph_active(g, 0) ? "active" : "off (eager)");
+        ks__mtcnn_destroy(g);
+    }
+    /* through ks_detector with use_gpu */
+    {
+        ks_detector_options dopt;
+        ks_detector_options_init(&dopt);
+        dopt.use_gpu = 1;
+        ks_detector *det = NULL;
+        KS_T_CHECK_OK(ctx, ks_detector_create(ctx, path, KS_FAMILY_MTCNN, &dopt, &det));
+        if (det && have[0]) {
+            ks_detection_list r;
+            KS_T_CHECK_OK(ctx, ks_detector_detect(det, 1, &img[0], &r));
+            KS_T_CHECK_MSG(unmatched(ref[0], nref[0], r.items, r.n, "detector") == 0,
+                           "ks_detector GPU path differs");
+        }
+        ks_detector_destroy(det);
+    }
+    for (size_t i = 0; i < N_IMG; i++) {
+        ks__free(ctx, ref[i]);
+        if (have[i])
+            ks_image_release(ctx, &img[i]);
+    }
+    ks__mtcnn_destroy(cpu);
+    ks_context_destroy(ctx);
+    return ks_t_done();
+#endif
+}
