@@ -16,7 +16,7 @@ static int launched(const char **msg) {
 
 // ------------------------------------------------------------------ decode
 
-static __global__ void decode_kernel(const ks_vdec d) {
+static __global__ void decode_kernel(const __grid_constant__ ks_vdec d) {
     int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     int64_t total = (int64_t)d.batch * d.n_rows;
     if (t >= total)

@@ -100,6 +100,7 @@ static ks_status gpu_init(ks_detector *d) {
         return ks__error(ctx, KS_UNSUPPORTED_DTYPE, "%s: engine input dtype %s, expected %s", d->path,
                          ks_dtype_name(dt), ks_dtype_name(d->in_dtype));
     g->batch = (int)dims[0];
+    d->opt.max_batch = g->batch; /* the batch actually built */
     size_t in_bytes = (size_t)g->batch * 3 * d->in_w * d->in_h * ks_dtype_size(dt);
     KS_CHECK(dev_alloc(d, &g->bind[0], in_bytes, "the network input"));
     for (int i = 0; i < g->n_out; i++) {

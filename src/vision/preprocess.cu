@@ -24,7 +24,7 @@ struct PrepBatch {
 static_assert(sizeof(PrepBatch) < 4000, "kernel parameter size");
 
 // One thread per canvas pixel; blockIdx.z = image. Writes all channels (CHW planes).
-static __global__ void prep_kernel(const PrepBatch b, void *dst) {
+static __global__ void prep_kernel(const __grid_constant__ PrepBatch b, void *dst) {
     int u = blockIdx.x * blockDim.x + threadIdx.x;
     int v = blockIdx.y * blockDim.y + threadIdx.y;
     int i = blockIdx.z;
