@@ -1,7 +1,8 @@
 /* BatchedNMS plugin (src/plugins/nms): attributes, shape inference,
  * serialize/deserialize (incl. corrupt bytes), and run_cpu against an
  * independent greedy NMS on random batched boxes, class-agnostic and
- * class-aware, with top_k and score thresholds. CPU only (runs in CI). */
+ * class-aware, with top_k and score thresholds (runs in CI). With a GPU,
+ * run_cuda must give the CPU outputs bit for bit. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,10 @@
 #include "harness.h"
 #include "kestrel/plugin.h"
 #include "plugins/nms/nms_plugin.h"
+#ifdef KS_HAVE_CUDA
+#include "kestrel/engine.h"
+#include "vision/mtcnn_gpu.h" /* cudaMalloc/cudaMemcpy wrappers */
+#endif
 
 static uint32_t rng = 99u;
 static float frand(void) {
@@ -158,6 +163,44 @@ int main(void) {
         }
         fprintf(stderr, "BatchedNMS class_aware=%d: %d boxes kept over %d images (max %d)\n",
                 aware, total, B, M);
+#ifdef KS_HAVE_CUDA
+        if (ks_cuda_available()) {
+            char err[256];
+            ks_tensor din[2], dout[4];
+            memcpy(din, in, sizeof in);
+            memcpy(dout, out, sizeof out);
+            size_t ib[2] = {sizeof(float) * B * N * 4, sizeof(float) * B * N * C};
+            int ok = 1;
+            for (int k = 0; k < 2; k++) {
+                ok &= !ks__mtg_malloc(&din[k].data, ib[k], err, sizeof err);
+                ks__mtg_memcpy2d(din[k].data, 0, in[k].data, 0, ib[k], 1, 1, NULL, err, sizeof err);
+            }
+            for (int k = 0; k < 4; k++)
+                ok &= !ks__mtg_malloc(&dout[k].data, bytes[k], err, sizeof err);
+            size_t wsb = d->workspace_bytes(copy, 2, in, 4, out);
+            void *ws = NULL;
+            ok &= !ks__mtg_malloc(&ws, wsb, err, sizeof err);
+            KS_T_CHECK(ok);
+            ks_status cst = d->run_cuda(ctx, copy, 2, din, 4, dout, ws, NULL);
+            KS_T_CHECK_MSG(cst == KS_OK, "run_cuda: %s", ks_context_last_error(ctx));
+            int same = cst == KS_OK;
+            for (int k = 0; k < 4 && same; k++) {
+                void *h = malloc(bytes[k]);
+                ks__mtg_memcpy2d(h, 0, dout[k].data, 0, bytes[k], 1, 2, NULL, err, sizeof err);
+                ks__mtg_stream_sync(NULL, err, sizeof err);
+                same = !memcmp(h, out[k].data, bytes[k]);
+                free(h);
+            }
+            KS_T_CHECK_MSG(same, "aware %d: run_cuda differs from run_cpu", aware);
+            fprintf(stderr, "BatchedNMS class_aware=%d: run_cuda %s run_cpu\n", aware,
+                    same ? "equals" : "DIFFERS from");
+            for (int k = 0; k < 2; k++)
+                ks__mtg_free(din[k].data);
+            for (int k = 0; k < 4; k++)
+                ks__mtg_free(dout[k].data);
+            ks__mtg_free(ws);
+        }
+#endif
         KS_T_CHECK(total > B && total < B * M); /* suppression did something, not everything */
         for (int k = 0; k < 4; k++)
             free(out[k].data);

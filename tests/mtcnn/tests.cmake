@@ -1,6 +1,6 @@
 # The MTCNN CUDA tests call the CUDA runtime / GPU launchers directly; tests do
 # not inherit KS_HAVE_CUDA from the library target, so define it here.
-foreach(t test_mtcnn_cuda test_mtcnn_gpu)
+foreach(t test_mtcnn_cuda test_mtcnn_gpu test_nms_plugin)
   if(KS_HAVE_CUDA AND TARGET ${t})
     target_include_directories(${t} PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
     target_compile_definitions(${t} PRIVATE KS_HAVE_CUDA=1)
