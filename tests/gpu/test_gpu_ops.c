@@ -15,10 +15,12 @@ static float *rnd(size_t n, float lo, float hi) {
     return v;
 }
 
+static int fp32_only; /* discontinuous ops (Floor/Ceil/Round): FP16 input rounding flips results */
+
 static void run_case(tb_model *tb, const char *label, float lo, float hi) {
     size_t n;
     uint8_t *buf = tb_pack(tb, &n);
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < (fp32_only ? 1 : 2); p++) {
         gt_opts o;
         memset(&o, 0, sizeof o);
         o.precision = p ? KS_PRECISION_FP16 : KS_PRECISION_FP32;
@@ -304,8 +306,11 @@ int main(void) {
     conv_case(32, 64, 20, 20, 3, 1, 1, 1, 1, "Relu", 1, 0, NULL);          /* bigger: cuDNN tactics */
     const char *un[] = {"Relu", "Sigmoid", "Tanh", "Exp", "HardSwish", "HardSigmoid", "Softplus", "Elu",
                         "Abs", "Neg", "LeakyRelu", "Floor", "Ceil", "Erf", "Softsign"};
-    for (size_t i = 0; i < GT_LEN(un); i++)
+    for (size_t i = 0; i < GT_LEN(un); i++) {
+        fp32_only = !strcmp(un[i], "Floor") || !strcmp(un[i], "Ceil");
         unary_case(un[i], -2.f, 2.f);
+        fp32_only = 0;
+    }
     unary_case("Sqrt", 0.1f, 2.f);
     unary_case("Log", 0.1f, 2.f);
     unary_case("Reciprocal", 0.5f, 2.f);

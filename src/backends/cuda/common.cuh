@@ -57,8 +57,8 @@ static __device__ __forceinline__ float ks_apply_act(int act, float x, float a, 
 // Programmatic dependent launch (Hopper): kernels launched with ks_launch
 // start while the previous kernel drains; each such kernel must call
 // ks_pdl_wait() before touching global memory (it waits for the previous
-// grid to complete and flush). KESTREL_NO_PDL=1 disables the attribute
-// (debugging knob; the kernels behave the same).
+// grid to complete and flush). Off by default (measured slower, see
+// bench/RESULTS.md); KESTREL_PDL=1 turns the launch attribute on.
 static __device__ __forceinline__ void ks_pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");

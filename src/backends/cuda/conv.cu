@@ -71,15 +71,19 @@ __global__ void __launch_bounds__(256) conv_igemm_k(ConvP p) {
     // A loader: BM*BK elements, 256 threads.
     constexpr int A_PER = (BM * BK + 255) / 256;
 
-    for (int k0 = 0; k0 < K; k0 += BK) {
+    // register prefetch of the next K tile while the current one is used
+    float ra[A_PER], rb[B_PASSES];
+    auto load_tile = [&](int k0) {
 #pragma unroll
         for (int i = 0; i < A_PER; i++) {
             int e = tid + i * 256;
+            float v = 0.f;
             if (e < BM * BK) {
                 int mm = e / BK, kk = e % BK;
                 int m = m0 + mm, kidx = k0 + kk;
-                As[kk][mm] = (m < kg && kidx < K) ? ks_ld(w + (int64_t)m * K + kidx) : 0.f;
+                if (m < kg && kidx < K) v = ks_ld(w + (int64_t)m * K + kidx);
             }
+            ra[i] = v;
         }
 #pragma unroll
         for (int i = 0; i < B_PASSES; i++) {
@@ -93,9 +97,23 @@ __global__ void __launch_bounds__(256) conv_igemm_k(ConvP p) {
                 if ((unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw)
                     v = ks_ld(xb + ((int64_t)ci * p.ih + iy) * p.iw + ix);
             }
-            Bs[kk][bcol] = v;
+            rb[i] = v;
         }
+    };
+    auto store_tile = [&]() {
+#pragma unroll
+        for (int i = 0; i < A_PER; i++) {
+            int e = tid + i * 256;
+            if (e < BM * BK) As[e % BK][e / BK] = ra[i];
+        }
+#pragma unroll
+        for (int i = 0; i < B_PASSES; i++) Bs[brow0 + i * B_ROWS_PER_PASS][bcol] = rb[i];
+    };
+    load_tile(0);
+    for (int k0 = 0; k0 < K; k0 += BK) {
+        store_tile();
         __syncthreads();
+        if (k0 + BK < K) load_tile(k0 + BK);
 #pragma unroll
         for (int kk = 0; kk < BK; kk++) {
             float a[TM], b[TN];

@@ -126,8 +126,10 @@ int cast_from(const S *x, void *y, int dst, int64_t n, cudaStream_t s) {
 static int pdl_state = -1;
 int ks__pdl_enabled(void) {
     if (pdl_state < 0) { /* benign race: every thread computes the same value */
-        const char *e = getenv("KESTREL_NO_PDL");
-        pdl_state = !(e && *e && *e != '0');
+        /* measured on H200 (bench/RESULTS.md): 2-4% slower with the early
+         * trigger inside CUDA graphs, so opt-in */
+        const char *e = getenv("KESTREL_PDL");
+        pdl_state = e && *e && *e != '0';
     }
     return pdl_state;
 }

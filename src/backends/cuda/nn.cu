@@ -75,21 +75,31 @@ __global__ void __launch_bounds__(1024) softmax_block_k(const T *x, T *y, int64_
     const T *xr = x + (int64_t)blockIdx.x * axis;
     T *yr = y + (int64_t)blockIdx.x * axis;
     int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
-    float m = -FLT_MAX;
-    for (int64_t a = threadIdx.x; a < axis; a += blockDim.x) m = fmaxf(m, ks_ld(xr + a));
-    for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-    if (lane == 0) red[wid] = m;
+    // online max + rescaled sum in one pass
+    float m = -FLT_MAX, s = 0.f;
+    for (int64_t a = threadIdx.x; a < axis; a += blockDim.x) {
+        float v = ks_ld(xr + a);
+        if (v > m) { s = s * __expf(m - v) + 1.f; m = v; }
+        else s += __expf(v - m);
+    }
+    for (int o = 16; o; o >>= 1) {
+        float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+        float mn = fmaxf(m, m2);
+        s = (m == -FLT_MAX ? 0.f : s * __expf(m - mn)) + (m2 == -FLT_MAX ? 0.f : s2 * __expf(m2 - mn));
+        m = mn;
+    }
+    __shared__ float redm[32];
+    if (lane == 0) { red[wid] = s; redm[wid] = m; }
     __syncthreads();
-    m = red[lane < (int)(blockDim.x >> 5) ? lane : 0];
-    for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-    __syncthreads();
-    float s = 0.f;
-    for (int64_t a = threadIdx.x; a < axis; a += blockDim.x) s += expf(ks_ld(xr + a) - m);
-    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    if (lane == 0) red[wid] = s;
-    __syncthreads();
-    s = lane < (int)(blockDim.x >> 5) ? red[lane] : 0.f;
-    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    int nw = (int)(blockDim.x >> 5);
+    m = lane < nw ? redm[lane] : -FLT_MAX;
+    s = lane < nw ? red[lane] : 0.f;
+    for (int o = 16; o; o >>= 1) {
+        float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+        float mn = fmaxf(m, m2);
+        s = (m == -FLT_MAX ? 0.f : s * __expf(m - mn)) + (m2 == -FLT_MAX ? 0.f : s2 * __expf(m2 - mn));
+        m = mn;
+    }
     float inv = 1.f / s;
     for (int64_t a = threadIdx.x; a < axis; a += blockDim.x) ks_st(yr + a, expf(ks_ld(xr + a) - m) * inv);
 }
