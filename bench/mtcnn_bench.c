@@ -5,7 +5,7 @@
  * Configs (comma list, default all): seed = min face 30, thresholds
  * 0.7/0.7/0.7, NMS 0.5/0.5/0.5; min20 / min40 = same with min face 20 / 40;
  * each in fp16 / fp32 and P-Net canvas / per-level streams (suffixes
- * -fp32, -level). Frames are device-resident (as after NVDEC/nvJPEG);
+ * -fp32, -level; -b256: R-Net batch 256, O-Net 64 instead of 1024 / 256). Frames are device-resident (as after NVDEC/nvJPEG);
  * "host" latency adds the upload from pageable host memory.
  * Reports per config: build seconds, single-stream latency per frame
  * (median, p90, min, max), per-stage times (CUDA events, eager run),
@@ -58,6 +58,7 @@ static void *run_worker(void *arg) {
 static int run_config(const char *name, const char *dir, const ks_image *himg,
                       const ks_image *dimg, int frames, const int *streams, int n_streams) {
     int per_level = strstr(name, "-level") != NULL, fp32 = strstr(name, "-fp32") != NULL;
+    int small = strstr(name, "-b256") != NULL;
     float min_face = !strncmp(name, "min20", 5) ? 20.f : !strncmp(name, "min40", 5) ? 40.f : 30.f;
     ks_context *ctx;
     ks_context_create(NULL, &ctx);
@@ -69,6 +70,8 @@ static int run_config(const char *name, const char *dir, const ks_image *himg,
     o.use_gpu = 1;
     o.fp16 = !fp32;
     o.pnet_per_level = per_level;
+    if (small)
+        o.rnet_batch = 256, o.onet_batch = 64;
     int max_streams = 1;
     for (int i = 0; i < n_streams; i++)
         max_streams = streams[i] > max_streams ? streams[i] : max_streams;
@@ -113,7 +116,7 @@ static int run_config(const char *name, const char *dir, const ks_image *himg,
         hlat[i] = (now() - a) * 1e3;
     }
     /* per-stage breakdown (eager, events) */
-    double stage[KS_MTCNN_T_COUNT] = {0};
+    double stage[KS_MTCNN_T_COUNT] = {0}, sub[3] = {0};
     int n_prof = frames < 50 ? frames : 50;
     if (st == KS_OK)
         st = ks__mtcnn_gpu_set_profiling(m, 1);
@@ -128,6 +131,9 @@ static int run_config(const char *name, const char *dir, const ks_image *himg,
         ks__mtcnn_gpu_last_timing(m, 0, ms);
         for (int k = 0; k < KS_MTCNN_T_COUNT; k++)
             stage[k] += ms[k];
+        ks__mtcnn_gpu_last_subtiming(m, 0, ms);
+        for (int k = 0; k < 3; k++)
+            sub[k] += ms[k];
     }
     ks__mtcnn_gpu_set_profiling(m, 0);
     ks__free(ctx, d);
@@ -154,6 +160,9 @@ static int run_config(const char *name, const char *dir, const ks_image *himg,
            "cand+nms %.3f rnet %.3f onet %.3f | eager wall %.3f\n",
            name, n_prof, stage[0] / n_prof, stage[1] / n_prof, stage[2] / n_prof,
            stage[3] / n_prof, stage[4] / n_prof, stage[5] / n_prof, eager_sum / n_prof);
+    printf("%-14s   cand+nms = cells %.3f + level NMS %.3f + compact %.3f + cross-scale NMS %.3f\n",
+           name, sub[0] / n_prof, sub[1] / n_prof, sub[2] / n_prof,
+           (stage[3] - sub[0] - sub[1] - sub[2]) / n_prof);
     for (int si = 0; si < n_streams; si++) {
         int ns = streams[si];
         worker w[64];

@@ -106,6 +106,9 @@ enum { KS_MTCNN_T_UPLOAD, KS_MTCNN_T_PYRAMID, KS_MTCNN_T_PNET, KS_MTCNN_T_PNMS,
 ks_status ks__mtcnn_gpu_set_profiling(ks_mtcnn *m, int on);
 /* Milliseconds of each stage in pipeline `pipe`'s last profiled run. */
 ks_status ks__mtcnn_gpu_last_timing(ks_mtcnn *m, int pipe, float ms[KS_MTCNN_T_COUNT]);
+/* Inside KS_MTCNN_T_PNMS: cell selection, per-level NMS, compaction (ms);
+ * the rest is the cross-scale NMS. */
+ks_status ks__mtcnn_gpu_last_subtiming(ks_mtcnn *m, int pipe, float ms[3]);
 /* 1 when pipeline `pipe` replays a CUDA graph. */
 int ks__mtcnn_gpu_graph_active(ks_mtcnn *m, int pipe);
 

@@ -1,5 +1,7 @@
 // Device helpers shared by mtcnn.cu and mtcnn_gpu.cu (bilinear sampling as
-// the CPU references in mtcnn.c, operation by operation).
+// the CPU references in mtcnn.c, operation by operation). Products that
+// feed a sum use __fmul_rn/__fadd_rn so nvcc cannot contract them into FMAs
+// (the host C11 build does not): the GPU then rounds exactly as the CPU.
 #ifndef KS_VISION_MTCNN_DEV_CUH
 #define KS_VISION_MTCNN_DEV_CUH
 #include <stdint.h>
@@ -9,7 +11,7 @@
 static __device__ __forceinline__ float sample(const float *src, int sw, int sh, int dw, int dh,
                                                int x, int y, int c) {
     float sx = (float)sw / (float)dw, sy = (float)sh / (float)dh;
-    float fy = ((float)y + 0.5f) * sy - 0.5f;
+    float fy = __fsub_rn(__fmul_rn((float)y + 0.5f, sy), 0.5f);
     if (fy < 0)
         fy = 0;
     int y0 = (int)fy;
@@ -17,7 +19,7 @@ static __device__ __forceinline__ float sample(const float *src, int sw, int sh,
         y0 = sh - 1;
     int y1 = y0 + 1 < sh ? y0 + 1 : sh - 1;
     float wy = fy - (float)y0;
-    float fx = ((float)x + 0.5f) * sx - 0.5f;
+    float fx = __fsub_rn(__fmul_rn((float)x + 0.5f, sx), 0.5f);
     if (fx < 0)
         fx = 0;
     int x0 = (int)fx;
@@ -27,8 +29,8 @@ static __device__ __forceinline__ float sample(const float *src, int sw, int sh,
     float wx = fx - (float)x0;
     float a = src[((size_t)y0 * sw + x0) * 3 + c], b = src[((size_t)y0 * sw + x1) * 3 + c];
     float d = src[((size_t)y1 * sw + x0) * 3 + c], e = src[((size_t)y1 * sw + x1) * 3 + c];
-    float top = a + (b - a) * wx, bot = d + (e - d) * wx;
-    return top + (bot - top) * wy;
+    float top = __fadd_rn(a, __fmul_rn(b - a, wx)), bot = __fadd_rn(d, __fmul_rn(e - d, wx));
+    return __fadd_rn(top, __fmul_rn(bot - top, wy));
 }
 
 static __device__ __forceinline__ size_t pack_index(int x, int y, int c, int w, int h, int nhwc,
@@ -49,7 +51,7 @@ static __device__ __forceinline__ float ks_mtg_crop_sample(const float *img, int
         float v = 0.f;
         if (tw > 0 && th > 0 && tw <= 8 * (w + h) && th <= 8 * (w + h)) {
             float sx = (float)tw / (float)size, sy = (float)th / (float)size;
-            float fy = ((float)y + 0.5f) * sy - 0.5f;
+            float fy = __fsub_rn(__fmul_rn((float)y + 0.5f, sy), 0.5f);
             if (fy < 0)
                 fy = 0;
             int y0 = (int)fy;
@@ -57,7 +59,7 @@ static __device__ __forceinline__ float ks_mtg_crop_sample(const float *img, int
                 y0 = th - 1;
             int y1i = y0 + 1 < th ? y0 + 1 : th - 1;
             float wy = fy - (float)y0;
-            float fx = ((float)x + 0.5f) * sx - 0.5f;
+            float fx = __fsub_rn(__fmul_rn((float)x + 0.5f, sx), 0.5f);
             if (fx < 0)
                 fx = 0;
             int x0 = (int)fx;
@@ -72,8 +74,9 @@ static __device__ __forceinline__ float ks_mtg_crop_sample(const float *img, int
                 q[t] = px >= 0 && px < w && py >= 0 && py < h ? img[((size_t)py * w + px) * 3 + c]
                                                               : padv;
             }
-            float top = q[0] + (q[1] - q[0]) * wx, bot = q[2] + (q[3] - q[2]) * wx;
-            v = top + (bot - top) * wy;
+            float top = __fadd_rn(q[0], __fmul_rn(q[1] - q[0], wx));
+            float bot = __fadd_rn(q[2], __fmul_rn(q[3] - q[2], wx));
+            v = __fadd_rn(top, __fmul_rn(bot - top, wy));
         }
     return v;
 }

@@ -35,6 +35,7 @@ ks_status ks__mtcnn_gpu_set_profiling(ks_mtcnn *m, int on) { return KS_NO_DEVICE
 ks_status ks__mtcnn_gpu_last_timing(ks_mtcnn *m, int pipe, float ms[KS_MTCNN_T_COUNT]) {
     return KS_NO_DEVICE;
 }
+ks_status ks__mtcnn_gpu_last_subtiming(ks_mtcnn *m, int pipe, float ms[3]) { return KS_NO_DEVICE; }
 int ks__mtcnn_gpu_graph_active(ks_mtcnn *m, int pipe) { return 0; }
 
 #else
@@ -59,6 +60,7 @@ typedef struct mt_pipe {
     void *lvl_stream[KS_MTG_MAX_LEVELS];
     void *ev_fork, *ev_join[KS_MTG_MAX_LEVELS];
     void *ev[N_EV];
+    void *ev_sub[3];
     ks_exec_context *pctx[KS_MTG_MAX_LEVELS];
     ks_exec_context *rctx, *octx;
     uint8_t *d_u8;
@@ -75,6 +77,7 @@ typedef struct mt_pipe {
     ks_mtg_state *h_state;
     ks_mtcnn_box *h_final;
     float ms[KS_MTCNN_T_COUNT];
+    float sub_ms[3];
 } mt_pipe;
 
 struct ks_mtcnn_gpu {
@@ -192,6 +195,8 @@ static void pipe_free(ks_mtcnn_gpu *g, mt_pipe *p) {
     ks_exec_context_destroy(p->octx);
     for (int k = 0; k < N_EV; k++)
         ks__mtg_event_destroy(p->ev[k]);
+    for (int k = 0; k < 3; k++)
+        ks__mtg_event_destroy(p->ev_sub[k]);
     ks__mtg_event_destroy(p->ev_fork);
     void *dev[] = {p->d_u8,        p->d_img,      p->d_pin,      p->d_rin,      p->d_rout[0],
                    p->d_rout[1],   p->d_rout[2],  p->d_oin,      p->d_oout[0],  p->d_oout[1],
@@ -235,6 +240,8 @@ static ks_status pipe_create(ks_mtcnn_gpu *g, mt_pipe **out) {
     TRYCU(ks__mtg_stream_create(&p->stream, err, sizeof err));
     for (int k = 0; k < N_EV; k++)
         TRYCU(ks__mtg_event_create(&p->ev[k], 1, err, sizeof err));
+    for (int k = 0; k < 3; k++)
+        TRYCU(ks__mtg_event_create(&p->ev_sub[k], 1, err, sizeof err));
     TRYCU(ks__mtg_event_create(&p->ev_fork, 0, err, sizeof err));
     TRY(ks_exec_context_create(g->rnet.e, &p->rctx));
     TRY(ks_exec_context_create(g->onet.e, &p->octx));
@@ -577,7 +584,7 @@ static ks_status enqueue_frame(ks_mtcnn_gpu *g, mt_pipe *p, int bgr, int timed) 
     }
     if (timed)
         CU(ks__mtg_event_record(p->ev[3], s, err, sizeof err));
-    CU(ks__mtg_pnet_post(&p->L, &p->b, &t, s, err, sizeof err));
+    CU(ks__mtg_pnet_post(&p->L, &p->b, &t, timed ? p->ev_sub : NULL, s, err, sizeof err));
     if (timed)
         CU(ks__mtg_event_record(p->ev[4], s, err, sizeof err));
     /* R-Net */
@@ -694,6 +701,11 @@ ks_status ks__mtcnn_gpu_detect(ks_mtcnn *m, int pipe, const ks_image *image, ks_
     if (timed)
         for (int k = 0; k < KS_MTCNN_T_COUNT; k++)
             p->ms[k] = ks__mtg_event_ms(p->ev[k], p->ev[k + 1]);
+    if (timed) {
+        p->sub_ms[0] = ks__mtg_event_ms(p->ev[3], p->ev_sub[0]);
+        p->sub_ms[1] = ks__mtg_event_ms(p->ev_sub[0], p->ev_sub[1]);
+        p->sub_ms[2] = ks__mtg_event_ms(p->ev_sub[1], p->ev_sub[2]);
+    }
     const ks_mtg_state *hs = p->h_state;
     if (stats) {
         memset(stats, 0, sizeof(*stats));
@@ -747,6 +759,14 @@ ks_status ks__mtcnn_gpu_last_timing(ks_mtcnn *m, int pipe, float ms[KS_MTCNN_T_C
     if (!g || pipe < 0 || pipe >= g->n_pipes)
         return KS_INVALID_ARGUMENT;
     memcpy(ms, g->pipes[pipe]->ms, sizeof(float) * KS_MTCNN_T_COUNT);
+    return KS_OK;
+}
+
+ks_status ks__mtcnn_gpu_last_subtiming(ks_mtcnn *m, int pipe, float ms[3]) {
+    ks_mtcnn_gpu *g = ks__mtcnn_gpu_handle(m);
+    if (!g || pipe < 0 || pipe >= g->n_pipes)
+        return KS_INVALID_ARGUMENT;
+    memcpy(ms, g->pipes[pipe]->sub_ms, sizeof(float) * 3);
     return KS_OK;
 }
 

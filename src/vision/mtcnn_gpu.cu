@@ -118,6 +118,7 @@ static __device__ __forceinline__ float map_at(const ks_mtg_levels &L, const ks_
 static __device__ __forceinline__ void cell_box(const ks_mtg_levels &L, const ks_mtg_level &v,
                                                 int a, int b, float *bx) {
     int cx = L.transposed ? a : b, cy = L.transposed ? b : a;
+    // small integers: exact with or without FMA
     bx[0] = truncf((2.f * (float)cx + 1.f) / v.scale);
     bx[1] = truncf((2.f * (float)cy + 1.f) / v.scale);
     bx[2] = truncf((2.f * (float)cx + 12.f) / v.scale);
@@ -387,8 +388,8 @@ extern "C" int ks__mtg_nms(const ks_mtcnn_box *in, const int *key, const int *co
 }
 
 extern "C" int ks__mtg_pnet_post(const ks_mtg_levels *L, const ks_mtg_bufs *b,
-                                 const ks_mtg_thresholds *t, void *stream_, char *err,
-                                 size_t err_bytes) {
+                                 const ks_mtg_thresholds *t, void *const *ev, void *stream_,
+                                 char *err, size_t err_bytes) {
     cudaStream_t stream = (cudaStream_t)stream_;
     int rc = rt(cudaMemsetAsync(b->state, 0, sizeof(ks_mtg_state), stream), "mtcnn state", err,
                 err_bytes);
@@ -397,6 +398,8 @@ extern "C" int ks__mtg_pnet_post(const ks_mtg_levels *L, const ks_mtg_bufs *b,
     cells_kernel<<<blocks_for(L->total_cells, 256), 256, 0, stream>>>(
         *L, t->t[0], b->status, b->cand, b->cand_cap, b->state);
     if ((rc = check("mtcnn cells", err, err_bytes)))
+        return rc;
+    if (ev && (rc = rt(cudaEventRecord((cudaEvent_t)ev[0], stream), "event", err, err_bytes)))
         return rc;
     unsigned cb = blocks_for(b->cand_cap, 256);
     if (cb > 1024)
@@ -411,9 +414,13 @@ extern "C" int ks__mtg_pnet_post(const ks_mtg_levels *L, const ks_mtg_bufs *b,
                                                   t->nms[0]);
     if ((rc = check("mtcnn resolve finish", err, err_bytes)))
         return rc;
+    if (ev && (rc = rt(cudaEventRecord((cudaEvent_t)ev[1], stream), "event", err, err_bytes)))
+        return rc;
     compact_kernel<<<cb, 256, 0, stream>>>(*L, b->status, b->cand, b->cand_cap, b->state,
                                            b->g_in, b->g_key);
     if ((rc = check("mtcnn compact", err, err_bytes)))
+        return rc;
+    if (ev && (rc = rt(cudaEventRecord((cudaEvent_t)ev[2], stream), "event", err, err_bytes)))
         return rc;
     // cross-scale NMS (always 0.7, union)
     return nms_launch(b->g_in, b->g_key, &b->state->n_global, &b->state->n_global, 0.7f, 0,
@@ -424,16 +431,16 @@ extern "C" int ks__mtg_pnet_post(const ks_mtg_levels *L, const ks_mtg_bufs *b,
 
 static __device__ __forceinline__ void rerec(ks_mtcnn_box *b) {
     float w = b->x2 - b->x1, h = b->y2 - b->y1, l = fmaxf(w, h);
-    b->x1 = b->x1 + w * 0.5f - l * 0.5f;
-    b->y1 = b->y1 + h * 0.5f - l * 0.5f;
+    b->x1 = __fsub_rn(__fadd_rn(b->x1, __fmul_rn(w, 0.5f)), __fmul_rn(l, 0.5f));
+    b->y1 = __fsub_rn(__fadd_rn(b->y1, __fmul_rn(h, 0.5f)), __fmul_rn(l, 0.5f));
     b->x2 = b->x1 + l;
     b->y2 = b->y1 + l;
 }
 
 static __device__ __forceinline__ void bbreg(ks_mtcnn_box *b) {
     float w = b->x2 - b->x1 + 1, h = b->y2 - b->y1 + 1;
-    float x1 = b->x1 + b->reg[0] * w, y1 = b->y1 + b->reg[1] * h;
-    float x2 = b->x2 + b->reg[2] * w, y2 = b->y2 + b->reg[3] * h;
+    float x1 = __fadd_rn(b->x1, __fmul_rn(b->reg[0], w)), y1 = __fadd_rn(b->y1, __fmul_rn(b->reg[1], h));
+    float x2 = __fadd_rn(b->x2, __fmul_rn(b->reg[2], w)), y2 = __fadd_rn(b->y2, __fmul_rn(b->reg[3], h));
     b->x1 = x1, b->y1 = y1, b->x2 = x2, b->y2 = y2;
 }
 
@@ -455,8 +462,8 @@ static __global__ void prep_kernel(int stage, ks_mtcnn_box *list, const int *cou
     ks_mtcnn_box b = list[i];
     if (stage == 1) {
         float rw = b.x2 - b.x1, rh = b.y2 - b.y1;
-        float q1 = b.x1 + b.reg[0] * rw, q2 = b.y1 + b.reg[1] * rh;
-        float q3 = b.x2 + b.reg[2] * rw, q4 = b.y2 + b.reg[3] * rh;
+        float q1 = __fadd_rn(b.x1, __fmul_rn(b.reg[0], rw)), q2 = __fadd_rn(b.y1, __fmul_rn(b.reg[1], rh));
+        float q3 = __fadd_rn(b.x2, __fmul_rn(b.reg[2], rw)), q4 = __fadd_rn(b.y2, __fmul_rn(b.reg[3], rh));
         b.x1 = q1, b.y1 = q2, b.x2 = q3, b.y2 = q4;
     } else {
         bbreg(&b);
@@ -525,8 +532,8 @@ static __global__ void filter_kernel(int stage, const ks_mtcnn_box *list, const 
     if (stage == 2) {
         float bw = b.x2 - b.x1 + 1, bh = b.y2 - b.y1 + 1;
         for (int k = 0; k < 5; k++) {
-            b.landmarks[k] = bw * pts[10 * i + k] + b.x1 - 1;
-            b.landmarks[5 + k] = bh * pts[10 * i + 5 + k] + b.y1 - 1;
+            b.landmarks[k] = __fsub_rn(__fadd_rn(__fmul_rn(bw, pts[10 * i + k]), b.x1), 1.f);
+            b.landmarks[5 + k] = __fsub_rn(__fadd_rn(__fmul_rn(bh, pts[10 * i + 5 + k]), b.y1), 1.f);
         }
         bbreg(&b);
     }

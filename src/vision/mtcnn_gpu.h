@@ -90,7 +90,9 @@ int ks__mtg_pyramid(const float *img, int w, int h, const ks_mtg_pyramid *p, flo
 /* Zeroes the state, finds P-Net cells over t1, per-level NMS, compacts the
  * kept boxes and runs the cross-scale NMS: r_list / state->n_r. */
 int ks__mtg_pnet_post(const ks_mtg_levels *L, const ks_mtg_bufs *b, const ks_mtg_thresholds *t,
-                      void *stream, char *err, size_t err_bytes);
+                      void *const *ev, void *stream, char *err, size_t err_bytes);
+/* ev (profiling; NULL = none): 3 events recorded after the cell selection,
+ * the per-level NMS and the compaction. */
 /* Regression + squaring of the R-Net (stage 1) or O-Net (stage 2) input
  * list, crop boxes, crop-resize into the net input (batch rb / ob, layout). */
 int ks__mtg_prepare_stage(int stage, const float *img, int w, int h, const ks_mtg_bufs *b,
