@@ -19,7 +19,7 @@ models:
 	@bash scripts/fetch-models.sh
 
 demo: build models
-	$(BUILD)/kestrel detect $(IMAGE) --json out/detections.json --draw out/
+	KESTREL_MODELS=$(CURDIR)/models $(BUILD)/kestrel detect $(IMAGE) --json out/detections.json --draw out/
 	@echo "demo: JSON in out/detections.json, drawn image in out/"
 
 # The whole suite: release build tests (ONNX conformance, CPU reference vs
