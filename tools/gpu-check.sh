@@ -110,7 +110,7 @@ for row in "RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" "YOLOv5n|y
         for pdl in on off; do
             env $([ $pdl = on ] && echo KESTREL_PDL=1) "$K" bench --onnx "$M/$file" $pf --shapes "$shape" --cuda-graph \
                 --no-transfers --iterations 500 --timing-cache "$L/tc_${name}_${prec}_b1.txt" >"$L/pdl_${name}_${prec}_${pdl}.log" 2>&1
-            printf "  %-10s %-5s pdl %-3s %s\n" "$name" $prec $pdl "$(grep 'GPU compute' "$L/pdl_${name}_${prec}_${pdl}.log" | awk '{print $9}')"
+            printf "  %-10s %-5s pdl %-3s %s\n" "$name" $prec $pdl "$(grep 'GPU compute' "$L/pdl_${name}_${prec}_${pdl}.log" | awk '{print $8}')"
         done
     done
 done
