@@ -57,7 +57,7 @@ int ks_engine_num_inputs(const ks_engine *e) { (void)e; return 0; }
 int ks_engine_num_outputs(const ks_engine *e) { (void)e; return 0; }
 const char *ks_engine_binding_name(const ks_engine *e, int i) { (void)e; (void)i; return NULL; }
 int ks_engine_binding_index(const ks_engine *e, const char *n) { (void)e; (void)n; return -1; }
-ks_status ks_engine_binding_info(const ks_engine *e, int i, ks_dtype *dt, int *nd, int64_t *d) {
+ks_status ks_engine_binding_info(const ks_engine *e, int i, ks_dtype *dt, int *nd, int64_t d[KS_MAX_DIMS]) {
     (void)e; (void)i; (void)dt; (void)nd; (void)d; return KS_NO_DEVICE;
 }
 int ks_engine_num_layers(const ks_engine *e) { (void)e; return 0; }
@@ -69,7 +69,7 @@ void ks_exec_context_destroy(ks_exec_context *ec) { (void)ec; }
 ks_status ks_exec_set_input_shape(ks_exec_context *ec, const char *n, int nd, const int64_t *d) {
     (void)ec; (void)n; (void)nd; (void)d; return KS_NO_DEVICE;
 }
-ks_status ks_exec_binding_shape(const ks_exec_context *ec, int i, int *nd, int64_t *d) {
+ks_status ks_exec_binding_shape(const ks_exec_context *ec, int i, int *nd, int64_t d[KS_MAX_DIMS]) {
     (void)ec; (void)i; (void)nd; (void)d; return KS_NO_DEVICE;
 }
 ks_status ks_exec_set_cuda_graph(ks_exec_context *ec, int en) { (void)ec; (void)en; return KS_NO_DEVICE; }

@@ -92,6 +92,12 @@ int main(int argc, char **argv) {
                 ks_eng_desc r;
                 KS_T_CHECK_OK(ctx, ks__eng_parse(ctx, buf, n, &r));
                 KS_T_CHECK_EQ_I(r.n_layers, d->n_layers);
+                /* fusion regression guard: RFB-640 lowers 163 nodes to 76 layers
+                 * (35 BN folds, 37 conv+act, 3 concats written in place) */
+                if (!m->input && strstr(m->file, "RFB-640") && variant < 2)
+                    KS_T_CHECK_MSG(d->n_layers <= 80 && d->n_layers >= 60, "RFB-640: %d layers", d->n_layers);
+                if (variant < 2)
+                    KS_T_CHECK_MSG(d->arena_bytes <= d->naive_bytes, "%s: plan larger than naive", m->file);
                 printf("%-55s %s %-9s %3d layers  arena %7.2f MiB (naive %7.2f)  file %6.2f MiB\n", m->file,
                        m->input ? "shape" : "     ", variant == 0 ? "fp32" : variant == 1 ? "fp16" : "fp32-nofuse",
                        d->n_layers, d->arena_bytes / 1048576.0, d->naive_bytes / 1048576.0, n / 1048576.0);
