@@ -601,6 +601,16 @@ ks_status ks__detector_decode_params(ks_detector *d, int32_t batch, const int64_
     case KS_FAMILY_ULTRAFACE:
     case KS_FAMILY_RETINAFACE: {
         int os = d->o_scores[0];
+        /* One concatenated tensor over all levels: image-major only when the leading dim is
+           the batch. Graphs that reshape with a hard-coded batch of 1 give [1, B*N, C]
+           with the levels of all images interleaved: not batch-separable. */
+        for (int k = 0; k < 3; k++) {
+            int oi = k == 0 ? ob : k == 1 ? os : d->o_kps[0];
+            if (oi >= 0 && batch > 1 && (ondim[oi] < 3 || odims[oi][0] != batch))
+                return ks__error(d->ctx, KS_UNSUPPORTED_SHAPE,
+                                 "%s: output '%s' is not batch-major for batch %d (the graph is not batch-separable)",
+                                 d->path, d->io.out_names[oi], (int)batch);
+        }
         int64_t n = rows_of(odims[ob], ondim[ob], 4);
         if (n <= 0 || n % batch)
             BAD_SHAPE(ob);

@@ -153,16 +153,26 @@ ks_status ks__detector_gpu_create(ks_detector *d) {
     cfg.n_input_shapes = 1;
     cfg.max_batch = want;
     ks_status st = ks_engine_build(d->model, &cfg, &g->engine);
+    if (st == KS_OK)
+        st = gpu_init(d);
     if (st != KS_OK && want > 1) {
-        ks__log(ctx, KS_LOG_WARN, "%s: engine build for batch %d failed (%s); building for batch 1", d->path, want,
+        /* The build failed, or the outputs are not batch-major (graphs with a hard-coded
+           batch of 1 in their reshapes): batch 1 always works. */
+        ks__log(ctx, KS_LOG_INFO, "%s: no batch-%d engine (%s); building for batch 1", d->path, want,
                 ks_context_last_error(ctx));
+        ks_context_clear_error(ctx);
+        ks__detector_gpu_destroy(d);
+        d->gpu = ks__alloc(ctx, sizeof(ks_detector_gpu));
+        if (!d->gpu)
+            return ks__oom(ctx, sizeof(ks_detector_gpu), "GPU detector");
+        g = d->gpu;
         shape.dims[0] = 1;
         cfg.max_batch = 1;
         st = ks_engine_build(d->model, &cfg, &g->engine);
+        if (st == KS_OK)
+            st = gpu_init(d);
     }
-    if (st != KS_OK)
-        return st;
-    return gpu_init(d);
+    return st;
 }
 
 ks_status ks__detector_gpu_create_from_engine(ks_detector *d) {

@@ -444,9 +444,9 @@ static void test_detector(ks_context *ctx) {
             KS_T_CHECK_MSG(strong - matched <= allowed && extra <= allowed,
                            "%s %s: %d of %d strong CPU boxes matched, %d strong GPU boxes unmatched", models[m],
                            fp16 ? "fp16" : "fp32", matched, strong, extra);
-            fprintf(stderr, "  detector %-46s %s: GPU vs CPU strong boxes %d/%d matched (IoU >= %.1f), %d extra; "
-                            "3 images in %.1f ms (first call)\n",
-                    models[m], fp16 ? "fp16" : "fp32", matched, strong, need, extra, t1 - t0);
+            fprintf(stderr, "  detector %-46s %s (engine batch %d): GPU vs CPU strong boxes %d/%d matched (IoU >= %.1f), "
+                            "%d extra; 3 images in %.1f ms (first call)\n",
+                    models[m], fp16 ? "fp16" : "fp32", (int)eo.max_batch, matched, strong, need, extra, t1 - t0);
             for (int i = 0; i < 3; i++)
                 free(copy[i]);
             ks_detector_destroy(cpu);
