@@ -24,7 +24,7 @@ demo: build models
 
 # The whole suite: release build tests (ONNX conformance, CPU reference vs
 # onnxruntime on every shared model, detectors vs reference outputs, bad
-# inputs, GPU tests that skip without a GPU), then the malformed-input tests
+# inputs, GPU tests that skip without a GPU), then the tests
 # again under ASan+UBSan (every test but valgrind and the slow detector
 # reference sweep, which runs in the release build).
 test: build models

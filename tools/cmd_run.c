@@ -1,6 +1,6 @@
 /* kestrel run --onnx M.onnx [--shapes name:1x3x480x640] [--input name:file.npy|image.jpg|random]
  *            [--output-dir D] [--cpu]
- * kestrel run --engine M.engine ...   (GPU; see tools/cmd_run_engine.c) */
+ * kestrel run --engine M.engine [--input name:file.npy|random] [--output-dir D]   (GPU) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +9,6 @@
 
 #include "tools/cli.h"
 
-/* GPU path, linked when the CUDA backend is built. */
-int ks_cmd_run_engine(int argc, char **argv) __attribute__((weak));
 /* Image file -> model input tensor (vision subsystem), when linked. */
 ks_status ks_cli_image_to_tensor(ks_context *ctx, const char *path, ks_dtype dtype, int ndim,
                                  const int64_t *dims, ks_tensor *out) __attribute__((weak));
@@ -94,6 +92,125 @@ static void print_stats(const char *name, const ks_tensor *t) {
            n_nan ? " (has NaN)" : "");
 }
 
+static void safe_name(const char *on, char *safe, size_t n) {
+    snprintf(safe, n, "%s", on);
+    for (char *p = safe; *p; p++)
+        if (*p == '/' || *p == ':')
+            *p = '_';
+}
+
+/* Runs a saved GPU engine once: inputs from .npy or random, outputs copied
+ * back to the host, printed and optionally written as .npy. */
+static int run_engine(int argc, char **argv) {
+    const char *engine_path = NULL, *out_dir = NULL;
+    const char *in_spec[MAX_IN];
+    int n_in_spec = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--engine") && i + 1 < argc)
+            engine_path = argv[++i];
+        else if (!strcmp(argv[i], "--output-dir") && i + 1 < argc)
+            out_dir = argv[++i];
+        else if (!strcmp(argv[i], "--input") && i + 1 < argc && n_in_spec < MAX_IN)
+            in_spec[n_in_spec++] = argv[++i];
+        else {
+            fprintf(stderr, "kestrel run --engine: unknown or incomplete option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!engine_path) {
+        usage();
+        return 2;
+    }
+    ks_context *ctx = ks_cli_context(KS_LOG_WARN);
+    if (!ctx)
+        return 1;
+    int rc = 0;
+    ks_engine *e = NULL;
+    ks_exec_context *ec = NULL;
+    ks_tensor t[2 * MAX_IN];
+    void *bind[2 * MAX_IN];
+    int n_bind = 0;
+    memset(t, 0, sizeof t);
+    ks_status st = ks_engine_load_file(ctx, engine_path, &e);
+    if (st != KS_OK) {
+        rc = ks_cli_fail(ctx, st, "loading the engine");
+        goto out;
+    }
+    int n_in = ks_engine_num_inputs(e), n_out = ks_engine_num_outputs(e);
+    if (n_in + n_out > 2 * MAX_IN) {
+        fprintf(stderr, "kestrel run: too many bindings\n");
+        rc = 1;
+        goto out;
+    }
+    for (int i = 0; i < n_in + n_out; i++, n_bind++) {
+        ks_tensor *ti = &t[i];
+        int nd;
+        ks_engine_binding_info(e, i, &ti->dtype, &nd, ti->dims);
+        ti->ndim = nd;
+        const char *name = ks_engine_binding_name(e, i);
+        if (i >= n_in) {
+            st = ks_tensor_alloc(ctx, ti);
+        } else {
+            const char *src = "random";
+            size_t nl = strlen(name);
+            for (int k = 0; k < n_in_spec; k++) {
+                if (!strncmp(in_spec[k], name, nl) && in_spec[k][nl] == ':')
+                    src = in_spec[k] + nl + 1;
+                else if (n_in == 1 && !strchr(in_spec[k], ':'))
+                    src = in_spec[k];
+            }
+            if (!strncmp(src, "random", 6)) {
+                st = make_random(ctx, ti->dtype, nd, ti->dims,
+                                 src[6] == ':' ? (unsigned)atoi(src + 7) : (unsigned)i, ti);
+            } else {
+                ks_tensor want = *ti;
+                st = ks_tensor_load_npy(ctx, src, ti);
+                if (st == KS_OK && (ti->dtype != want.dtype || ks_tensor_numel(ti) != ks_tensor_numel(&want))) {
+                    char a[128], b[128];
+                    fprintf(stderr, "kestrel run: %s is %s %s, engine input '%s' wants %s %s\n", src,
+                            ks_dtype_name(ti->dtype), ks_shape_str(ti->dims, ti->ndim, a, sizeof a), name,
+                            ks_dtype_name(want.dtype), ks_shape_str(want.dims, want.ndim, b, sizeof b));
+                    rc = 2;
+                    goto out;
+                }
+            }
+        }
+        if (st != KS_OK) {
+            rc = ks_cli_fail(ctx, st, "preparing bindings");
+            goto out;
+        }
+        bind[i] = ti->data;
+    }
+    if ((st = ks_exec_context_create(e, &ec)) != KS_OK ||
+        (st = ks_exec_run(ec, NULL, bind)) != KS_OK || (st = ks_cuda_stream_synchronize(NULL)) != KS_OK) {
+        rc = ks_cli_fail(ctx, st, "GPU run");
+        goto out;
+    }
+    printf("ran %s on the GPU\n", engine_path);
+    if (out_dir)
+        mkdir(out_dir, 0755);
+    for (int i = n_in; i < n_in + n_out; i++) {
+        const char *on = ks_engine_binding_name(e, i);
+        print_stats(on, &t[i]);
+        if (out_dir) {
+            char path[4096], safe[256];
+            safe_name(on, safe, sizeof safe);
+            snprintf(path, sizeof path, "%s/%s.npy", out_dir, safe);
+            if ((st = ks_tensor_save_npy(ctx, path, &t[i])) != KS_OK) {
+                rc = ks_cli_fail(ctx, st, "writing output");
+                goto out;
+            }
+        }
+    }
+out:
+    for (int i = 0; i < n_bind; i++)
+        ks_tensor_release(ctx, &t[i]);
+    ks_exec_context_destroy(ec);
+    ks_engine_destroy(e);
+    ks_context_destroy(ctx);
+    return rc;
+}
+
 int ks_cmd_run(int argc, char **argv) {
     const char *model_path = NULL, *out_dir = NULL;
     const char *in_spec[MAX_IN];
@@ -108,11 +225,7 @@ int ks_cmd_run(int argc, char **argv) {
             usage();
             return 0;
         } else if (!strcmp(a, "--engine")) {
-            if (!ks_cmd_run_engine) {
-                fprintf(stderr, "kestrel run: --engine needs the CUDA backend, which is not built in this binary\n");
-                return 2;
-            }
-            return ks_cmd_run_engine(argc, argv);
+            return run_engine(argc, argv);
         } else if (!strcmp(a, "--onnx") && i + 1 < argc) {
             model_path = argv[++i];
         } else if (!strcmp(a, "--output-dir") && i + 1 < argc) {
@@ -231,10 +344,7 @@ int ks_cmd_run(int argc, char **argv) {
         print_stats(on, &outputs[i]);
         if (out_dir) {
             char path[4096], safe[256];
-            snprintf(safe, sizeof safe, "%s", on);
-            for (char *p = safe; *p; p++)
-                if (*p == '/' || *p == ':')
-                    *p = '_';
+            safe_name(on, safe, sizeof safe);
             snprintf(path, sizeof path, "%s/%s.npy", out_dir, safe);
             if ((st = ks_tensor_save_npy(ctx, path, &outputs[i])) != KS_OK) {
                 rc = ks_cli_fail(ctx, st, "writing output");

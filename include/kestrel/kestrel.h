@@ -1,4 +1,5 @@
-/* kestrel — umbrella header. See each header for ownership and threading. */
+/* kestrel — umbrella header (the vision API is separate: kestrel/vision.h).
+ * See each header for ownership and threading. */
 #ifndef KESTREL_KESTREL_H
 #define KESTREL_KESTREL_H
 #include "kestrel/export.h"
@@ -7,4 +8,5 @@
 #include "kestrel/tensor.h"
 #include "kestrel/model.h"
 #include "kestrel/plugin.h"
+#include "kestrel/engine.h"
 #endif

@@ -1,10 +1,18 @@
 # valgrind over the CPU path: import + run a real model through the CLI,
 # failing on any memory error or leak. Skipped when valgrind is missing.
 find_program(VALGRIND valgrind)
+# models/ and images/ are filled by scripts/fetch-models.sh (make test does
+# it); without them, use the shared folder beside the repository.
+set(KS_VG_MODELS ${CMAKE_SOURCE_DIR}/models)
+set(KS_VG_IMAGES ${CMAKE_SOURCE_DIR}/images)
+if(NOT EXISTS ${KS_VG_MODELS}/ultraface/version-RFB-320.onnx)
+  set(KS_VG_MODELS ${CMAKE_SOURCE_DIR}/../shared/models)
+  set(KS_VG_IMAGES ${CMAKE_SOURCE_DIR}/../shared/images)
+endif()
 if(VALGRIND)
   add_test(NAME valgrind_cpu_run
            COMMAND ${VALGRIND} --error-exitcode=9 --suppressions=${CMAKE_CURRENT_SOURCE_DIR}/unit/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite,indirect
-                   $<TARGET_FILE:kestrel_cli> run --onnx ${CMAKE_SOURCE_DIR}/models/ultraface/version-RFB-320.onnx)
+                   $<TARGET_FILE:kestrel_cli> run --onnx ${KS_VG_MODELS}/ultraface/version-RFB-320.onnx)
   set_tests_properties(valgrind_cpu_run PROPERTIES TIMEOUT 900)
 endif()
 if(VALGRIND)
@@ -13,8 +21,8 @@ if(VALGRIND)
            COMMAND ${VALGRIND} --error-exitcode=9 --suppressions=${CMAKE_CURRENT_SOURCE_DIR}/unit/valgrind.supp
                    --leak-check=full --errors-for-leak-kinds=definite,indirect
                    $<TARGET_FILE:kestrel_cli> detect --cpu -q
-                   --model ${CMAKE_SOURCE_DIR}/models/ultraface/version-RFB-320.onnx
+                   --model ${KS_VG_MODELS}/ultraface/version-RFB-320.onnx
                    --json ${CMAKE_BINARY_DIR}/valgrind_detect.json
-                   ${CMAKE_SOURCE_DIR}/images/ultraface/1.jpg ${CMAKE_SOURCE_DIR}/images/mtcnn/pkuzhou_2.png)
+                   ${KS_VG_IMAGES}/ultraface/1.jpg ${KS_VG_IMAGES}/mtcnn/pkuzhou_2.png)
   set_tests_properties(valgrind_cpu_detect PROPERTIES TIMEOUT 900)
 endif()
