@@ -1,6 +1,7 @@
 #!/bin/bash
 # kestrel GPU check: one script for the GPU machine (H100/H200).
-#   tools/gpu-check.sh [quick]
+#   tools/gpu-check.sh [quick|b1]
+# (b1: every model at batch 1 only, no compute-sanitizer, diagnostics or PDL A/B)
 # Uses carried binaries in .gpu-data/bin (built on the dev machine with
 # `cmake -DKS_CUDA_ARCH=90`, see docs/format.md / bench/RESULTS.md) or builds
 # into build-gpu when none are there; models from .gpu-data/models (a copy of
@@ -47,11 +48,11 @@ t test_engine_format "$BIN/test_engine_format"
 t test_engine_lowering "$BIN/test_engine_lowering"
 t test_gpu_ops "$BIN/test_gpu_ops"
 t test_gpu_models "$BIN/test_gpu_models"
-if command -v compute-sanitizer >/dev/null && [ "$MODE" != quick ]; then
+if command -v compute-sanitizer >/dev/null && [ "$MODE" = full ]; then
     t sanitizer_models_rfb320 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_gpu_models" RFB-320.onnx
 fi
 grep -h "FAIL\|CHECK failed" "$L"/test_gpu_*.log | head -20
-if [ "$MODE" != quick ]; then
+if [ "$MODE" = full ]; then
     # diagnostics: FP16 error with the default own kernels only (no tactic timing)
     KS_TEST_NO_TACTICS=1 timeout 200 "$BIN/test_gpu_models" yunet_n_640 >"$L/diag_notactics_yunet.log" 2>&1
     KS_TEST_NO_TACTICS=1 timeout 200 "$BIN/test_gpu_models" retinaface >"$L/diag_notactics_retina.log" 2>&1
@@ -79,7 +80,7 @@ for row in "${BENCH[@]}"; do
             pf=""; [ $prec = fp16 ] && pf="--fp16"
             sh=$shape
             if [ $batch = 32 ]; then
-                [ -z "$b32in" ] && continue
+                [ -z "$b32in" ] || [ "$MODE" = b1 ] && continue
                 sh="${b32in}:32x${shape#*:1x}"
             fi
             tag=${name}_${prec}_b${batch}
@@ -103,7 +104,8 @@ for row in "${BENCH[@]}"; do
     done
 done
 echo "== programmatic dependent launch A/B (b1, CUDA graph, no transfers; median GPU ms)"
-for row in "RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640"; do
+[ "$MODE" = b1 ] && PDL_ROWS=() || PDL_ROWS=("RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640")
+for row in "${PDL_ROWS[@]}"; do
     IFS='|' read -r name file shape <<<"$row"
     for prec in fp32 fp16; do
         pf=""; [ $prec = fp16 ] && pf="--fp16"

@@ -14,7 +14,16 @@ struct ConvP {
     int act;
     float act_a, act_b;
     int res_after_act;
+    float *part;  /* split-K: FP32 partial sums [ksplit][n*k*oh*ow], NULL = direct epilogue */
+    int ksplit;
 };
+
+/* K range [kb, ke) of split s (whole BK steps) */
+__device__ __forceinline__ void split_range(int K, int ksplit, int s, int BK, int &kb, int &ke) {
+    int per = ((K + ksplit - 1) / ksplit + BK - 1) / BK * BK;
+    kb = s * per;
+    ke = min(K, kb + per);
+}
 
 template <typename T>
 __device__ __forceinline__ float epi(const ConvP &p, float v, int co, int64_t yi) {
@@ -36,13 +45,15 @@ __global__ void __launch_bounds__(256) conv_igemm_k(ConvP p) {
     __shared__ float Bs[BK][BN + 4];
     const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
     const int cg = p.c / p.groups, kg = p.k / p.groups;
-    const int g = blockIdx.z;
+    const int g = blockIdx.z % p.groups, sidx = blockIdx.z / p.groups;
     const int m0 = blockIdx.y * BM;
     const int64_t ohw = (int64_t)p.oh * p.ow;
     const int64_t npix = (int64_t)p.n * ohw;
     const int64_t n0 = (int64_t)blockIdx.x * BN;
     const int khw = p.kh * p.kw;
     const int K = cg * khw;
+    int kb = 0, ke = K;
+    if (p.part) split_range(K, p.ksplit, sidx, BK, kb, ke);
     const T *x = (const T *)p.x;
     const T *w = (const T *)p.w + (int64_t)g * kg * K;
 
@@ -81,7 +92,7 @@ __global__ void __launch_bounds__(256) conv_igemm_k(ConvP p) {
             if (e < BM * BK) {
                 int mm = e / BK, kk = e % BK;
                 int m = m0 + mm, kidx = k0 + kk;
-                if (m < kg && kidx < K) v = ks_ld(w + (int64_t)m * K + kidx);
+                if (m < kg && kidx < ke) v = ks_ld(w + (int64_t)m * K + kidx);
             }
             ra[i] = v;
         }
@@ -90,7 +101,7 @@ __global__ void __launch_bounds__(256) conv_igemm_k(ConvP p) {
             int kk = brow0 + i * B_ROWS_PER_PASS;
             int kidx = k0 + kk;
             float v = 0.f;
-            if (pix_ok && kidx < K) {
+            if (pix_ok && kidx < ke) {
                 int ci = kidx / khw, r = kidx - ci * khw;
                 int ky = r / p.kw, kx = r - ky * p.kw;
                 int iy = ih0 + ky * p.dh, ix = iw0 + kx * p.dw;
@@ -109,11 +120,11 @@ __global__ void __launch_bounds__(256) conv_igemm_k(ConvP p) {
 #pragma unroll
         for (int i = 0; i < B_PASSES; i++) Bs[brow0 + i * B_ROWS_PER_PASS][bcol] = rb[i];
     };
-    load_tile(0);
-    for (int k0 = 0; k0 < K; k0 += BK) {
+    load_tile(kb);
+    for (int k0 = kb; k0 < ke; k0 += BK) {
         store_tile();
         __syncthreads();
-        if (k0 + BK < K) load_tile(k0 + BK);
+        if (k0 + BK < ke) load_tile(k0 + BK);
 #pragma unroll
         for (int kk = 0; kk < BK; kk++) {
             float a[TM], b[TN];
@@ -140,7 +151,8 @@ __global__ void __launch_bounds__(256) conv_igemm_k(ConvP p) {
             if (m >= kg) continue;
             int co = g * kg + m;
             int64_t yi = (b * p.k + co) * ohw + r;
-            ks_st(y + yi, epi<T>(p, acc[i][j], co, yi));
+            if (p.part) p.part[(int64_t)sidx * npix * p.k + yi] = acc[i][j];
+            else ks_st(y + yi, epi<T>(p, acc[i][j], co, yi));
         }
     }
 }
@@ -246,6 +258,19 @@ __global__ void epilogue_k(ConvP p, int64_t total, int64_t hw) {
     ks_st(y + i, epi<T>(p, v, co, i));
 }
 
+/* split-K: y = epi(sum of the partial sums), summed in a fixed order
+ * (deterministic, so CUDA-graph replay stays bit-identical) */
+template <typename T>
+__global__ void splitk_reduce_k(ConvP p, int64_t total, int64_t hw) {
+    ks_pdl_wait();
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    float v = 0.f;
+    for (int s = 0; s < p.ksplit; s++) v += p.part[(int64_t)s * total + i];
+    int co = (int)((i / hw) % p.k);
+    ks_st((T *)p.y + i, epi<T>(p, v, co, i));
+}
+
 ConvP mk(const ks_conv_args *a) {
     ConvP p;
     p.x = a->x; p.w = a->w; p.bias = a->bias; p.res = a->res; p.prelu = a->prelu; p.y = a->y;
@@ -253,6 +278,8 @@ ConvP mk(const ks_conv_args *a) {
     p.k = a->k; p.oh = a->oh; p.ow = a->ow; p.groups = a->groups; p.kh = a->kh; p.kw = a->kw;
     p.sh = a->sh; p.sw = a->sw; p.pt = a->pt; p.pl = a->pl; p.dh = a->dh; p.dw = a->dw;
     p.act = a->act; p.act_a = a->act_a; p.act_b = a->act_b; p.res_after_act = a->res_after_act;
+    p.part = NULL;
+    p.ksplit = 1;
     return p;
 }
 
@@ -260,7 +287,8 @@ template <typename T, int BM, int BN>
 void launch_igemm(const ConvP &p, cudaStream_t s) {
     int64_t npix = (int64_t)p.n * p.oh * p.ow;
     int kg = p.k / p.groups;
-    dim3 grid((unsigned)((npix + BN - 1) / BN), (unsigned)((kg + BM - 1) / BM), (unsigned)p.groups);
+    dim3 grid((unsigned)((npix + BN - 1) / BN), (unsigned)((kg + BM - 1) / BM),
+              (unsigned)(p.groups * (p.part ? p.ksplit : 1)));
     ks_launch(conv_igemm_k<T, BM, BN, 16>, grid, dim3(256), s, p);
 }
 
@@ -284,13 +312,15 @@ __global__ void __launch_bounds__(128) conv_wmma_k(ConvP p) {
     const int tid = threadIdx.x, warp = tid / 32;
     const int wm = warp / WGN, wn = warp % WGN;
     const int cg = p.c / p.groups, kg = p.k / p.groups;
-    const int g = blockIdx.z;
+    const int g = blockIdx.z % p.groups, sidx = blockIdx.z / p.groups;
     const int m0 = blockIdx.y * BM;
     const int64_t ohw = (int64_t)p.oh * p.ow;
     const int64_t npix = (int64_t)p.n * ohw;
     const int64_t n0 = (int64_t)blockIdx.x * BN;
     const int khw = p.kh * p.kw;
     const int K = cg * khw;
+    int kb = 0, ke = K;
+    if (p.part) split_range(K, p.ksplit, sidx, BK, kb, ke);
     const int64_t HW = (int64_t)p.ih * p.iw;
     const __half *x = (const __half *)p.x;
     const __half *w = (const __half *)p.w + (int64_t)g * kg * K;
@@ -315,10 +345,10 @@ __global__ void __launch_bounds__(128) conv_wmma_k(ConvP p) {
     for (int i = 0; i < FM; i++)
 #pragma unroll
         for (int j = 0; j < FN; j++) wmma::fill_fragment(acc[i][j], 0.f);
-    for (int k0 = 0; k0 < K; k0 += BK) {
+    for (int k0 = kb; k0 < ke; k0 += BK) {
         if (tid < BK) {
             int kidx = k0 + tid;
-            if (kidx < K) {
+            if (kidx < ke) {
                 int ci = kidx / khw, r = kidx - ci * khw;
                 int ky = r / p.kw, kx = r - ky * p.kw;
                 kdy[tid] = ky * p.dh;
@@ -333,7 +363,7 @@ __global__ void __launch_bounds__(128) conv_wmma_k(ConvP p) {
         for (int e = tid; e < BM * BK; e += 128) {
             int mm = e / BK, kk = e % BK;
             int m = m0 + mm, kidx = k0 + kk;
-            As[mm][kk] = (m < kg && kidx < K) ? __ldg(w + (int64_t)m * K + kidx) : __float2half(0.f);
+            As[mm][kk] = (m < kg && kidx < ke) ? __ldg(w + (int64_t)m * K + kidx) : __float2half(0.f);
         }
         __syncthreads();
         for (int e = tid; e < BK * BN; e += 128) {
@@ -378,7 +408,8 @@ __global__ void __launch_bounds__(128) conv_wmma_k(ConvP p) {
         int64_t b = px / ohw, r = px - b * ohw;
         int co = g * kg + m;
         int64_t yi = (b * p.k + co) * ohw + r;
-        ks_st(y + yi, epi<__half>(p, Cs[mm][nn], co, yi));
+        if (p.part) p.part[(int64_t)sidx * npix * p.k + yi] = Cs[mm][nn];
+        else ks_st(y + yi, epi<__half>(p, Cs[mm][nn], co, yi));
     }
 }
 
@@ -386,26 +417,55 @@ template <int BM, int BN, int WGM, int WGN>
 void launch_wmma(const ConvP &p, cudaStream_t s) {
     int64_t npix = (int64_t)p.n * p.oh * p.ow;
     int kg = p.k / p.groups;
-    dim3 grid((unsigned)((npix + BN - 1) / BN), (unsigned)((kg + BM - 1) / BM), (unsigned)p.groups);
+    dim3 grid((unsigned)((npix + BN - 1) / BN), (unsigned)((kg + BM - 1) / BM),
+              (unsigned)(p.groups * (p.part ? p.ksplit : 1)));
     ks_launch(conv_wmma_k<BM, BN, WGM, WGN>, grid, dim3(128), s, p);
 }
 } // namespace
 
+extern "C" int64_t ks__cu_conv_igemm_ws(const ks_conv_args *a, int cfg) {
+    int ks = KS_IGEMM_SPLIT(cfg);
+    if (ks <= 1) return 0;
+    return (int64_t)ks * a->n * a->k * a->oh * a->ow * (int64_t)sizeof(float);
+}
+
 extern "C" int ks__cu_conv_igemm(const ks_conv_args *a, int half, int cfg, void *stream) {
     ConvP p = mk(a);
     cudaStream_t s = (cudaStream_t)stream;
-    if (half && cfg >= 3) {
-        if (cfg == 3) launch_wmma<64, 64, 2, 2>(p, s);
-        else if (cfg == 4) launch_wmma<32, 128, 2, 2>(p, s);
-        else launch_wmma<16, 128, 1, 4>(p, s);
+    int tile = KS_IGEMM_TILE(cfg), ks = KS_IGEMM_SPLIT(cfg);
+    if (ks > 1) {
+        if (!a->ws) return (int)cudaErrorInvalidValue;
+        p.part = (float *)a->ws;
+        p.ksplit = ks;
+    }
+    if (half && tile >= 3 && tile <= 6) {
+        if (tile == 3) launch_wmma<64, 64, 2, 2>(p, s);
+        else if (tile == 4) launch_wmma<32, 128, 2, 2>(p, s);
+        else if (tile == 5) launch_wmma<16, 128, 1, 4>(p, s);
+        else launch_wmma<32, 32, 2, 2>(p, s);
     } else if (half) {
-        if (cfg == 0) launch_igemm<__half, 64, 64>(p, s);
-        else if (cfg == 1) launch_igemm<__half, 32, 128>(p, s);
-        else launch_igemm<__half, 16, 256>(p, s);
+        switch (tile) {
+        case 1: launch_igemm<__half, 32, 128>(p, s); break;
+        case 2: launch_igemm<__half, 16, 256>(p, s); break;
+        case 7: launch_igemm<__half, 32, 32>(p, s); break;
+        case 8: launch_igemm<__half, 16, 64>(p, s); break;
+        case 9: launch_igemm<__half, 64, 16>(p, s); break;
+        default: launch_igemm<__half, 64, 64>(p, s); break;
+        }
     } else {
-        if (cfg == 0) launch_igemm<float, 64, 64>(p, s);
-        else if (cfg == 1) launch_igemm<float, 32, 128>(p, s);
-        else launch_igemm<float, 16, 256>(p, s);
+        switch (tile) {
+        case 1: launch_igemm<float, 32, 128>(p, s); break;
+        case 2: launch_igemm<float, 16, 256>(p, s); break;
+        case 7: launch_igemm<float, 32, 32>(p, s); break;
+        case 8: launch_igemm<float, 16, 64>(p, s); break;
+        case 9: launch_igemm<float, 64, 16>(p, s); break;
+        default: launch_igemm<float, 64, 64>(p, s); break;
+        }
+    }
+    if (ks > 1) {
+        int64_t hw = (int64_t)p.oh * p.ow, total = (int64_t)p.n * p.k * hw;
+        if (half) ks_launch(splitk_reduce_k<__half>, dim3(ks_blocks(total, 256)), dim3(256), s, p, total, hw);
+        else ks_launch(splitk_reduce_k<float>, dim3(ks_blocks(total, 256)), dim3(256), s, p, total, hw);
     }
     KS_CU_RET();
 }

@@ -436,6 +436,7 @@ static void fill_conv_args(const ks_exec_context *ec, const ks_eng_layer *l, ks_
     a->dh = (int)l->ip[9]; a->dw = (int)l->ip[10];
     a->act = l->act; a->act_a = l->act_a; a->act_b = l->act_b;
     a->res_after_act = (int)l->ip[11];
+    a->ws = ec->workspace;
 }
 
 ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {

@@ -21,11 +21,22 @@ typedef struct ks_conv_args {
     int act;                        /* ks_act */
     float act_a, act_b;
     int res_after_act;              /* 1: y = act(conv + b) + res; 0: act(conv + b + res) */
+    void *ws;                       /* scratch for split-K partial sums (ks__cu_conv_igemm_ws bytes) */
 } ks_conv_args;
 
-/* Implicit-GEMM direct convolution, any groups/stride/dilation/padding;
- * cfg 0: 64x64 tile, 1: 32x128, 2: 16x256 (output channels x pixels). */
+/* Implicit-GEMM direct convolution, any groups/stride/dilation/padding.
+ * cfg = tile | split << 4. Tiles (output channels x pixels): SIMT FMA
+ * 0: 64x64, 1: 32x128, 2: 16x256, 7: 32x32, 8: 16x64, 9: 64x16; float16
+ * tensor-core WMMA 3: 64x64, 4: 32x128, 5: 16x128, 6: 32x32 (float16 only;
+ * float32 falls back to tile 0). split > 1: the K loop is cut into `split`
+ * chunks run by separate blocks, FP32 partial sums go to a->ws and a second
+ * kernel sums them in a fixed order and applies the epilogue. */
+#define KS_IGEMM_TILE(cfg) ((cfg) & 15)
+#define KS_IGEMM_SPLIT(cfg) ((cfg) >> 4)
+#define KS_IGEMM_CFG(tile, split) ((tile) | ((split) > 1 ? (split) << 4 : 0))
 int ks__cu_conv_igemm(const ks_conv_args *a, int half, int cfg, void *stream);
+/* Scratch bytes that ks__cu_conv_igemm needs for cfg (0 without split-K). */
+int64_t ks__cu_conv_igemm_ws(const ks_conv_args *a, int cfg);
 /* Depthwise (groups == c == k) convolution, any kernel size. cfg 0: one
  * output per thread, 1: four outputs along a row per thread. */
 int ks__cu_conv_dw(const ks_conv_args *a, int half, int cfg, void *stream);

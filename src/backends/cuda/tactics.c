@@ -1,5 +1,6 @@
 /* Tactic selection: every conv layer's candidate kernels (own implicit GEMM
- * in 3 tile shapes, own depthwise, cuDNN algorithms plain or fused with
+ * in SIMT and tensor-core tile shapes, split-K variants for layers whose
+ * plain grid does not fill the GPU, own depthwise, cuDNN algorithms plain or fused with
  * bias+activation) are checked against a reference result and timed on the
  * real shapes; the fastest correct one is kept. A timing cache (text file
  * keyed by layer signature + GPU + cuDNN version) lets a rebuild skip timing. */
@@ -29,7 +30,7 @@ static void tc_load(ks_context *ctx, tcache *c, const char *path) {
     if (!f)
         return;
     char line[512];
-    if (!fgets(line, sizeof line, f) || strncmp(line, "KSTC1", 5)) {
+    if (!fgets(line, sizeof line, f) || strncmp(line, "KSTC2", 5)) {
         fclose(f);
         return;
     }
@@ -42,7 +43,7 @@ static void tc_load(ks_context *ctx, tcache *c, const char *path) {
         memcpy(t.key, line, (size_t)(tab - line));
         if (sscanf(tab + 1, "%d\t%d\t%lf", &t.tactic, &t.algo, &t.us) != 3)
             continue;
-        if (t.tactic < 0 || t.tactic >= KS_TACTIC_COUNT || t.algo < 0 || t.algo > 16)
+        if (t.tactic < 0 || t.tactic >= KS_TACTIC_COUNT || t.algo < 0 || t.algo > 255)
             continue;
         if (c->n == c->cap) {
             int nc = c->cap ? c->cap * 2 : 64;
@@ -88,7 +89,7 @@ static void tc_save(tcache *c, const char *path) {
     FILE *f = path ? fopen(path, "w") : NULL;
     if (!f)
         return;
-    fprintf(f, "KSTC1\n");
+    fprintf(f, "KSTC2\n");
     for (int i = 0; i < c->n; i++)
         fprintf(f, "%s\t%d\t%d\t%.3f\n", c->e[i].key, c->e[i].tactic, c->e[i].algo, c->e[i].us);
     fclose(f);
@@ -106,6 +107,12 @@ static void layer_key(const ks_engine *e, const ks_eng_layer *l, int sm, char *k
              (long long)l->ip[3], (long long)l->ip[4], (long long)l->ip[5], (long long)l->ip[6],
              (long long)l->ip[7], (long long)l->ip[8], (long long)l->ip[9], (long long)l->ip[10], l->act,
              l->in[3] >= 0, (long long)l->ip[11], (long long)l->ip[12]);
+}
+
+/* split-K scratch: FP32 partial sums of every split */
+static int64_t own_ws(int64_t ny, int algo) {
+    int sp = KS_IGEMM_SPLIT(algo);
+    return sp > 1 ? (int64_t)sp * ny * 4 : 0;
 }
 
 static double now_s(void) {
@@ -205,6 +212,10 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
     ks__cuda_resolve(ec, bind);
     ec->ptrs_valid = 1;
     cudaStreamSynchronize(s);
+    int n_sm = 132, dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n_sm <= 0)
+        n_sm = 132;
     int n_timed = 0, n_cached = 0;
     int64_t ws_final = 0;
     for (int li = 0; li < d->n_layers; li++) {
@@ -242,10 +253,40 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
             for (int64_t i = 0; i < ny; i++)
                 refn += (double)ref[i] * ref[i];
             refn = sqrt(refn) + 1e-12;
-            int cand_t[24], cand_a[24], nc = 0;
-            for (int c = 0; c < 3; c++) { cand_t[nc] = KS_TACTIC_OWN_GEMM; cand_a[nc++] = c; }
+            int cand_t[64], cand_a[64], nc = 0;
+            {
+                /* SIMT tiles 64x64, 32x128, 16x256 and the small ones 32x32,
+                 * 16x64, 64x16 that give more blocks on small maps */
+                static const int simt[] = {0, 1, 2, 7, 8, 9};
+                for (int c = 0; c < 6; c++) { cand_t[nc] = KS_TACTIC_OWN_GEMM; cand_a[nc++] = simt[c]; }
+            }
             if (l->dtype == KS_DTYPE_FLOAT16 && !is_dw) /* tensor-core WMMA tiles */
-                for (int c = 3; c < 6; c++) { cand_t[nc] = KS_TACTIC_OWN_GEMM; cand_a[nc++] = c; }
+                for (int c = 3; c < 7; c++) { cand_t[nc] = KS_TACTIC_OWN_GEMM; cand_a[nc++] = c; }
+            if (!is_dw) {
+                /* split-K: when the plain grid is under two waves and K is
+                 * long, cut the K loop over more blocks */
+                const ks_eng_tensor *xt = &d->tensors[l->in[0]];
+                int64_t groups = l->ip[0], kg = y->dims[1] / groups;
+                int64_t K = xt->dims[1] / groups * l->ip[1] * l->ip[2];
+                int64_t npix = y->dims[0] * y->dims[2] * y->dims[3];
+                static const int tiles[] = {0, 7, 3, 6};
+                static const int tbm[] = {64, 32, 64, 32}, tbn[] = {64, 32, 64, 32}, tbk[] = {16, 16, 32, 32};
+                for (int ti = 0; ti < 4; ti++) {
+                    if (tiles[ti] >= 3 && (l->dtype != KS_DTYPE_FLOAT16))
+                        continue;
+                    int64_t blocks = (npix + tbn[ti] - 1) / tbn[ti] * ((kg + tbm[ti] - 1) / tbm[ti]) * groups;
+                    if (blocks >= 2 * n_sm)
+                        continue;
+                    for (int sp = 2; sp <= 16 && nc < 60; sp *= 2) {
+                        if (K < (int64_t)sp * 2 * tbk[ti] || blocks * sp > 4 * n_sm)
+                            break;
+                        if ((uint64_t)sp * ny * 4 > limit)
+                            break;
+                        cand_t[nc] = KS_TACTIC_OWN_GEMM;
+                        cand_a[nc++] = KS_IGEMM_CFG(tiles[ti], sp);
+                    }
+                }
+            }
             if (is_dw)
                 for (int c = 0; c < 2; c++) { cand_t[nc] = KS_TACTIC_OWN_DW; cand_a[nc++] = c; }
             {
@@ -297,6 +338,8 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                     if (ws > limit)
                         continue;
                 }
+                if (cand_t[c] == KS_TACTIC_OWN_GEMM && (uint64_t)own_ws(ny, cand_a[c]) > limit)
+                    continue;
                 ks__cu_fill_random(yp, y->bytes / 2, 1, -9.f, 9.f, 99u + c, s);
                 if (ks__cuda_run_layer(ec, li, s) != KS_OK || cudaStreamSynchronize(s) != cudaSuccess) {
                     cudaGetLastError();
@@ -342,6 +385,11 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
         l->tactic = best_t;
         l->algo = best_a;
         l->workspace_bytes = 0;
+        if (best_t == KS_TACTIC_OWN_GEMM && own_ws(ny, best_a) > 0) {
+            l->workspace_bytes = own_ws(ny, best_a);
+            if (l->workspace_bytes > ws_final)
+                ws_final = l->workspace_bytes;
+        }
         if (best_t == KS_TACTIC_CUDNN || best_t == KS_TACTIC_CUDNN_FUSED) {
             size_t ws = cudnn_ws(ec, &e->lrt[li], best_a);
             if (ws == (size_t)-1) {
@@ -358,6 +406,9 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                  best_t == KS_TACTIC_CUDNN || best_t == KS_TACTIC_CUDNN_FUSED ? ks__cudnn_algo_name(best_a) : "");
         if (best_t == KS_TACTIC_OWN_GEMM || best_t == KS_TACTIC_OWN_DW)
             snprintf(e->lrt[li].tactic_str, sizeof e->lrt[li].tactic_str, "%s:%d", ks__tactic_name(best_t), best_a);
+        if (best_t == KS_TACTIC_OWN_GEMM && KS_IGEMM_SPLIT(best_a) > 1)
+            snprintf(e->lrt[li].tactic_str, sizeof e->lrt[li].tactic_str, "%s:%d/splitk%d", ks__tactic_name(best_t),
+                     KS_IGEMM_TILE(best_a), KS_IGEMM_SPLIT(best_a));
     }
     d->workspace_bytes = ws_final;
     ks__kb_report(b, "Tactic selection: %d conv layers timed, %d from the timing cache, %.3f s\n", n_timed,
