@@ -1,11 +1,14 @@
 /* End-to-end detector benchmark (public API only; built by tools/vision-bench.sh).
  *
- *   vision_bench [--models DIR] [--images DIR] [--fp16] [--iters N] [--batch B] [family-or-model ...]
+ *   vision_bench [--models DIR] [--images DIR] [--fp16] [--iters N] [--batch B] [--no-jpeg]
+ *                [family-or-model ...]
  *
  * For each detector: a 1920x1080 BGR frame already in device memory -> detections in
  * frame pixels (ks_detector_detect on the GPU path: preprocess + engine + decode + NMS +
  * copy of the final results), batch 1 latency (min / median / p90 / p99 / mean ms) and batch
- * B throughput (frames/s). Then, separately, the cost of getting a frame from a JPEG file:
+ * B throughput (frames/s), each with the detector's whole-pipeline CUDA graph (default) and
+ * without it (KESTREL_DETECTOR_GRAPH=0, eager launches), and the per-stage split measured with
+ * CUDA events (KESTREL_DETECTOR_PROFILE=1; the detector logs it). Then, separately, the cost of getting a frame from a JPEG file:
  * CPU decode (libjpeg-turbo) + upload, and nvJPEG decode when libnvjpeg.so.13 loads.
  * Every figure is wall time around the call, which synchronises its stream. */
 #include <math.h>
@@ -23,6 +26,14 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* The detector logs the stage split at INFO; print those lines. */
+static void on_log(void *user, ks_log_level level, const char *msg) {
+    (void)user, (void)level;
+    const char *p = strstr(msg, "stage split");
+    if (p)
+        printf("    %s\n", p);
+}
+
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -34,6 +45,20 @@ static void stats(double *v, int n, double *mn, double *med, double *p90, double
     for (int i = 0; i < n; i++)
         s += v[i];
     *mn = v[0], *med = v[n / 2], *p90 = v[(int)(0.90 * (n - 1))], *p99 = v[(int)(0.99 * (n - 1))], *mean = s / n;
+}
+
+static double median_call_ms(ks_detector *d, int n, const ks_image *frames, ks_detection_list *res, int iters) {
+    double v[400];
+    if (iters > 400)
+        iters = 400;
+    for (int i = 0; i < iters; i++) {
+        double t0 = now_ms();
+        ks_detector_detect(d, n, frames, res);
+        v[i] = now_ms() - t0;
+    }
+    double mn, med, p90, p99, mean;
+    stats(v, iters, &mn, &med, &p90, &p99, &mean);
+    return med;
 }
 
 typedef struct entry {
@@ -52,7 +77,7 @@ static const entry defaults[] = {
 
 int main(int argc, char **argv) {
     const char *models = getenv("KESTREL_MODELS"), *images = getenv("KESTREL_IMAGES");
-    int fp16 = 0, iters = 200, batch = 32;
+    int fp16 = 0, iters = 200, batch = 32, jpeg = 1;
     const char *only[32];
     int n_only = 0;
     for (int i = 1; i < argc; i++) {
@@ -60,6 +85,8 @@ int main(int argc, char **argv) {
             models = argv[++i];
         else if (!strcmp(argv[i], "--images") && i + 1 < argc)
             images = argv[++i];
+        else if (!strcmp(argv[i], "--no-jpeg"))
+            jpeg = 0;
         else if (!strcmp(argv[i], "--fp16"))
             fp16 = 1;
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
@@ -78,7 +105,11 @@ int main(int argc, char **argv) {
     if (batch < 0 || batch > 32)
         batch = 32;
     ks_context *ctx = NULL;
-    if (ks_context_create(NULL, &ctx) != KS_OK)
+    ks_context_config cc;
+    ks_context_config_init(&cc);
+    cc.log = on_log;
+    cc.log_level = KS_LOG_INFO;
+    if (ks_context_create(&cc, &ctx) != KS_OK)
         return 1;
     char dev[256] = "?";
     int sm = 0;
@@ -145,6 +176,15 @@ int main(int argc, char **argv) {
         int ndet = res[0].n;
         double mn, med, p90, p99, mean;
         stats(lat, iters, &mn, &med, &p90, &p99, &mean);
+        setenv("KESTREL_DETECTOR_GRAPH", "0", 1);
+        ks_detector_detect(d1, 1, frames, res);
+        double eager1 = median_call_ms(d1, 1, frames, res, iters / 2 + 10);
+        unsetenv("KESTREL_DETECTOR_GRAPH");
+        printf("%-20s batch 1: one CUDA graph %.3f ms, eager launches %.3f ms (median)\n", defaults[m].name, med, eager1);
+        setenv("KESTREL_DETECTOR_PROFILE", "1", 1);
+        median_call_ms(d1, 1, frames, res, 50);
+        unsetenv("KESTREL_DETECTOR_PROFILE");
+        ks_detector_detect(d1, 1, frames, res); /* logs the split */
         ks_detector_options eo;
         ks_detector_get_options(d1, &eo);
         o.max_batch = batch;
@@ -158,6 +198,16 @@ int main(int argc, char **argv) {
             for (int i = 0; i < reps; i++)
                 ks_detector_detect(dB, batch, frames, res);
             thr = reps * batch / ((now_ms() - t0) / 1e3);
+            setenv("KESTREL_DETECTOR_GRAPH", "0", 1);
+            ks_detector_detect(dB, batch, frames, res);
+            double eagerB = median_call_ms(dB, batch, frames, res, 10);
+            unsetenv("KESTREL_DETECTOR_GRAPH");
+            printf("%-20s batch %d: %.1f frames/s with the graph, %.1f frames/s eager (median call %.3f ms)\n",
+                   defaults[m].name, batch, thr, batch / (eagerB / 1e3), eagerB);
+            setenv("KESTREL_DETECTOR_PROFILE", "1", 1);
+            median_call_ms(dB, batch, frames, res, 10);
+            unsetenv("KESTREL_DETECTOR_PROFILE");
+            ks_detector_detect(dB, batch, frames, res);
             ks_detector_options bo;
             ks_detector_get_options(dB, &bo);
             got_b = bo.max_batch; /* engine batch: 1 when the graph cannot be batched */
@@ -172,6 +222,8 @@ int main(int argc, char **argv) {
     }
 
     /* frame acquisition from JPEG files, measured separately */
+    if (!jpeg)
+        goto end;
     static const char *jpgs[] = {"ultraface/17.jpg", "coco_samples/bus.jpg", "faces_misc/tensorrtpro_group.jpg"};
     printf("\n%-36s %-28s %-28s\n", "JPEG -> device frame (ms, median)", "CPU decode + upload",
            "nvJPEG decode (+ frame alloc/free)");
@@ -223,6 +275,7 @@ int main(int argc, char **argv) {
         free(buf);
     }
     ks_gpu_jpeg_destroy(nj);
+end:
     free(lat);
     ks_image_release(ctx, &dframe);
     ks_image_release(ctx, &frame);

@@ -48,6 +48,15 @@ int ks__cuda_memcpy2d_async(void *dst, size_t dpitch, const void *src, size_t sp
 int ks__cuda_memset_async(void *dst, int value, size_t n, void *stream, const char **msg);
 int ks__cuda_host_alloc(void **p, size_t n_bytes, const char **msg); /* pinned */
 void ks__cuda_host_free(void *p);
+/* CUDA graphs (stream capture, thread-local mode) and events. */
+int ks__cuda_capture_begin(void *stream, const char **msg);
+int ks__cuda_capture_end(void *stream, int ok, void **exec, const char **msg);
+int ks__cuda_graph_launch(void *exec, void *stream, const char **msg);
+void ks__cuda_graph_destroy(void *exec);
+int ks__cuda_event_create(void **ev, const char **msg);
+void ks__cuda_event_destroy(void *ev);
+int ks__cuda_event_record(void *ev, void *stream);
+float ks__cuda_event_ms(void *a, void *b);
 
 #ifdef __cplusplus
 }

@@ -447,6 +447,30 @@ static void test_detector(ks_context *ctx) {
             fprintf(stderr, "  detector %-46s %s (engine batch %d): GPU vs CPU strong boxes %d/%d matched (IoU >= %.1f), "
                             "%d extra; 3 images in %.1f ms (first call)\n",
                     models[m], fp16 ? "fp16" : "fp32", (int)eo.max_batch, matched, strong, need, extra, t1 - t0);
+            { /* device frames: eager call, then capture, then replay of the whole-pipeline CUDA
+                 graph must give bit-identical results to the host-frame (eager) call */
+                ks_image dimg[3];
+                ks_detection *gcopy[3];
+                int ng[3];
+                for (int i = 0; i < 3; i++) {
+                    KS_T_CHECK_OK(ctx, ks_image_to_device(ctx, &im[i], &dimg[i]));
+                    ng[i] = rg[i].n;
+                    gcopy[i] = malloc(sizeof(ks_detection) * (rg[i].n + 1));
+                    memcpy(gcopy[i], rg[i].items, sizeof(ks_detection) * rg[i].n);
+                }
+                for (int rep = 0; rep < 4; rep++) {
+                    KS_T_CHECK_OK(ctx, ks_detector_detect(gpu, 3, dimg, rg));
+                    for (int i = 0; i < 3; i++) {
+                        int same = rg[i].n == ng[i] && !memcmp(rg[i].items, gcopy[i], sizeof(ks_detection) * ng[i]);
+                        KS_T_CHECK_MSG(same, "%s %s: device-frame call %d (graph %s) differs on image %d: %d vs %d boxes",
+                                       models[m], fp16 ? "fp16" : "fp32", rep, rep == 0 ? "off" : "on", i, rg[i].n, ng[i]);
+                    }
+                }
+                for (int i = 0; i < 3; i++) {
+                    ks_image_release(ctx, &dimg[i]);
+                    free(gcopy[i]);
+                }
+            }
             for (int i = 0; i < 3; i++)
                 free(copy[i]);
             ks_detector_destroy(cpu);
