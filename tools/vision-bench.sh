@@ -6,6 +6,7 @@
 # BUILD_DIR holds libkestrel.so (a CUDA build, sm_90); default: build-gpu, else .gpu-data/bin.
 # vision_bench is compiled here against it unless BUILD_DIR/vision_bench exists.
 # Output: a table on stdout; $OUT/vision_bench_{fp32,fp16}.txt when OUT is set.
+# VISION_BENCH_PRECISIONS (default "fp32 fp16") picks and orders the runs.
 # Called by tools/gpu-check.sh; exits 77 without a GPU.
 set -u
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +32,7 @@ if [ ! -x "$VB" ]; then
         -L"$B" -lkestrel -Wl,-rpath,"$B" -lm || { echo "vision-bench: compile failed"; exit 1; }
 fi
 rc=0
-for prec in fp32 fp16; do
+for prec in ${VISION_BENCH_PRECISIONS:-fp32 fp16}; do
     flag=""; [ $prec = fp16 ] && flag=--fp16
     if [ -n "${OUT:-}" ]; then
         "$VB" $flag "$@" | tee "$OUT/vision_bench_$prec.txt"; r=${PIPESTATUS[0]}
