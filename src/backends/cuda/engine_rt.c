@@ -154,7 +154,8 @@ static void set_tactic_str(ks_engine *e, int li) {
         snprintf(r->tactic_str, sizeof(r->tactic_str), "%s:%s", ks__tactic_name(l->tactic),
                  ks__cudnn_algo_name(l->algo));
     else if (l->tactic == KS_TACTIC_OWN_GEMM || l->tactic == KS_TACTIC_OWN_DW)
-        snprintf(r->tactic_str, sizeof(r->tactic_str), "%s:%d", ks__tactic_name(l->tactic), l->algo);
+        snprintf(r->tactic_str, sizeof(r->tactic_str), "%s:%d", ks__tactic_name(l->tactic),
+                 l->tactic == KS_TACTIC_OWN_GEMM && l->ip[13] > 0 ? (int)l->ip[13] : l->algo);
     else
         snprintf(r->tactic_str, sizeof(r->tactic_str), "%s", ks__tactic_name(l->tactic));
 }
@@ -456,7 +457,14 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
         } else if (l->tactic == KS_TACTIC_OWN_DIRECT) {
             CU(ks__cu_conv_direct(&a, half, s));
         } else if (l->tactic == KS_TACTIC_OWN_GEMM || l->tactic == KS_TACTIC_DEFAULT) {
-            CU(ks__cu_conv_igemm(&a, half, l->algo, s));
+            /* ip[13]: tiles/split-K beyond the loader-checked algo 0..5 */
+            int cfg = l->ip[13] > 0 ? (int)l->ip[13] : l->algo;
+            int tile = KS_IGEMM_TILE(cfg), sp = KS_IGEMM_SPLIT(cfg);
+            if (l->ip[13] < 0 || l->ip[13] > 255 || tile > 9 || sp == 1 || (tile >= 3 && tile <= 6 && !half) ||
+                ks__cu_conv_igemm_ws(&a, cfg) > d->workspace_bytes)
+                return ks__error(e->ctx, KS_CORRUPT_FILE, "layer '%s': invalid conv config %d",
+                                 ks__eng_str(d, l->name), cfg);
+            CU(ks__cu_conv_igemm(&a, half, cfg, s));
         } else {
             ks_cu_layer *r = &e->lrt[li];
             if (!r->has_cudnn)

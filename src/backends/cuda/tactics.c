@@ -109,6 +109,19 @@ static void layer_key(const ks_engine *e, const ks_eng_layer *l, int sm, char *k
              l->in[3] >= 0, (long long)l->ip[11], (long long)l->ip[12]);
 }
 
+/* Own implicit-GEMM config: configs the engine-file loader knows (0..5) go
+ * in algo, the newer tiles and split-K in ip[13] (read by engine_rt.c). */
+static void set_own_cfg(ks_eng_layer *l, int tactic, int cfg) {
+    l->ip[13] = 0;
+    if (tactic != KS_TACTIC_OWN_GEMM || cfg <= 5) {
+        l->algo = cfg;
+        return;
+    }
+    int t = KS_IGEMM_TILE(cfg);
+    l->algo = l->dtype == KS_DTYPE_FLOAT16 && t >= 3 && t <= 6 ? 3 : 0;
+    l->ip[13] = cfg;
+}
+
 /* split-K scratch: FP32 partial sums of every split */
 static int64_t own_ws(int64_t ny, int algo) {
     int sp = KS_IGEMM_SPLIT(algo);
@@ -243,7 +256,7 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
         } else if (b->cfg->tactic_timing) {
             /* reference: own implicit GEMM (plain FP32/FP16 FMA) */
             l->tactic = KS_TACTIC_OWN_GEMM;
-            l->algo = 0;
+            set_own_cfg(l, KS_TACTIC_OWN_GEMM, 0);
             if (ks__cuda_run_layer(ec, li, s) != KS_OK || cudaStreamSynchronize(s) != cudaSuccess ||
                 !read_out(ec, y, yp, ref, tmp)) {
                 st = ks__error_prefix(ctx, "tactic reference run");
@@ -332,7 +345,7 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
             double tol = l->dtype == KS_DTYPE_FLOAT16 ? 4e-3 : l->ip[12] ? 4e-3 : 2e-5;
             for (int c = 0; c < nc; c++) {
                 l->tactic = cand_t[c];
-                l->algo = cand_a[c];
+                set_own_cfg(l, cand_t[c], cand_a[c]);
                 if (cand_t[c] == KS_TACTIC_CUDNN || cand_t[c] == KS_TACTIC_CUDNN_FUSED) {
                     size_t ws = cudnn_ws(ec, &e->lrt[li], cand_a[c]);
                     if (ws > limit)
@@ -383,7 +396,7 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
             tc_put(ctx, &tc, key, best_t, best_a, best_us);
         }
         l->tactic = best_t;
-        l->algo = best_a;
+        set_own_cfg(l, best_t, best_a);
         l->workspace_bytes = 0;
         if (best_t == KS_TACTIC_OWN_GEMM && own_ws(ny, best_a) > 0) {
             l->workspace_bytes = own_ws(ny, best_a);
