@@ -92,6 +92,20 @@ static void print_stats(const char *name, const ks_tensor *t) {
            n_nan ? " (has NaN)" : "");
 }
 
+/* The --input spec for input `name`: "name:SRC" entries, or a bare SRC when
+ * the model has a single input; "random" when none is given. */
+static const char *input_source(const char *name, int n_inputs, const char *const *spec, int n_spec) {
+    const char *src = "random";
+    size_t nl = strlen(name);
+    for (int k = 0; k < n_spec; k++) {
+        if (!strncmp(spec[k], name, nl) && spec[k][nl] == ':')
+            src = spec[k] + nl + 1;
+        else if (n_inputs == 1 && !strchr(spec[k], ':'))
+            src = spec[k];
+    }
+    return src;
+}
+
 static void safe_name(const char *on, char *safe, size_t n) {
     snprintf(safe, n, "%s", on);
     for (char *p = safe; *p; p++)
@@ -151,14 +165,7 @@ static int run_engine(int argc, char **argv) {
         if (i >= n_in) {
             st = ks_tensor_alloc(ctx, ti);
         } else {
-            const char *src = "random";
-            size_t nl = strlen(name);
-            for (int k = 0; k < n_in_spec; k++) {
-                if (!strncmp(in_spec[k], name, nl) && in_spec[k][nl] == ':')
-                    src = in_spec[k] + nl + 1;
-                else if (n_in == 1 && !strchr(in_spec[k], ':'))
-                    src = in_spec[k];
-            }
+            const char *src = input_source(name, n_in, in_spec, n_in_spec);
             if (!strncmp(src, "random", 6)) {
                 st = make_random(ctx, ti->dtype, nd, ti->dims,
                                  src[6] == ':' ? (unsigned)atoi(src + 7) : (unsigned)i, ti);
@@ -294,14 +301,7 @@ int ks_cmd_run(int argc, char **argv) {
         int64_t dims[KS_MAX_DIMS];
         ks_model_input_info(m, i, &dt, &nd, dims, NULL);
         names[i] = ks_model_input_name(m, i);
-        const char *src = "random";
-        size_t nl = strlen(names[i]);
-        for (int k = 0; k < n_in_spec; k++) {
-            if (!strncmp(in_spec[k], names[i], nl) && in_spec[k][nl] == ':')
-                src = in_spec[k] + nl + 1;
-            else if (n_inputs == 1 && !strchr(in_spec[k], ':'))
-                src = in_spec[k];
-        }
+        const char *src = input_source(names[i], n_inputs, in_spec, n_in_spec);
         if (!strncmp(src, "random", 6)) {
             for (int d = 0; d < nd; d++)
                 if (dims[d] < 0)

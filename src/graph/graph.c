@@ -70,6 +70,20 @@ static void attr_free(ks_context *ctx, ks_attr *a) {
     ks__free(ctx, a->t.data);
 }
 
+void ks__node_free(ks_context *ctx, ks_node *n) {
+    if (n->plugin && ks__plugin_node_release)
+        ks__plugin_node_release(ctx, n);
+    ks__free(ctx, n->name);
+    ks__free(ctx, n->op_type);
+    ks__free(ctx, n->domain);
+    ks__free(ctx, n->inputs);
+    ks__free(ctx, n->outputs);
+    for (int a = 0; a < n->n_attrs; a++)
+        attr_free(ctx, &n->attrs[a]);
+    ks__free(ctx, n->attrs);
+    memset(n, 0, sizeof(*n));
+}
+
 void ks__graph_destroy(ks_graph *g) {
     if (!g)
         return;
@@ -82,19 +96,8 @@ void ks__graph_destroy(ks_graph *g) {
         if (v->is_const)
             ks__free(ctx, v->t.data);
     }
-    for (int i = 0; i < g->n_nodes; i++) {
-        ks_node *n = &g->nodes[i];
-        if (n->plugin && ks__plugin_node_release)
-            ks__plugin_node_release(ctx, n);
-        ks__free(ctx, n->name);
-        ks__free(ctx, n->op_type);
-        ks__free(ctx, n->domain);
-        ks__free(ctx, n->inputs);
-        ks__free(ctx, n->outputs);
-        for (int a = 0; a < n->n_attrs; a++)
-            attr_free(ctx, &n->attrs[a]);
-        ks__free(ctx, n->attrs);
-    }
+    for (int i = 0; i < g->n_nodes; i++)
+        ks__node_free(ctx, &g->nodes[i]);
     ks__free(ctx, g->values);
     ks__free(ctx, g->nodes);
     ks__free(ctx, g->inputs);

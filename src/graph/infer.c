@@ -238,24 +238,7 @@ ks_status ks__graph_infer_and_fold(ks_graph *g, int fold) {
         int w = 0;
         for (int i = 0; i < g->n_nodes; i++) {
             if (folded[i]) {
-                ks_node *n = &g->nodes[i];
-                ks__free(ctx, n->name);
-                ks__free(ctx, n->op_type);
-                ks__free(ctx, n->domain);
-                ks__free(ctx, n->inputs);
-                ks__free(ctx, n->outputs);
-                for (int a = 0; a < n->n_attrs; a++) {
-                    ks_attr *at = &n->attrs[a];
-                    ks__free(ctx, at->name);
-                    ks__free(ctx, at->s);
-                    ks__free(ctx, at->ints);
-                    ks__free(ctx, at->floats);
-                    for (int64_t s = 0; at->strings && s < at->n; s++)
-                        ks__free(ctx, at->strings[s]);
-                    ks__free(ctx, at->strings);
-                    ks__free(ctx, at->t.data);
-                }
-                ks__free(ctx, n->attrs);
+                ks__node_free(ctx, &g->nodes[i]);
                 continue;
             }
             g->nodes[w++] = g->nodes[i];
@@ -272,27 +255,6 @@ done:
     ks__free(ctx, folded);
     return st;
 }
-
-static void node_free(ks_context *ctx, ks_node *n) {
-    ks__free(ctx, n->name);
-    ks__free(ctx, n->op_type);
-    ks__free(ctx, n->domain);
-    ks__free(ctx, n->inputs);
-    ks__free(ctx, n->outputs);
-    for (int a = 0; a < n->n_attrs; a++) {
-        ks_attr *at = &n->attrs[a];
-        ks__free(ctx, at->name);
-        ks__free(ctx, at->s);
-        ks__free(ctx, at->ints);
-        ks__free(ctx, at->floats);
-        for (int64_t s = 0; at->strings && s < at->n; s++)
-            ks__free(ctx, at->strings[s]);
-        ks__free(ctx, at->strings);
-        ks__free(ctx, at->t.data);
-    }
-    ks__free(ctx, n->attrs);
-}
-
 
 ks_status ks__graph_remove_dead(ks_graph *g) {
     ks_context *ctx = g->ctx;
@@ -323,9 +285,7 @@ ks_status ks__graph_remove_dead(ks_graph *g) {
     int w = 0, removed = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         if (!live_n[i]) {
-            if (g->nodes[i].plugin && ks__plugin_node_release)
-                ks__plugin_node_release(ctx, &g->nodes[i]);
-            node_free(ctx, &g->nodes[i]);
+            ks__node_free(ctx, &g->nodes[i]);
             removed++;
             continue;
         }

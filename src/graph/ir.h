@@ -106,6 +106,8 @@ ks_status ks__graph_add_value(ks_graph *g, const char *name, int allow_existing,
 ks_status ks__graph_add_node(ks_graph *g, const char *name, const char *op_type,
                              const char *domain, int opset, int n_inputs, const int *inputs,
                              int n_outputs, const int *outputs, int *node_idx);
+/* Frees everything a node owns (its plugin instance included) and zeroes it. */
+void ks__node_free(ks_context *ctx, ks_node *n);
 /* Appends a copy of *a (deep copy; name copied). */
 ks_status ks__node_add_attr(ks_graph *g, int node_idx, const ks_attr *a);
 /* Sorts nodes topologically and sets value producers. INVALID_MODEL on a
