@@ -1,6 +1,7 @@
 #!/bin/bash
 # kestrel GPU check: one script for the GPU machine (H100/H200).
-#   tools/gpu-check.sh [quick|b1]
+#   tools/gpu-pack.sh                  (dev machine: build for sm_90, pack .gpu-data)
+#   tools/gpu-check.sh [quick|b1]      (GPU machine, device tool with carry [.gpu-data])
 # (b1: every model at batch 1 only, no compute-sanitizer, diagnostics or PDL A/B)
 # Uses carried binaries in .gpu-data/bin (built on the dev machine with
 # `cmake -DKS_CUDA_ARCH=90`, see docs/format.md / bench/RESULTS.md) or builds
@@ -20,7 +21,15 @@ CUDNN_DIR=/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib
 # libjpeg/libpng are not on the GPU machine: carried beside the binaries
 [ -d "$PWD/.gpu-data/lib" ] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$PWD/.gpu-data/lib
 export KESTREL_MODELS=${KESTREL_MODELS:-$PWD/.gpu-data/models}
+export KESTREL_IMAGES=${KESTREL_IMAGES:-$PWD/.gpu-data/images}
 BIN=${KS_BIN:-$PWD/.gpu-data/bin}
+# tools/gpu-pack.sh carries the binaries compressed (the 64 MiB carry limit)
+if [ -z "${KS_BIN:-}" ] && [ -f "$PWD/.gpu-data/bin.tar.xz" ]; then
+    BIN=/tmp/kestrel-bin
+    rm -rf "$BIN" && mkdir -p "$BIN" && tar xJf "$PWD/.gpu-data/bin.tar.xz" -C "$BIN"
+    for f in "$BIN"/tests/*; do ln -sf "$f" "$BIN/"; done
+    export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$BIN/tests
+fi
 if [ ! -x "$BIN/kestrel" ]; then
     echo "no carried binaries in $BIN: building"
     cmake -S . -B build-gpu -DKS_CUDA_ARCH=90 -DCMAKE_BUILD_TYPE=Release >"$L/cmake.log" 2>&1 &&
@@ -48,10 +57,19 @@ t test_engine_format "$BIN/test_engine_format"
 t test_engine_lowering "$BIN/test_engine_lowering"
 t test_gpu_ops "$BIN/test_gpu_ops"
 t test_gpu_models "$BIN/test_gpu_models"
+# the vision pipeline, MTCNN cascade and plugins on the GPU vs their CPU references
+t test_vision_cuda "$BIN/test_vision_cuda"
+t test_mtcnn_cuda "$BIN/test_mtcnn_cuda"
+t test_mtcnn_gpu "$BIN/test_mtcnn_gpu"
+t test_nms_plugin "$BIN/test_nms_plugin"
+t test_plugin_engine "$BIN/test_plugin_engine"
+if command -v compute-sanitizer >/dev/null && [ "$MODE" != b1 ]; then
+    t sanitizer_vision compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_vision_cuda"
+fi
 if command -v compute-sanitizer >/dev/null && [ "$MODE" = full ]; then
     t sanitizer_models_rfb320 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_gpu_models" RFB-320.onnx
 fi
-grep -h "FAIL\|CHECK failed" "$L"/test_gpu_*.log | head -20
+grep -h "FAIL\|CHECK failed" "$L"/test_*.log | head -30
 if [ "$MODE" = full ]; then
     # diagnostics: FP16 error with the default own kernels only (no tactic timing)
     KS_TEST_NO_TACTICS=1 timeout 200 "$BIN/test_gpu_models" yunet_n_640 >"$L/diag_notactics_yunet.log" 2>&1

@@ -1,0 +1,38 @@
+#!/bin/bash
+# Dev-machine half of the GPU check: builds kestrel for sm_90 (Release) and
+# packs what one device call needs into .gpu-data/ (git-ignored, carried):
+#   .gpu-data/bin.tar.xz   the CLI, every GPU test and the benchmark drivers
+#   .gpu-data/models       the shared models the GPU tests and benchmarks use
+#   .gpu-data/images       the test images
+#   .gpu-data/lib          libjpeg/libpng (the GPU machine lacks them)
+# Then, on the GPU machine (device tool, carry [.gpu-data]):  tools/gpu-check.sh [quick|b1|full]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SHARED=${KESTREL_SHARED:-$ROOT/../shared}
+B=${KS_GPU_BUILD:-$ROOT/build-gpu}
+D=$ROOT/.gpu-data
+cmake -S "$ROOT" -B "$B" -DKS_CUDA_ARCH=90 -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$B" -j"$(nproc)"
+mkdir -p "$D/lib" "$D/models" "$D/images"
+BINS="kestrel"
+for t in test_engine_format test_engine_lowering test_gpu_ops test_gpu_models test_vision_cuda \
+         test_mtcnn_cuda test_mtcnn_gpu test_nms_plugin test_plugin_engine vision_bench mtcnn_bench \
+         libks_test_plugin.so; do
+    [ -e "$B/tests/$t" ] && BINS="$BINS tests/$t"
+done
+rm -f "$D/bin.tar.xz"
+(cd "$B" && tar cf - $BINS | xz -T0 -6 > "$D/bin.tar.xz")
+for l in libjpeg.so.62 libpng16.so.16; do
+    cp -L "/usr/lib/x86_64-linux-gnu/$l" "$D/lib/"
+done
+for m in ultraface yunet retinaface scrfd yolov5 mtcnn/caffe mtcnn/onnx_caffe mtcnn/onnx_ipazc; do
+    mkdir -p "$D/models/$m"
+    cp -r "$SHARED/models/$m/." "$D/models/$m/"
+done
+cp "$SHARED/models/reference_outputs_ort.json" "$D/models/"
+rm -rf "$D/models/ultraface/caffe" "$D/models/mtcnn/caffe/det4."*
+for d in ultraface mtcnn coco_samples faces_misc libfacedetection retinaface; do
+    mkdir -p "$D/images/$d" && cp -r "$SHARED/images/$d/." "$D/images/$d/"
+done
+rm -rf "$D/bin"
+du -sh "$D" "$D"/*
