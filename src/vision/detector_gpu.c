@@ -234,9 +234,20 @@ ks_status ks__detector_gpu_create(ks_detector *d) {
         /* Exported for batch 1 (constants such as Reshape targets hard-code it): rewrite the
            graph for `want` where the batch can be followed, else batch-1 engine below. */
         st = ks__graph_set_batch(d->model->graph, want);
-        rewritten = 1;
-        if (st == KS_OK)
+        if (st == KS_OK) {
+            rewritten = 1;
             ks__log(ctx, KS_LOG_INFO, "%s: graph rewritten for batch %d", d->path, want);
+        } else {
+            /* Refused (e.g. a Reshape to [-1, 1] merging the batch into the rows, which a
+               batch-B build may still handle): back to the file's graph, built as it is. */
+            ks__log(ctx, KS_LOG_INFO, "%s: batch rewrite refused: %s", d->path, ks_context_last_error(ctx));
+            ks_context_clear_error(ctx);
+            ks_model_destroy(d->model);
+            d->model = NULL;
+            KS_CHECK(ks_model_load_file(ctx, d->path, NULL, &d->model));
+            KS_CHECK(ks__detector_setup_input(d));
+            st = KS_OK;
+        }
     }
     if (st == KS_OK)
         st = ks_engine_build(d->model, &cfg, &g->engine);
