@@ -80,6 +80,7 @@ void ks__eng_desc_free(ks_eng_desc *d) {
     ks__free(d->ctx, d->layers);
     ks__free(d->ctx, d->strings);
     ks__free(d->ctx, d->weights);
+    ks__free(d->ctx, d->plugin_data);
     ks_context *ctx = d->ctx;
     memset(d, 0, sizeof(*d));
     d->ctx = ctx;
@@ -210,8 +211,12 @@ int ks__eng_root(const ks_eng_desc *d, int t, int64_t *offset) {
 }
 
 /* ------------------------------------------------------------ file layout */
-enum { SEC_META = 1, SEC_BINDINGS, SEC_TENSORS, SEC_LAYERS, SEC_STRINGS, SEC_WEIGHTS, SEC_COUNT };
-static const char *const sec_names[] = {"?", "meta", "bindings", "tensors", "layers", "strings", "weights"};
+/* SEC_PLUGINS exists from format version 2 on (files with plugin layers). */
+enum { SEC_META = 1, SEC_BINDINGS, SEC_TENSORS, SEC_LAYERS, SEC_STRINGS, SEC_WEIGHTS, SEC_PLUGINS,
+       SEC_COUNT };
+#define SEC_COUNT_V1 SEC_PLUGINS
+static const char *const sec_names[] = {"?",       "meta",    "bindings", "tensors",
+                                        "layers",  "strings", "weights",  "plugins"};
 
 typedef struct file_header {
     char magic[8];
@@ -273,8 +278,14 @@ ks_status ks__eng_serialize(const ks_eng_desc *d, void **data, size_t *n_bytes) 
     src[SEC_LAYERS] = d->layers; elems[SEC_LAYERS] = sizeof(ks_eng_layer); counts[SEC_LAYERS] = (uint64_t)d->n_layers;
     src[SEC_STRINGS] = d->strings; elems[SEC_STRINGS] = 1; counts[SEC_STRINGS] = d->n_strings_bytes;
     src[SEC_WEIGHTS] = d->weights; elems[SEC_WEIGHTS] = 1; counts[SEC_WEIGHTS] = (uint64_t)d->n_weight_bytes;
-    uint64_t off = align_up(sizeof(file_header) + sizeof(sec));
-    for (int s = 1; s < SEC_COUNT; s++) {
+    src[SEC_PLUGINS] = d->plugin_data; elems[SEC_PLUGINS] = 1; counts[SEC_PLUGINS] = (uint64_t)d->n_plugin_bytes;
+    /* without plugin layers: a version 1 file (6 sections) older libraries read */
+    int has_plugins = d->n_plugin_bytes > 0;
+    for (int i = 0; i < d->n_layers; i++)
+        has_plugins |= d->layers[i].kind == KS_LAYER_PLUGIN;
+    int n_sec = has_plugins ? SEC_COUNT : SEC_COUNT_V1;
+    uint64_t off = align_up(sizeof(file_header) + (uint64_t)(n_sec - 1) * sizeof(section_entry));
+    for (int s = 1; s < n_sec; s++) {
         sizes[s] = elems[s] * counts[s];
         sec[s - 1].type = (uint32_t)s;
         sec[s - 1].elem_bytes = (uint32_t)elems[s];
@@ -289,7 +300,7 @@ ks_status ks__eng_serialize(const ks_eng_desc *d, void **data, size_t *n_bytes) 
     file_header h;
     memset(&h, 0, sizeof(h));
     memcpy(h.magic, KS_ENG_MAGIC, 8);
-    h.format_version = KS_ENG_FORMAT_VERSION;
+    h.format_version = has_plugins ? KS_ENG_FORMAT_VERSION : 1u;
     h.header_bytes = sizeof(h);
     h.file_bytes = off;
     h.lib_version = d->lib_version;
@@ -298,9 +309,9 @@ ks_status ks__eng_serialize(const ks_eng_desc *d, void **data, size_t *n_bytes) 
     h.cudnn_version = d->cudnn_version;
     h.precision = d->precision;
     h.build_flags = d->build_flags;
-    h.n_sections = SEC_COUNT - 1;
-    memcpy(buf + sizeof(h), sec, sizeof(sec));
-    for (int s = 1; s < SEC_COUNT; s++)
+    h.n_sections = (uint32_t)(n_sec - 1);
+    memcpy(buf + sizeof(h), sec, (size_t)(n_sec - 1) * sizeof(section_entry));
+    for (int s = 1; s < n_sec; s++)
         if (sizes[s])
             memcpy(buf + sec[s - 1].offset, src[s], (size_t)sizes[s]);
     memcpy(buf, &h, sizeof(h));
@@ -353,8 +364,11 @@ ks_status ks__eng_parse(ks_context *ctx, const void *data, size_t n_bytes, ks_en
                        (unsigned long long)h.file_bytes, n_bytes);
     if (ks__crc32c(0, p + sizeof(h), n_bytes - sizeof(h)) != h.body_crc)
         return CORRUPT("checksum mismatch (file damaged)");
-    if (h.n_sections != SEC_COUNT - 1)
-        return CORRUPT("%u sections, expected %d", h.n_sections, SEC_COUNT - 1);
+    /* version 1: 6 sections; version 2: 7 (plugins) */
+    int n_sec = h.format_version >= 2 ? SEC_COUNT : SEC_COUNT_V1;
+    if (h.n_sections != (uint32_t)(n_sec - 1))
+        return CORRUPT("%u sections, format version %u has %d", h.n_sections, h.format_version,
+                       n_sec - 1);
     uint64_t tab_end = sizeof(h) + (uint64_t)h.n_sections * sizeof(section_entry);
     if (tab_end > n_bytes)
         return CORRUPT("section table runs past the end of the file");
@@ -363,7 +377,7 @@ ks_status ks__eng_parse(ks_context *ctx, const void *data, size_t n_bytes, ks_en
     for (uint32_t i = 0; i < h.n_sections; i++) {
         section_entry s;
         memcpy(&s, p + sizeof(h) + i * sizeof(section_entry), sizeof(s));
-        if (s.type == 0 || s.type >= SEC_COUNT)
+        if (s.type == 0 || s.type >= (uint32_t)n_sec)
             return CORRUPT("section %u has unknown type %u", i, s.type);
         if (found[s.type])
             return CORRUPT("section '%s' appears twice", sec_names[s.type]);
@@ -381,8 +395,8 @@ ks_status ks__eng_parse(ks_context *ctx, const void *data, size_t n_bytes, ks_en
         found[s.type] = &secs[s.type];
     }
     static const uint32_t elem_want[SEC_COUNT] = {0, sizeof(file_meta), 4, sizeof(ks_eng_tensor),
-                                                  sizeof(ks_eng_layer), 1, 1};
-    for (int s = 1; s < SEC_COUNT; s++) {
+                                                  sizeof(ks_eng_layer), 1, 1, 1};
+    for (int s = 1; s < n_sec; s++) {
         if (!found[s])
             return CORRUPT("section '%s' missing", sec_names[s]);
         if (secs[s].elem_bytes != elem_want[s])
@@ -442,6 +456,9 @@ ks_status ks__eng_parse(ks_context *ctx, const void *data, size_t n_bytes, ks_en
              d->n_strings_bytes = d->cap_strings = (uint32_t)secs[SEC_STRINGS].bytes);
     COPY_SEC(weights, SEC_WEIGHTS,
              d->n_weight_bytes = d->cap_weights = (int64_t)secs[SEC_WEIGHTS].bytes);
+    if (n_sec > SEC_PLUGINS && secs[SEC_PLUGINS].bytes > 0)
+        COPY_SEC(plugin_data, SEC_PLUGINS,
+                 d->n_plugin_bytes = d->cap_plugin_bytes = (int64_t)secs[SEC_PLUGINS].bytes);
 #undef COPY_SEC
     ks_status st = ks__eng_validate(d);
     if (st != KS_OK)
@@ -757,6 +774,25 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
         if (x->dtype != l->dtype || b->dtype != l->dtype || y->dtype != l->dtype ||
             (c && c->dtype != l->dtype))
             return VFAIL("layer %d '%s': gemm dtypes", li, nm);
+        break;
+    }
+    case KS_LAYER_PLUGIN: {
+        /* identity (name, namespace, version) and the parameter byte range;
+         * ks__eng_plugin_instantiate checks the tensors against the plugin */
+        int64_t so_name = ip[KS_ENG_PLUGIN_IP_NAME], so_ns = ip[KS_ENG_PLUGIN_IP_NS];
+        int64_t po = ip[KS_ENG_PLUGIN_IP_OFFSET], pb = ip[KS_ENG_PLUGIN_IP_BYTES];
+        if (so_name < 0 || so_name >= d->n_strings_bytes || so_ns < 0 || so_ns >= d->n_strings_bytes ||
+            d->strings[so_name] == 0)
+            return VFAIL("layer %d '%s': plugin name/namespace string offsets", li, nm);
+        if (l->tactic != KS_TACTIC_DEFAULT || l->act != KS_ACT_NONE)
+            return VFAIL("layer %d '%s': plugin layer tactic %d / activation %d", li, nm, l->tactic,
+                         l->act);
+        if (ip[KS_ENG_PLUGIN_IP_VERSION] < INT32_MIN || ip[KS_ENG_PLUGIN_IP_VERSION] > INT32_MAX)
+            return VFAIL("layer %d '%s': plugin version out of range", li, nm);
+        if (po < 0 || pb < 0 || po > d->n_plugin_bytes || pb > d->n_plugin_bytes - po)
+            return VFAIL("layer %d '%s': plugin parameters [%lld, +%lld) outside the %lld-byte "
+                         "plugins section", li, nm, (long long)po, (long long)pb,
+                         (long long)d->n_plugin_bytes);
         break;
     }
     default:

@@ -19,7 +19,10 @@ extern "C" {
 #endif
 
 #define KS_ENG_MAGIC "KSENGINE"
-#define KS_ENG_FORMAT_VERSION 1u
+/* Version 2 added the plugins section and the plugin layer kind; files
+ * without plugin layers are still written as version 1 (readable by older
+ * libraries), and version 1 files load. */
+#define KS_ENG_FORMAT_VERSION 2u
 #define KS_ENG_ALIGN 64u
 #define KS_ENG_MAX_IN 8
 #define KS_ENG_MAX_OUT 4
@@ -50,7 +53,8 @@ typedef enum ks_eng_storage {
     X(PAD, "pad")               \
     X(CAST, "cast")             \
     X(COPY, "copy")             \
-    X(GEMM, "gemm")
+    X(GEMM, "gemm")             \
+    X(PLUGIN, "plugin")
 
 typedef enum ks_layer_kind {
 #define KS_X_(e, n) KS_LAYER_##e,
@@ -179,7 +183,34 @@ typedef struct ks_eng_desc {
     ks_eng_layer *layers; int32_t n_layers, cap_layers;
     char *strings; uint32_t n_strings_bytes, cap_strings;
     uint8_t *weights; int64_t n_weight_bytes, cap_weights;
+    /* plugins section: parameter bytes of plugin layers (host only) */
+    uint8_t *plugin_data; int64_t n_plugin_bytes, cap_plugin_bytes;
 } ks_eng_desc;
+
+/* Plugin layers (kind PLUGIN, src/format/engine_plugin.c). ip[] holds: */
+#define KS_ENG_PLUGIN_IP_NAME 0      /* string offset of the plugin name */
+#define KS_ENG_PLUGIN_IP_NS 1        /* string offset of its namespace */
+#define KS_ENG_PLUGIN_IP_VERSION 2   /* plugin version */
+#define KS_ENG_PLUGIN_IP_OFFSET 3    /* parameter bytes: offset in the plugins section */
+#define KS_ENG_PLUGIN_IP_BYTES 4     /* ... and count */
+
+struct ks_plugin_node;
+/* Appends a plugin layer for plugin node pn (serialized into the plugins
+ * section); its inputs/outputs are left for the caller. *layer_index gets
+ * the new layer's index. */
+ks_status ks__eng_add_plugin_layer(ks_eng_desc *d, const char *name,
+                                   const struct ks_plugin_node *pn, int *layer_index);
+/* Makes the plugin instance of plugin layer li from the loading context's
+ * registry (d->ctx): NOT_FOUND when the plugin is not registered,
+ * VERSION_MISMATCH for another version (messages name layer and plugin).
+ * Then checks the plugin agrees with the layer's tensors (dtypes it
+ * supports, output shapes from its shape inference, workspace within the
+ * layer's): CORRUPT_FILE otherwise. Free with ks__plugin_node_free. */
+ks_status ks__eng_plugin_instantiate(const ks_eng_desc *d, int li, struct ks_plugin_node **out);
+/* Fills ks_tensor views (dtype, dims; data NULL) of layer l's inputs and
+ * outputs; absent inputs get dtype UNDEFINED. */
+void ks__eng_layer_tensors(const ks_eng_desc *d, const ks_eng_layer *l, ks_tensor *in,
+                           ks_tensor *out);
 
 void ks__eng_desc_init(ks_eng_desc *d, ks_context *ctx);
 void ks__eng_desc_free(ks_eng_desc *d);

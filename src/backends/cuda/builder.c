@@ -11,6 +11,7 @@
 #include "backends/cuda/builder.h"
 #include "core/model_internal.h"
 #include "graph/params_nn.h"
+#include "plugins/registry.h"
 
 #define ON(b, p) (!((b)->cfg->disable_passes & (1u << KS_PASS_##p)))
 
@@ -1152,6 +1153,106 @@ static ks_status emit_gemm(kb *b, const ks_node *n) {
 }
 
 /* Standalone BatchNormalization: y = x * s + t per channel (axis 1). */
+/* ------------------------------------------------------------ plugins */
+static int plugin_supports(const ks_plugin_node *pn, int pos, int n_in, int n_out, int dt) {
+    if (!pn->desc->supports)
+        return dt == KS_DTYPE_FLOAT32; /* NULL = float32 linear only */
+    return pn->desc->supports(pn->instance, pos, n_in, n_out, (ks_dtype)dt, KS_PLUGIN_LAYOUT_LINEAR) != 0;
+}
+
+/* A KS_OP_PLUGIN node becomes one PLUGIN layer. Float tensors get one
+ * dtype: the node's precision if the plugin supports it at every float
+ * position, else the other float dtype (FP16 engines then cast around an
+ * FP32-only plugin: tensor_for casts the inputs, consumers cast the
+ * outputs). Other dtypes must be supported as they are. */
+static ks_status emit_plugin(kb *b, const ks_node *n) {
+    ks_plugin_node *pn;
+    KS_CHECK(ks__plugin_node_instance(b->ctx, b->g, n, &pn));
+    const char *pname = pn->desc->name;
+    if (!pn->desc->run_cuda)
+        return ks__node_error(b->g, n, KS_UNSUPPORTED_OP,
+                              "plugin '%s' has no CUDA implementation (run_cuda): it cannot run in a "
+                              "GPU engine", pname);
+    int n_in = n->n_inputs, n_out = n->n_outputs;
+    if (n_in > KS_ENG_MAX_IN || n_out < 1 || n_out > KS_ENG_MAX_OUT)
+        return ks__node_error(b->g, n, KS_UNSUPPORTED_OP,
+                              "plugin '%s' node has %d inputs / %d outputs; GPU layers take at most %d / %d",
+                              pname, n_in, n_out, KS_ENG_MAX_IN, KS_ENG_MAX_OUT);
+    int want = node_dtype(b, n);
+    int cand[2] = {want, want == KS_DTYPE_FLOAT16 ? KS_DTYPE_FLOAT32 : KS_DTYPE_FLOAT16};
+    int dt = 0;
+    for (int c = 0; c < 2 && !dt; c++) {
+        int ok = 1;
+        for (int k = 0; k < n_in + n_out && ok; k++) {
+            int v = k < n_in ? n->inputs[k] : n->outputs[k - n_in];
+            if (v < 0)
+                continue;
+            int vdt = V(b, v)->t.dtype;
+            ok = plugin_supports(pn, k, n_in, n_out, is_float(vdt) ? cand[c] : vdt);
+        }
+        if (ok)
+            dt = cand[c];
+    }
+    if (!dt)
+        return ks__node_error(b->g, n, KS_UNSUPPORTED_DTYPE,
+                              "plugin '%s' supports neither float16 nor float32 for this node's tensors",
+                              pname);
+    int ins[KS_ENG_MAX_IN], outs[KS_ENG_MAX_OUT];
+    for (int k = 0; k < n_in; k++) {
+        ins[k] = -1;
+        int v = n->inputs[k];
+        if (v >= 0)
+            KS_CHECK(tensor_for(b, v, is_float(V(b, v)->t.dtype) ? dt : 0, &ins[k]));
+    }
+    for (int k = 0; k < n_out; k++) {
+        int v = n->outputs[k];
+        outs[k] = -1;
+        if (v < 0) {
+            /* unused optional output: a scratch tensor the plugin may write */
+            return ks__node_error(b->g, n, KS_UNSUPPORTED_OP,
+                                  "plugin '%s': omitted outputs are not supported on the GPU", pname);
+        }
+        int vdt = V(b, v)->t.dtype;
+        outs[k] = out_tensor(b, v, is_float(vdt) ? dt : vdt);
+        if (outs[k] < 0)
+            return ks__oom(b->ctx, 0, "plugin output");
+    }
+    int li;
+    ks_status st = ks__eng_add_plugin_layer(b->d, n->name, pn, &li);
+    if (st != KS_OK)
+        return ks__error_prefix(b->ctx, "node '%s' (plugin '%s')", n->name, pname);
+    ks_eng_layer *l = &b->d->layers[li];
+    l->dtype = dt;
+    l->n_in = n_in;
+    l->n_out = n_out;
+    for (int k = 0; k < n_in; k++)
+        l->in[k] = ins[k];
+    for (int k = 0; k < n_out; k++)
+        l->out[k] = outs[k];
+    ks_tensor tin[KS_ENG_MAX_IN], tout[KS_ENG_MAX_OUT];
+    ks__eng_layer_tensors(b->d, l, tin, tout);
+    size_t ws = ks__plugin_node_workspace_bytes(pn, n_in, tin, n_out, tout);
+    if (ws > ((size_t)1 << 40))
+        return ks__node_error(b->g, n, KS_UNSUPPORTED_SHAPE, "plugin '%s' asks for %zu workspace bytes",
+                              pname, ws);
+    l->workspace_bytes = (int64_t)ws;
+    b->n_plugins++;
+    const char *ns = pn->desc->plugin_namespace ? pn->desc->plugin_namespace : "";
+    ks__kb_report(b, "Plugin layer '%s': %s%s%s v%d, %s%s, workspace %zu bytes\n", n->name, ns,
+                  *ns ? "::" : "", pname, pn->desc->version, ks_dtype_name((ks_dtype)dt),
+                  dt != want ? " (casts around it: the plugin does not support the build precision)" : "",
+                  ws);
+    return KS_OK;
+}
+
+/* The engine workspace covers every plugin layer's (tactic selection sets
+ * it from the conv layers only). */
+static void plugin_workspace(ks_eng_desc *d) {
+    for (int i = 0; i < d->n_layers; i++)
+        if (d->layers[i].kind == KS_LAYER_PLUGIN && d->layers[i].workspace_bytes > d->workspace_bytes)
+            d->workspace_bytes = d->layers[i].workspace_bytes;
+}
+
 static ks_status bn_prog(kb *b, const ks_node *n, ewprog *p, int dt) {
     const ks_tensor *xt = &V(b, n->inputs[0])->t;
     int64_t C = xt->dims[1];
@@ -1362,6 +1463,7 @@ static ks_status lower(kb *b) {
         case KS_OP_MATMUL:
             st = emit_gemm(b, n);
             break;
+        case KS_OP_PLUGIN: st = emit_plugin(b, n); break;
         default:
             if (ew_capable(b, n)) {
                 int dt = node_dtype(b, n);
@@ -1608,6 +1710,9 @@ static ks_status build_desc(kb *b, ks_model *model, const ks_build_config *cfg_i
     st = ks__plan_passes(b);
     if (st != KS_OK)
         goto fail;
+    plugin_workspace(d);
+    if (b->n_plugins)
+        ks__kb_report(b, "Plugin layers: %d\n", b->n_plugins);
     st = ks__eng_validate(d);
     if (st != KS_OK) {
         ks__error_prefix(ctx, "internal: built engine failed validation");
@@ -1677,6 +1782,7 @@ ks_status ks_engine_build(ks_model *model, const ks_build_config *cfg_in, ks_eng
     ks__free(ctx, d);
     if (st == KS_OK) {
         st = ks__tactics_select(b, e);
+        plugin_workspace(&e->d);
         if (st != KS_OK) {
             ks_engine_destroy(e);
             e = NULL;

@@ -18,6 +18,7 @@ typedef struct kb {
     int *consumer;   /* one consumer (meaningful when n_uses == 1) */
     int *is_output;
     int n_bn_folded, n_act_fused, n_res_fused, n_ew_fused, n_views, n_casts;
+    int n_plugins;
     char *report;
     size_t report_len, report_cap;
 } kb;

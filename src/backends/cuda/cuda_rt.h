@@ -17,6 +17,7 @@ typedef struct ks_cu_layer {
     cudnnConvolutionDescriptor_t cd;
     cudnnActivationDescriptor_t ad;
     char tactic_str[48];
+    struct ks_plugin_node *plugin; /* PLUGIN layers: owned instance (shared by contexts) */
 } ks_cu_layer;
 
 struct ks_engine {
@@ -64,6 +65,9 @@ ks_status ks__cuda_engine_from_desc(ks_context *ctx, ks_eng_desc *d, ks_engine *
 ks_status ks__cuda_layer_setup(ks_engine *e, int li);
 /* Enqueues one layer. */
 ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s);
+/* Enqueues a PLUGIN layer (plugin_layer.c): the plugin's run_cuda on
+ * stream s with the execution context's workspace; no sync, no alloc. */
+ks_status ks__cuda_run_plugin(ks_exec_context *ec, int li, cudaStream_t s);
 /* Resolves tensor pointers from the current bindings. */
 void ks__cuda_resolve(ks_exec_context *ec, void *const *bind);
 const char *ks__cudnn_algo_name(int algo);

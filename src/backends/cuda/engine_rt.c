@@ -6,6 +6,7 @@
 #include "backends/cuda/cuda_rt.h"
 #include "backends/cuda/kernels.h"
 #include "graph/ir.h"
+#include "plugins/registry.h"
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
@@ -153,6 +154,9 @@ static void set_tactic_str(ks_engine *e, int li) {
     if (l->tactic == KS_TACTIC_CUDNN || l->tactic == KS_TACTIC_CUDNN_FUSED)
         snprintf(r->tactic_str, sizeof(r->tactic_str), "%s:%s", ks__tactic_name(l->tactic),
                  ks__cudnn_algo_name(l->algo));
+    else if (l->kind == KS_LAYER_PLUGIN)
+        snprintf(r->tactic_str, sizeof(r->tactic_str), "plugin:%s",
+                 ks__eng_str(&e->d, (uint32_t)l->ip[KS_ENG_PLUGIN_IP_NAME]));
     else if (l->tactic == KS_TACTIC_OWN_GEMM || l->tactic == KS_TACTIC_OWN_DW)
         snprintf(r->tactic_str, sizeof(r->tactic_str), "%s:%d", ks__tactic_name(l->tactic),
                  l->tactic == KS_TACTIC_OWN_GEMM && l->ip[13] > 0 ? (int)l->ip[13] : l->algo);
@@ -163,12 +167,15 @@ static void set_tactic_str(ks_engine *e, int li) {
 void ks_engine_destroy(ks_engine *e) {
     if (!e)
         return;
+    ks_context *ctx = e->ctx;
     if (e->lrt)
-        for (int i = 0; i < e->d.n_layers; i++)
+        for (int i = 0; i < e->d.n_layers; i++) {
             layer_free(&e->lrt[i]);
+            ks__plugin_node_free(ctx, e->lrt[i].plugin);
+            e->lrt[i].plugin = NULL;
+        }
     if (e->d_weights)
         cudaFree(e->d_weights);
-    ks_context *ctx = e->ctx;
     ks__free(ctx, e->lrt);
     ks__free(ctx, e->report);
     ks__eng_desc_free(&e->d);
@@ -226,6 +233,14 @@ ks_status ks__cuda_engine_from_desc(ks_context *ctx, ks_eng_desc *d, ks_engine *
     }
     for (int i = 0; i < e->d.n_layers; i++) {
         const ks_eng_layer *l = &e->d.layers[i];
+        if (l->kind == KS_LAYER_PLUGIN) {
+            /* from ctx's registry: NOT_FOUND / VERSION_MISMATCH name the plugin */
+            st = ks__eng_plugin_instantiate(&e->d, i, &e->lrt[i].plugin);
+            if (st != KS_OK) {
+                ks_engine_destroy(e);
+                return st;
+            }
+        }
         if (l->tactic == KS_TACTIC_CUDNN || l->tactic == KS_TACTIC_CUDNN_FUSED) {
             st = ks__cuda_layer_setup(e, i);
             if (st == KS_OK && !e->lrt[i].has_cudnn)
@@ -647,6 +662,8 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
                              ks__eng_str(d, l->name), (int)bs);
         break;
     }
+    case KS_LAYER_PLUGIN:
+        return ks__cuda_run_plugin(ec, li, s);
     default:
         return ks__error(e->ctx, KS_INTERNAL, "layer '%s': unknown kind %d", ks__eng_str(d, l->name),
                          l->kind);
