@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "kestrel/engine.h"
+#include "core/model_internal.h"
+#include "graph/pass_batch.h"
 #include "tools/cli.h"
 
 #define KS_CLI_MAX_SHAPES 16
@@ -136,6 +138,40 @@ ks_status ks_cli_build_engine(ks_context *ctx, const char *onnx, ks_cli_build_op
             if (s->ndim > 0)
                 s->dims[0] = o->batch;
         }
+    }
+    /* A model exported with a static batch of 1 (constants such as Reshape targets hard-code
+       it) asked for a larger batch: rewrite the graph for that batch where the batch axis can
+       be followed (graph/pass_batch.h), else a clear UNSUPPORTED_SHAPE naming the node. */
+    for (int k = 0; k < o->cfg.n_input_shapes; k++) {
+        int idx = -1;
+        for (int i = 0; i < ks_model_num_inputs(m); i++)
+            if (o->shapes[k].name && !strcmp(o->shapes[k].name, ks_model_input_name(m, i)))
+                idx = i;
+        ks_dtype dt;
+        int nd;
+        int64_t dims[KS_MAX_DIMS];
+        if (idx < 0 || o->shapes[k].ndim < 1 || o->shapes[k].dims[0] <= 1 ||
+            ks_model_input_info(m, idx, &dt, &nd, dims, NULL) != KS_OK || nd < 1 || dims[0] != 1)
+            continue;
+        /* on a copy: a refused rewrite leaves the graph as exported (the build may still
+           handle the batch, e.g. Reshape to [-1, 1]) */
+        ks_graph *g2 = NULL;
+        if ((st = ks__graph_clone(m->graph, &g2)) != KS_OK) {
+            ks_model_destroy(m);
+            return st;
+        }
+        if (ks__graph_set_batch(g2, o->shapes[k].dims[0]) == KS_OK) {
+            ks__graph_destroy(m->graph);
+            m->graph = g2;
+            ks__log(ctx, KS_LOG_INFO, "%s: graph exported for batch 1 rewritten for batch %lld",
+                    onnx, (long long)o->shapes[k].dims[0]);
+        } else {
+            ks__log(ctx, KS_LOG_INFO, "%s: batch rewrite refused (%s); building the graph as exported",
+                    onnx, ks_context_last_error(ctx));
+            ks_context_clear_error(ctx);
+            ks__graph_destroy(g2);
+        }
+        break;
     }
     double t0 = now_s();
     st = ks_engine_build(m, &o->cfg, out);

@@ -78,12 +78,13 @@ if [ "$MODE" = full ]; then
 fi
 
 echo "== benchmarks (network only: --no-transfers --cuda-graph, median GPU compute of 200 runs)"
-# name | model | shape b1 (input:NxCxHxW, '' = as declared) | input name for b32
+# name | model | shape b1 (input:NxCxHxW) | input name for b32 (graphs exported for batch 1
+# are rewritten for 32 by kestrel build/bench where the batch axis can be followed)
 BENCH=(
-"RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640|"
-"RFB-320|ultraface/version-RFB-320.onnx|input:1x3x240x320|"
+"RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640|input"
+"RFB-320|ultraface/version-RFB-320.onnx|input:1x3x240x320|input"
 "YuNet-n|yunet/yunet_n_dynamic.onnx|input:1x3x640x640|input"
-"RetinaFace|retinaface/retinaface_mnet025_640_opset17.onnx|input0:1x3x640x640|"
+"RetinaFace|retinaface/retinaface_mnet025_640_opset17.onnx|input0:1x3x640x640|input0"
 "SCRFD-500m|scrfd/scrfd_500m_bnkps_dynamic.onnx|input.1:1x3x640x640|input.1"
 "SCRFD-2.5g|scrfd/scrfd_2.5g_bnkps_dynamic.onnx|input.1:1x3x640x640|input.1"
 "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640|images"
