@@ -246,9 +246,14 @@ int ks_cmd_detect(int argc, char **argv) {
     ks_detector_options eff;
     ks_detector_get_options(det, &eff);
     ks_detector_family fam = ks_detector_get_family(det);
-    printf("model %s (%s, %dx%d input, %s, score > %.3g, NMS IoU %.3g), loaded in %.1f ms\n", model,
-           ks_detector_family_name(fam), (int)eff.input_width, (int)eff.input_height,
-           ks_detector_on_gpu(det) ? "GPU" : "CPU", (double)eff.score_threshold, (double)eff.nms_threshold, t_load);
+    if (fam == KS_FAMILY_MTCNN) /* image pyramid: no fixed input size; stage thresholds */
+        printf("model %s (mtcnn cascade, P/R/O-Net thresholds and NMS per docs/mtcnn.md), loaded in %.1f ms\n",
+               model, t_load);
+    else
+        printf("model %s (%s, %dx%d input, %s, score > %.3g, NMS IoU %.3g), loaded in %.1f ms\n", model,
+               ks_detector_family_name(fam), (int)eff.input_width, (int)eff.input_height,
+               ks_detector_on_gpu(det) ? "GPU" : "CPU", (double)eff.score_threshold,
+               (double)eff.nms_threshold, t_load);
 
     FILE *jf = NULL;
     if (json_path) {
