@@ -29,6 +29,7 @@ if [ -z "${KS_BIN:-}" ] && [ -f "$PWD/.gpu-data/bin.tar.xz" ]; then
     rm -rf "$BIN" && mkdir -p "$BIN" && tar xJf "$PWD/.gpu-data/bin.tar.xz" -C "$BIN"
     for f in "$BIN"/tests/*; do ln -sf "$f" "$BIN/"; done
     export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$BIN/tests
+    export KS_TEST_PLUGIN_PATH=$BIN/tests/libks_test_plugin.so
 fi
 if [ ! -x "$BIN/kestrel" ]; then
     echo "no carried binaries in $BIN: building"
@@ -63,7 +64,7 @@ t test_mtcnn_cuda "$BIN/test_mtcnn_cuda"
 t test_mtcnn_gpu "$BIN/test_mtcnn_gpu"
 t test_nms_plugin "$BIN/test_nms_plugin"
 t test_plugin_engine "$BIN/test_plugin_engine"
-if command -v compute-sanitizer >/dev/null && [ "$MODE" != b1 ]; then
+if command -v compute-sanitizer >/dev/null && [ "$MODE" = full ]; then
     t sanitizer_vision compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_vision_cuda"
 fi
 if command -v compute-sanitizer >/dev/null && [ "$MODE" = full ]; then
