@@ -9,28 +9,6 @@
 #include "backends/cpu/nn_common.h"
 
 /* Window geometry padded to 3 spatial dims. */
-typedef struct geom3 {
-    int64_t in[3], out[3], k[3], s[3], d[3], pb[3];
-} geom3;
-
-static void to_3d(const ks_window_params *p, geom3 *g) {
-    int n = p->n_spatial;
-    for (int i = 0; i < 3; i++) {
-        int j = i - (3 - n);
-        if (j < 0) {
-            g->in[i] = g->out[i] = g->k[i] = g->s[i] = g->d[i] = 1;
-            g->pb[i] = 0;
-        } else {
-            g->in[i] = p->in[j];
-            g->out[i] = p->out[j];
-            g->k[i] = p->kernel[j];
-            g->s[i] = p->stride[j];
-            g->d[i] = p->dilation[j];
-            g->pb[i] = p->pad_begin[j];
-        }
-    }
-}
-
 /* Unfolds output positions [p0, p0+np) of one group's channels (x points at
  * its first channel) into packed panels: bp[((q / NR) * K + kk) * NR + q % NR]
  * = input value read by kernel tap kk at output position p0 + q. */
@@ -153,7 +131,7 @@ ks_status ks__cpu_conv(ks_op_ctx *oc) {
     size_t es = ks_dtype_size(dt);
     memset(y->data, 0, ks_tensor_nbytes(y));
     geom3 g;
-    to_3d(&p, &g);
+    ks__nn_geom3_from(&p, &g);
     const int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], G = p.group;
     const int64_t cg = C / G, mg = M / G;
     const int64_t kprod = g.k[0] * g.k[1] * g.k[2];

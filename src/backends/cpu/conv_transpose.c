@@ -8,28 +8,6 @@
  * The bias is added last. */
 #include "backends/cpu/nn_common.h"
 
-typedef struct geom3 {
-    int64_t in[3], out[3], k[3], s[3], d[3], pb[3];
-} geom3;
-
-static void to_3d(const ks_window_params *p, geom3 *g) {
-    int n = p->n_spatial;
-    for (int i = 0; i < 3; i++) {
-        int j = i - (3 - n);
-        if (j < 0) {
-            g->in[i] = g->out[i] = g->k[i] = g->s[i] = g->d[i] = 1;
-            g->pb[i] = 0;
-        } else {
-            g->in[i] = p->in[j];
-            g->out[i] = p->out[j];
-            g->k[i] = p->kernel[j];
-            g->s[i] = p->stride[j];
-            g->d[i] = p->dilation[j];
-            g->pb[i] = p->pad_begin[j];
-        }
-    }
-}
-
 /* Scatters col [mg*kprod x np] (input positions p0..p0+np) into y (mg
  * output channels). */
 KS_NN_INLINE void col2im(ks_dtype dt, const geom3 *g, int64_t mg, const void *col, int64_t p0,
@@ -72,7 +50,7 @@ ks_status ks__cpu_conv_transpose(ks_op_ctx *oc) {
     size_t es = ks_dtype_size(dt);
     memset(y->data, 0, ks_tensor_nbytes(y));
     geom3 g;
-    to_3d(&p, &g);
+    ks__nn_geom3_from(&p, &g);
     const int64_t N = x->dims[0], C = x->dims[1], G = p.group;
     const int64_t cg = C / G, mg = w->dims[1], M = mg * G;
     const int64_t kprod = g.k[0] * g.k[1] * g.k[2];

@@ -112,4 +112,30 @@ static inline void ks__nn_gemm(ks_dtype dt, int64_t M, int64_t N, int64_t K, con
  * OUT_OF_MEMORY through oc. */
 ks_status ks__nn_scratch(const ks_op_ctx *oc, int64_t n, size_t es, void **out);
 
+
+/* Conv/pool window geometry padded to 3 spatial axes (leading axes of size 1),
+ * so 1-D, 2-D and 3-D windows share one loop nest. */
+typedef struct geom3 {
+    int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
+} geom3;
+
+static inline void ks__nn_geom3_from(const ks_window_params *p, geom3 *g) {
+    int n = p->n_spatial;
+    for (int i = 0; i < 3; i++) {
+        int j = i - (3 - n);
+        if (j < 0) {
+            g->in[i] = g->out[i] = g->k[i] = g->s[i] = g->d[i] = 1;
+            g->pb[i] = g->pe[i] = 0;
+        } else {
+            g->in[i] = p->in[j];
+            g->out[i] = p->out[j];
+            g->k[i] = p->kernel[j];
+            g->s[i] = p->stride[j];
+            g->d[i] = p->dilation[j];
+            g->pb[i] = p->pad_begin[j];
+            g->pe[i] = p->pad_end[j];
+        }
+    }
+}
+
 #endif

@@ -12,29 +12,6 @@
 
 #include "backends/cpu/nn_common.h"
 
-typedef struct geom3 {
-    int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
-} geom3;
-
-static void to_3d(const ks_window_params *p, geom3 *g) {
-    int n = p->n_spatial;
-    for (int i = 0; i < 3; i++) {
-        int j = i - (3 - n);
-        if (j < 0) {
-            g->in[i] = g->out[i] = g->k[i] = g->s[i] = g->d[i] = 1;
-            g->pb[i] = g->pe[i] = 0;
-        } else {
-            g->in[i] = p->in[j];
-            g->out[i] = p->out[j];
-            g->k[i] = p->kernel[j];
-            g->s[i] = p->stride[j];
-            g->d[i] = p->dilation[j];
-            g->pb[i] = p->pad_begin[j];
-            g->pe[i] = p->pad_end[j];
-        }
-    }
-}
-
 /* Kernel taps [*k0, *k1) of one axis whose input position lies in [lo, hi). */
 static void tap_range(const geom3 *g, int a, int64_t o, int64_t lo, int64_t hi, int64_t *k0,
                       int64_t *k1) {
@@ -110,7 +87,7 @@ ks_status ks__cpu_max_pool(ks_op_ctx *oc) {
     if (ind && ind->dtype != KS_DTYPE_INT64)
         return ks__op_error(oc, KS_UNSUPPORTED_DTYPE, "MaxPool: Indices must be int64");
     geom3 g;
-    to_3d(&p, &g);
+    ks__nn_geom3_from(&p, &g);
     int64_t planes = x->dims[0] * x->dims[1];
     int64_t *ip = ind ? (int64_t *)ind->data : NULL;
     int so = p.storage_order;
@@ -184,7 +161,7 @@ ks_status ks__cpu_average_pool(ks_op_ctx *oc) {
     if (p.n_spatial == 0)
         return ks__op_error(oc, KS_INTERNAL, "AveragePool: unknown rank at run time");
     geom3 g;
-    to_3d(&p, &g);
+    ks__nn_geom3_from(&p, &g);
     int64_t planes = x->dims[0] * x->dims[1];
     if (x->dtype == KS_DTYPE_FLOAT64)
         avg_pool_run(KS_DTYPE_FLOAT64, &g, planes, x->data, y->data, p.count_include_pad);
