@@ -4,7 +4,19 @@
 // (the host C11 build does not): the GPU then rounds exactly as the CPU.
 #ifndef KS_VISION_MTCNN_DEV_CUH
 #define KS_VISION_MTCNN_DEV_CUH
+#include <stddef.h>
 #include <stdint.h>
+
+/* Layout of ks_mtg_bufs.cand (plain C, also included by mtcnn_gpu.c and the
+ * test): cand_cap int cell indices, then (8-byte aligned) the per-level NMS
+ * neighbour masks, KS_MTG_MASK_WORDS uint64 words per candidate slot, word w
+ * of slot i at [w * cand_cap + i]. */
+#define KS_MTG_MASK_WORDS 3 /* 13 x 13 window = 169 bits */
+#define KS_MTG_MASK_OFF(cap) (((size_t)(cap) + 1) & ~(size_t)1) /* in ints */
+#define KS_MTG_CAND_BYTES(cap)                                                                 \
+    (KS_MTG_MASK_OFF(cap) * sizeof(int) + (size_t)KS_MTG_MASK_WORDS * (size_t)(cap) * 8)
+
+#ifdef __CUDACC__
 
 // Bilinear sample of channel c at output (x, y) of a dw x dh resize of a
 // sw x sh HWC image (half-pixel centres, edge clamp), as the CPU reference.
@@ -80,4 +92,5 @@ static __device__ __forceinline__ float ks_mtg_crop_sample(const float *img, int
         }
     return v;
 }
+#endif /* __CUDACC__ */
 #endif

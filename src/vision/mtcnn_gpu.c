@@ -41,6 +41,7 @@ int ks__mtcnn_gpu_graph_active(ks_mtcnn *m, int pipe) { return 0; }
 #else
 
 #include "vision/mtcnn_gpu.h"
+#include "vision/mtcnn_dev.cuh"
 
 #define MAX_PIPES 64
 #define GAP 2
@@ -367,7 +368,8 @@ static ks_status pipe_size(ks_mtcnn_gpu *g, mt_pipe *p) {
     ks_mtg_bufs *b = &p->b;
     KS_CHECK(dalloc(ctx, (void **)&b->status, (size_t)cells));
     b->cand_cap = cells < (1 << 17) ? cells : (1 << 17);
-    KS_CHECK(dalloc(ctx, (void **)&b->cand, (size_t)b->cand_cap * sizeof(int)));
+    /* cell indices + per-level NMS neighbour masks (mtcnn_dev.cuh) */
+    KS_CHECK(dalloc(ctx, (void **)&b->cand, KS_MTG_CAND_BYTES(b->cand_cap)));
     CU(ks__mtg_stream_sync(p->stream, err, sizeof err));
     return KS_OK;
 }

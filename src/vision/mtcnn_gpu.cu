@@ -15,8 +15,12 @@
 
 enum { ST_NONE = 0, ST_UNKNOWN = 1, ST_KEPT = 2, ST_SUPP = 3 };
 #define NMS_THREADS 1024
-#define RESOLVE_ITERS 6
+#define RESOLVE_ITERS 3
 #define NEIGH 6 /* same-level P-Net boxes more than 6 cells apart never overlap */
+#define WIN (2 * NEIGH + 1)
+#if WIN * WIN > 64 * KS_MTG_MASK_WORDS
+#error "neighbour window does not fit the mask"
+#endif
 
 static int check(const char *what, char *err, size_t err_bytes) {
     cudaError_t e = cudaGetLastError();
@@ -161,59 +165,109 @@ static __global__ void cells_kernel(ks_mtg_levels L, float t1, uint8_t *status, 
 // Greedy NMS (score descending, ties by cell index) as a fixed point: a cell
 // is kept when every better overlapping cell is suppressed, suppressed when
 // one of them is kept. Statuses only go UNKNOWN -> final, so racing reads of
-// a stale UNKNOWN just postpone a decision. Returns 1 while undecided.
-static __device__ int resolve_cell(const ks_mtg_levels &L, uint8_t *status, int i, float thr) {
-    if (status[i] != ST_UNKNOWN)
+// a stale UNKNOWN just postpone a decision.
+//
+// The (2*NEIGH+1)^2 window around each candidate is scanned once
+// (neighbours_kernel): the better candidates whose IoU with it exceeds the
+// threshold become bits of a KS_MTG_MASK_WORDS x 64-bit mask (bit q = window
+// offset (q / WIN - NEIGH, q % WIN - NEIGH)), stored after cand[] (see
+// ks_mtg_masks). The resolve passes then only load the statuses of those
+// few cells and drop suppressed ones from the mask.
+static __device__ __forceinline__ uint64_t *ks_mtg_masks(int *cand, int cap) {
+    return (uint64_t *)(cand + KS_MTG_MASK_OFF(cap));
+}
+
+static __global__ void neighbours_kernel(ks_mtg_levels L, uint8_t *status, int *cand, int cap,
+                                         const ks_mtg_state *s, float thr) {
+    int n = min(s->n_cand, cap);
+    uint64_t *masks = ks_mtg_masks(cand, cap);
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        int cell = cand[i];
+        int l = level_of(L, cell);
+        const ks_mtg_level &v = L.l[l];
+        int k = cell - v.cell_base, a = k / v.mb, b = k % v.mb;
+        float si = map_at(L, v, v.prob, 2, 1, a, b);
+        float bi[4], bj[4];
+        cell_box(L, v, a, b, bi);
+        uint64_t m[KS_MTG_MASK_WORDS] = {0, 0, 0};
+        for (int a2 = max(0, a - NEIGH); a2 <= min(v.ma - 1, a + NEIGH); a2++)
+            for (int b2 = max(0, b - NEIGH); b2 <= min(v.mb - 1, b + NEIGH); b2++) {
+                int j = v.cell_base + a2 * v.mb + b2;
+                if (j == cell)
+                    continue;
+                // NONE and over-capacity SUPP never change here; UNKNOWN and
+                // KEPT (set below by other threads) are both candidates
+                int sj_st = ((volatile uint8_t *)status)[j];
+                if (sj_st == ST_NONE || sj_st == ST_SUPP)
+                    continue;
+                float sj = map_at(L, v, v.prob, 2, 1, a2, b2);
+                if (!(sj > si || (sj == si && j < cell)))
+                    continue;
+                cell_box(L, v, a2, b2, bj);
+                if (!(overlap(bj, bi, 0) > thr))
+                    continue;
+                int q = (a2 - a + NEIGH) * WIN + (b2 - b + NEIGH);
+                m[q >> 6] |= 1ull << (q & 63);
+            }
+        for (int w = 0; w < KS_MTG_MASK_WORDS; w++)
+            masks[(size_t)w * cap + i] = m[w];
+        if (!(m[0] | m[1] | m[2]))
+            status[cell] = ST_KEPT; // no better overlapping candidate
+    }
+}
+
+// Candidate slot i; returns 1 while undecided.
+static __device__ int resolve_cell(const ks_mtg_levels &L, uint8_t *status, const int *cand,
+                                   uint64_t *masks, int cap, int i) {
+    int cell = cand[i];
+    if (((volatile uint8_t *)status)[cell] != ST_UNKNOWN)
         return 0;
-    int l = level_of(L, i);
-    const ks_mtg_level &v = L.l[l];
-    int k = i - v.cell_base, a = k / v.mb, b = k % v.mb;
-    float si = map_at(L, v, v.prob, 2, 1, a, b);
-    float bi[4], bj[4];
-    cell_box(L, v, a, b, bi);
+    int mb = L.l[level_of(L, cell)].mb;
     int pending = 0;
-    for (int a2 = max(0, a - NEIGH); a2 <= min(v.ma - 1, a + NEIGH); a2++)
-        for (int b2 = max(0, b - NEIGH); b2 <= min(v.mb - 1, b + NEIGH); b2++) {
-            int j = v.cell_base + a2 * v.mb + b2;
-            if (j == i)
-                continue;
+    for (int w = 0; w < KS_MTG_MASK_WORDS; w++) {
+        uint64_t m = masks[(size_t)w * cap + i], keep = m;
+        while (m) {
+            int bit = __ffsll((long long)m) - 1;
+            m &= m - 1;
+            int q = w * 64 + bit;
+            int j = cell + (q / WIN - NEIGH) * mb + (q % WIN - NEIGH);
             int sj_st = ((volatile uint8_t *)status)[j];
-            if (sj_st == ST_NONE || sj_st == ST_SUPP)
-                continue;
-            float sj = map_at(L, v, v.prob, 2, 1, a2, b2);
-            if (!(sj > si || (sj == si && j < i)))
-                continue;
-            cell_box(L, v, a2, b2, bj);
-            if (!(overlap(bj, bi, 0) > thr))
-                continue;
             if (sj_st == ST_KEPT) {
-                status[i] = ST_SUPP;
+                status[cell] = ST_SUPP;
                 return 0;
             }
-            pending = 1;
+            if (sj_st == ST_SUPP)
+                keep &= ~(1ull << bit);
+            else
+                pending = 1;
         }
+        if (keep != masks[(size_t)w * cap + i])
+            masks[(size_t)w * cap + i] = keep;
+    }
     if (!pending) {
-        status[i] = ST_KEPT;
+        status[cell] = ST_KEPT;
         return 0;
     }
     return 1;
 }
 
-static __global__ void resolve_kernel(ks_mtg_levels L, uint8_t *status, const int *cand, int cap,
-                                      const ks_mtg_state *s, float thr) {
+static __global__ void resolve_kernel(ks_mtg_levels L, uint8_t *status, int *cand, int cap,
+                                      const ks_mtg_state *s) {
     int n = min(s->n_cand, cap);
+    uint64_t *masks = ks_mtg_masks(cand, cap);
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
-        resolve_cell(L, status, cand[i], thr);
+        resolve_cell(L, status, cand, masks, cap, i);
 }
 
 // One block finishes whatever the parallel passes left undecided.
-static __global__ void resolve_finish_kernel(ks_mtg_levels L, uint8_t *status, const int *cand,
-                                             int cap, const ks_mtg_state *s, float thr) {
+static __global__ void resolve_finish_kernel(ks_mtg_levels L, uint8_t *status, int *cand, int cap,
+                                             const ks_mtg_state *s) {
     int n = min(s->n_cand, cap);
+    uint64_t *masks = ks_mtg_masks(cand, cap);
     for (;;) {
         int undecided = 0;
         for (int i = threadIdx.x; i < n; i += blockDim.x)
-            undecided |= resolve_cell(L, status, cand[i], thr);
+            undecided |= resolve_cell(L, status, cand, masks, cap, i);
         if (!__syncthreads_or(undecided))
             break;
     }
@@ -404,14 +458,16 @@ extern "C" int ks__mtg_pnet_post(const ks_mtg_levels *L, const ks_mtg_bufs *b,
     unsigned cb = blocks_for(b->cand_cap, 256);
     if (cb > 1024)
         cb = 1024;
+    neighbours_kernel<<<cb, 256, 0, stream>>>(*L, b->status, b->cand, b->cand_cap, b->state,
+                                              t->nms[0]);
+    if ((rc = check("mtcnn neighbours", err, err_bytes)))
+        return rc;
     for (int it = 0; it < RESOLVE_ITERS; it++) {
-        resolve_kernel<<<cb, 256, 0, stream>>>(*L, b->status, b->cand, b->cand_cap, b->state,
-                                               t->nms[0]);
+        resolve_kernel<<<cb, 256, 0, stream>>>(*L, b->status, b->cand, b->cand_cap, b->state);
         if ((rc = check("mtcnn resolve", err, err_bytes)))
             return rc;
     }
-    resolve_finish_kernel<<<1, 1024, 0, stream>>>(*L, b->status, b->cand, b->cand_cap, b->state,
-                                                  t->nms[0]);
+    resolve_finish_kernel<<<1, 1024, 0, stream>>>(*L, b->status, b->cand, b->cand_cap, b->state);
     if ((rc = check("mtcnn resolve finish", err, err_bytes)))
         return rc;
     if (ev && (rc = rt(cudaEventRecord((cudaEvent_t)ev[1], stream), "event", err, err_bytes)))

@@ -3,7 +3,9 @@
  * box with IoU >= 0.9 on the other (P-Net canvas FP32, per-level streams
  * FP32; 0.8 for canvas FP16), CUDA-graph replays and device-image input give the
  * same results, and the GPU block NMS equals ks__mtcnn_nms (union and Min)
- * on random boxes. Skips (77) without CUDA or a GPU. */
+ * on random boxes, and the per-level grid NMS (ks__mtg_pnet_post) keeps
+ * exactly the cells a CPU ks__mtcnn_nms per level keeps on random grids
+ * with tied scores. Skips (77) without CUDA or a GPU. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "kestrel/vision.h"
 #include "vision/mtcnn.h"
 #ifdef KS_HAVE_CUDA
+#include "vision/mtcnn_dev.cuh"
 #include "vision/mtcnn_gpu.h"
 #endif
 
@@ -97,6 +100,123 @@ static void test_block_nms(void) {
         ks__mtg_free(dcnt);
     }
 }
+
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Random P-Net grids (3 levels, quantised scores: many ties) through
+ * ks__mtg_pnet_post; the per-level kept cells (g_key) must equal a CPU
+ * greedy NMS of each level's cells >= t1 listed in cell order. */
+static void test_grid_nms(void) {
+    char err[256];
+    static const int dims[3][2] = {{70, 90}, {41, 53}, {17, 23}};
+    static const float scales[3] = {0.6f, 0.35f, 0.15f};
+    static const float thrs[3] = {0.5f, 0.7f, 0.3f};
+    enum { CELLS = 70 * 90 + 41 * 53 + 17 * 23 };
+    static float prob[CELLS * 2], reg[CELLS * 4];
+    static ks_mtcnn_box lb[CELLS];
+    static int scratch[2 * CELLS], ref[CELLS], got[KS_MTG_NMS_CAP];
+    for (int trial = 0; trial < 6; trial++) {
+        int transposed = trial & 1;
+        float thr = thrs[trial / 2], t1 = 0.7f;
+        ks_mtg_levels L;
+        memset(&L, 0, sizeof L);
+        L.n = 3, L.transposed = transposed;
+        void *dmap = NULL;
+        KS_T_CHECK(!ks__mtg_malloc(&dmap, sizeof prob + sizeof reg, err, sizeof err));
+        int cells = 0;
+        size_t poff = 0;
+        for (int l = 0; l < 3; l++) {
+            ks_mtg_level *v = &L.l[l];
+            v->ma = v->map_a = dims[l][0], v->mb = v->map_b = dims[l][1];
+            v->cell_base = cells, v->scale = scales[l];
+            v->prob = (const float *)dmap + poff;
+            v->reg = (const float *)dmap + CELLS * 2 + (size_t)cells * 4;
+            int n = v->ma * v->mb;
+            for (int k = 0; k < n; k++) {
+                prob[poff + k] = 0;
+                /* denser where trial is odd; quantised: ties */
+                float r = frand();
+                prob[poff + n + k] = r < 0.55f ? 0.f : 0.5f + 0.5f * floorf(frand() * 24) / 24;
+            }
+            for (int k = 0; k < 4 * n; k++)
+                reg[(size_t)cells * 4 + k] = 0;
+            poff += 2 * (size_t)n;
+            cells += n;
+        }
+        L.total_cells = cells;
+        ks__mtg_memcpy2d(dmap, 0, prob, 0, sizeof prob, 1, 1, NULL, err, sizeof err);
+        ks__mtg_memcpy2d((float *)dmap + CELLS * 2, 0, reg, 0, sizeof reg, 1, 1, NULL, err,
+                         sizeof err);
+        ks_mtg_bufs b;
+        memset(&b, 0, sizeof b);
+        b.cand_cap = cells;
+        KS_T_CHECK(!ks__mtg_malloc((void **)&b.state, sizeof(ks_mtg_state), err, sizeof err));
+        KS_T_CHECK(!ks__mtg_malloc((void **)&b.status, (size_t)cells, err, sizeof err));
+        KS_T_CHECK(!ks__mtg_malloc((void **)&b.cand, KS_MTG_CAND_BYTES(cells), err, sizeof err));
+        KS_T_CHECK(!ks__mtg_malloc((void **)&b.g_in, KS_MTG_NMS_CAP * sizeof(ks_mtcnn_box), err,
+                                   sizeof err));
+        KS_T_CHECK(!ks__mtg_malloc((void **)&b.g_key, KS_MTG_NMS_CAP * sizeof(int), err,
+                                   sizeof err));
+        KS_T_CHECK(!ks__mtg_malloc((void **)&b.r_list, KS_MTG_NMS_CAP * sizeof(ks_mtcnn_box), err,
+                                   sizeof err));
+        ks_mtg_thresholds t = {{t1, 0.7f, 0.7f}, {thr, 0.7f, 0.7f}};
+        int rc = ks__mtg_pnet_post(&L, &b, &t, NULL, NULL, err, sizeof err);
+        KS_T_CHECK_MSG(rc == 0, "pnet post: %s", err);
+        ks_mtg_state st;
+        ks__mtg_stream_sync(NULL, err, sizeof err);
+        ks__mtg_memcpy2d(&st, 0, b.state, 0, sizeof st, 1, 2, NULL, err, sizeof err);
+        ks__mtg_memcpy2d(got, 0, b.g_key, 0, sizeof got, 1, 2, NULL, err, sizeof err);
+        ks__mtg_stream_sync(NULL, err, sizeof err);
+        /* CPU: per level, cells >= t1 in cell order, greedy NMS */
+        int nref = 0;
+        poff = 0;
+        for (int l = 0; l < 3; l++) {
+            const ks_mtg_level *v = &L.l[l];
+            int n = v->ma * v->mb, nl = 0;
+            for (int k = 0; k < n; k++) {
+                float p = prob[poff + n + k];
+                if (!(p >= t1))
+                    continue;
+                int a = k / v->mb, bb = k % v->mb;
+                int cx = transposed ? a : bb, cy = transposed ? bb : a;
+                ks_mtcnn_box *x = &lb[nl++];
+                memset(x, 0, sizeof *x);
+                x->x1 = truncf((2.f * (float)cx + 1.f) / v->scale);
+                x->y1 = truncf((2.f * (float)cy + 1.f) / v->scale);
+                x->x2 = truncf((2.f * (float)cx + 12.f) / v->scale);
+                x->y2 = truncf((2.f * (float)cy + 12.f) / v->scale);
+                x->score = p;
+                x->reg[0] = (float)(v->cell_base + k);
+            }
+            nl = ks__mtcnn_nms(lb, nl, thr, 0, scratch);
+            for (int i = 0; i < nl; i++)
+                ref[nref++] = (int)lb[i].reg[0];
+            poff += 2 * (size_t)n;
+        }
+        int ng = st.n_global < KS_MTG_NMS_CAP ? st.n_global : KS_MTG_NMS_CAP;
+        KS_T_CHECK_MSG(!st.truncated && st.n_pkept == ng, "grid nms: truncated (%d, %d kept)",
+                       st.truncated, st.n_pkept);
+        qsort(ref, (size_t)nref, sizeof(int), cmp_int);
+        qsort(got, (size_t)ng, sizeof(int), cmp_int);
+        int same = ng == nref;
+        for (int i = 0; same && i < nref; i++)
+            same = got[i] == ref[i];
+        KS_T_CHECK_MSG(same, "grid nms trial %d (thr %.1f, transposed %d): gpu %d kept, cpu %d",
+                       trial, thr, transposed, ng, nref);
+        fprintf(stderr, "grid NMS IoU %.1f%s: %d of %d candidates kept, %s\n", thr,
+                transposed ? " transposed" : "", ng, st.n_cand, same ? "same as CPU" : "DIFFERENT");
+        ks__mtg_free(b.state);
+        ks__mtg_free(b.status);
+        ks__mtg_free(b.cand);
+        ks__mtg_free(b.g_in);
+        ks__mtg_free(b.g_key);
+        ks__mtg_free(b.r_list);
+        ks__mtg_free(dmap);
+    }
+}
 #endif
 
 typedef struct gvariant {
@@ -111,6 +231,7 @@ int main(void) {
     if (!ks_cuda_available())
         KS_T_SKIP("no GPU");
     test_block_nms();
+    test_grid_nms();
     char path[2048];
     snprintf(path, sizeof path, "%s/mtcnn/caffe/det1.prototxt", ks_t_models_dir());
     FILE *f = fopen(path, "rb");
