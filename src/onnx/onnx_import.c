@@ -382,6 +382,21 @@ static char *dup_bytes(ks_context *ctx, const ProtobufCBinaryData *b) {
     return s;
 }
 
+/* Copies a FLOATS / INTS attribute list into an owned array (*dst, *n). */
+static ks_status copy_attr_list(ks_onnx_imp *im, const ks_onnx_pnode *pn, const char *an,
+                                const void *src, size_t count, size_t elem, void **dst,
+                                int64_t *n) {
+    if (count > INT32_MAX)
+        return ks__onnx_pnode_error(im, pn, KS_UNSUPPORTED_ATTR, "attribute '%s' too long", an);
+    *dst = ks__alloc_array(im->ctx, count ? count : 1, elem);
+    if (!*dst)
+        return ks__oom(im->ctx, count * elem, "attribute list");
+    if (count)
+        memcpy(*dst, src, count * elem);
+    *n = (int64_t)count;
+    return KS_OK;
+}
+
 /* Converts one attribute into *a (owned copies). */
 static ks_status convert_attr(ks_onnx_imp *im, const ks_onnx_pnode *pn,
                               const Onnx__AttributeProto *ap, ks_attr *a) {
@@ -421,26 +436,12 @@ static ks_status convert_attr(ks_onnx_imp *im, const ks_onnx_pnode *pn,
     }
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
         a->type = KS_ATTR_FLOATS;
-        if (ap->n_floats > INT32_MAX)
-            return ks__onnx_pnode_error(im, pn, KS_UNSUPPORTED_ATTR, "attribute '%s' too long", an);
-        a->floats = ks__alloc_array(ctx, ap->n_floats ? ap->n_floats : 1, sizeof(float));
-        if (!a->floats)
-            return ks__oom(ctx, ap->n_floats * sizeof(float), "attribute floats");
-        if (ap->n_floats)
-            memcpy(a->floats, ap->floats, ap->n_floats * sizeof(float));
-        a->n = (int64_t)ap->n_floats;
-        return KS_OK;
+        return copy_attr_list(im, pn, an, ap->floats, ap->n_floats, sizeof(float),
+                              (void **)&a->floats, &a->n);
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
         a->type = KS_ATTR_INTS;
-        if (ap->n_ints > INT32_MAX)
-            return ks__onnx_pnode_error(im, pn, KS_UNSUPPORTED_ATTR, "attribute '%s' too long", an);
-        a->ints = ks__alloc_array(ctx, ap->n_ints ? ap->n_ints : 1, sizeof(int64_t));
-        if (!a->ints)
-            return ks__oom(ctx, ap->n_ints * sizeof(int64_t), "attribute ints");
-        if (ap->n_ints)
-            memcpy(a->ints, ap->ints, ap->n_ints * sizeof(int64_t));
-        a->n = (int64_t)ap->n_ints;
-        return KS_OK;
+        return copy_attr_list(im, pn, an, ap->ints, ap->n_ints, sizeof(int64_t),
+                              (void **)&a->ints, &a->n);
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS:
         a->type = KS_ATTR_STRINGS;
         if (ap->n_strings > INT32_MAX)

@@ -288,27 +288,33 @@ void ks__mtcnn_destroy(ks_mtcnn *m) {
 
 /* ------------------------------------------------------------ helpers */
 
+/* Half-pixel source sampling along one axis (edge clamp): output index o of
+ * a resize by `scale` (source/destination) over n source samples gives
+ * taps i0, i1 and the weight of i1. Shared by the pyramid resize and the
+ * crop resize so both sample exactly alike. */
+static void src_taps(int o, float scale, int n, int *i0, int *i1, float *w) {
+    float f = ((float)o + 0.5f) * scale - 0.5f;
+    if (f < 0)
+        f = 0;
+    int a = (int)f;
+    if (a > n - 1)
+        a = n - 1;
+    *i0 = a;
+    *i1 = a + 1 < n ? a + 1 : n - 1;
+    *w = f - (float)a;
+}
+
 void ks__mtcnn_resize_bilinear(const float *src, int sw, int sh, int ch, float *dst, int dw,
                                int dh) {
     float sx = (float)sw / (float)dw, sy = (float)sh / (float)dh;
     for (int y = 0; y < dh; y++) {
-        float fy = ((float)y + 0.5f) * sy - 0.5f;
-        if (fy < 0)
-            fy = 0;
-        int y0 = (int)fy;
-        if (y0 > sh - 1)
-            y0 = sh - 1;
-        int y1 = y0 + 1 < sh ? y0 + 1 : sh - 1;
-        float wy = fy - (float)y0;
+        int y0, y1;
+        float wy;
+        src_taps(y, sy, sh, &y0, &y1, &wy);
         for (int x = 0; x < dw; x++) {
-            float fx = ((float)x + 0.5f) * sx - 0.5f;
-            if (fx < 0)
-                fx = 0;
-            int x0 = (int)fx;
-            if (x0 > sw - 1)
-                x0 = sw - 1;
-            int x1 = x0 + 1 < sw ? x0 + 1 : sw - 1;
-            float wx = fx - (float)x0;
+            int x0, x1;
+            float wx;
+            src_taps(x, sx, sw, &x0, &x1, &wx);
             for (int c = 0; c < ch; c++) {
                 float a = src[((size_t)y0 * sw + x0) * ch + c], b = src[((size_t)y0 * sw + x1) * ch + c];
                 float d = src[((size_t)y1 * sw + x0) * ch + c], e = src[((size_t)y1 * sw + x1) * ch + c];
@@ -606,23 +612,13 @@ void ks__mtcnn_crop_cpu(const float *img, int w, int h, const int box[4], int si
     const float padv = -127.5f * 0.0078125f;
     float sx = (float)tw / (float)size, sy = (float)th / (float)size;
     for (int y = 0; y < size; y++) {
-        float fy = ((float)y + 0.5f) * sy - 0.5f;
-        if (fy < 0)
-            fy = 0;
-        int y0 = (int)fy;
-        if (y0 > th - 1)
-            y0 = th - 1;
-        int y1i = y0 + 1 < th ? y0 + 1 : th - 1;
-        float wy = fy - (float)y0;
+        int y0, y1i;
+        float wy;
+        src_taps(y, sy, th, &y0, &y1i, &wy);
         for (int x = 0; x < size; x++) {
-            float fx = ((float)x + 0.5f) * sx - 0.5f;
-            if (fx < 0)
-                fx = 0;
-            int x0 = (int)fx;
-            if (x0 > tw - 1)
-                x0 = tw - 1;
-            int x1i = x0 + 1 < tw ? x0 + 1 : tw - 1;
-            float wx = fx - (float)x0;
+            int x0, x1i;
+            float wx;
+            src_taps(x, sx, tw, &x0, &x1i, &wx);
             for (int c = 0; c < 3; c++) {
                 float v[4];
                 int xs[2] = {x1 - 1 + x0, x1 - 1 + x1i}, ys[2] = {y1 - 1 + y0, y1 - 1 + y1i};
