@@ -16,17 +16,18 @@ OUT=${OUT:-/tmp/kestrel-gpu-out}
 mkdir -p "$OUT/logs"
 L=$OUT/logs
 MODE=${1:-full}
+G=$PWD/${KS_GPU_DATA:-.gpu-data}   # the carried folder (KS_GPU_DATA=.gpu-data-x for a second pack)
 CUDNN_DIR=/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib
 [ -d "$CUDNN_DIR" ] && export LD_LIBRARY_PATH=$CUDNN_DIR:${LD_LIBRARY_PATH:-}
 # libjpeg/libpng are not on the GPU machine: carried beside the binaries
-[ -d "$PWD/.gpu-data/lib" ] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$PWD/.gpu-data/lib
-export KESTREL_MODELS=${KESTREL_MODELS:-$PWD/.gpu-data/models}
-export KESTREL_IMAGES=${KESTREL_IMAGES:-$PWD/.gpu-data/images}
-BIN=${KS_BIN:-$PWD/.gpu-data/bin}
+[ -d "$G/lib" ] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$G/lib
+export KESTREL_MODELS=${KESTREL_MODELS:-$G/models}
+export KESTREL_IMAGES=${KESTREL_IMAGES:-$G/images}
+BIN=${KS_BIN:-$G/bin}
 # tools/gpu-pack.sh carries the binaries compressed (the 64 MiB carry limit)
-if [ -z "${KS_BIN:-}" ] && [ -f "$PWD/.gpu-data/bin.tar.xz" ]; then
+if [ -z "${KS_BIN:-}" ] && [ -f "$G/bin.tar.xz" ]; then
     BIN=/tmp/kestrel-bin
-    rm -rf "$BIN" && mkdir -p "$BIN" && tar xJf "$PWD/.gpu-data/bin.tar.xz" -C "$BIN"
+    rm -rf "$BIN" && mkdir -p "$BIN" && tar xJf "$G/bin.tar.xz" -C "$BIN"
     for f in "$BIN"/tests/*; do ln -sf "$f" "$BIN/"; done
     export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$BIN/tests
     export KS_TEST_PLUGIN_PATH=$BIN/tests/libks_test_plugin.so

@@ -10,7 +10,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=${KESTREL_SHARED:-$ROOT/../shared}
 B=${KS_GPU_BUILD:-$ROOT/build-gpu}
-D=$ROOT/.gpu-data
+D=$ROOT/${KS_GPU_DATA:-.gpu-data}
 cmake -S "$ROOT" -B "$B" -DKS_CUDA_ARCH=90 -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$B" -j"$(nproc)"
 mkdir -p "$D/lib" "$D/models" "$D/images"
