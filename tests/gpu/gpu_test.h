@@ -62,6 +62,7 @@ typedef struct gt_opts {
     int check_graph;            /* CUDA-graph replay; compare */
     uint32_t disable_passes;
     const char *label;
+    const float *input0;        /* optional: values of input 0 (float32, its numel), else random */
 } gt_opts;
 
 /* ||a - b|| / ||b|| (L2); NaN anywhere -> inf. */
@@ -123,7 +124,17 @@ static inline double gt_compare(ks_context *ctx, const char *path, const void *b
         names[i] = ks_model_input_name(mc, i);
         KS_T_CHECK_OK(ctx, ks_engine_binding_info(e, i, &in[i].dtype, &in[i].ndim, in[i].dims));
         KS_T_CHECK_OK(ctx, ks_tensor_alloc(ctx, &in[i]));
-        gt_fill(&in[i], o->lo, o->hi);
+        if (i == 0 && o->input0) {
+            int64_t n0 = ks_tensor_numel(&in[0]);
+            for (int64_t j = 0; j < n0; j++) {
+                if (in[0].dtype == KS_DTYPE_FLOAT16)
+                    ((uint16_t *)in[0].data)[j] = ks_float_to_half(o->input0[j]);
+                else
+                    ((float *)in[0].data)[j] = o->input0[j];
+            }
+        } else {
+            gt_fill(&in[i], o->lo, o->hi);
+        }
     }
     KS_T_CHECK_OK(ctx, ks_session_create(mc, NULL, &s));
     st = ks_session_run(s, ni, names, in, 0, NULL, ref);
