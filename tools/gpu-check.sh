@@ -41,6 +41,14 @@ if [ ! -x "$BIN/kestrel" ]; then
 fi
 M=$KESTREL_MODELS
 K=$BIN/kestrel
+if [ "$MODE" = exec ]; then
+    # tools/gpu-check.sh exec CMD...: run CMD with the carried binaries set up ($BIN, $K = the CLI,
+    # $M = models, $L = logs under $OUT), e.g. exec bash -c '$K bench --onnx $M/... --dump-profile'
+    shift
+    export BIN K M L
+    "$@"
+    exit $?
+fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$L/device.txt"
 date -u | tee -a "$L/device.txt"
 declare -A RES

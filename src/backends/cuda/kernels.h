@@ -40,6 +40,28 @@ int64_t ks__cu_conv_igemm_ws(const ks_conv_args *a, int cfg);
 /* Depthwise (groups == c == k) convolution, any kernel size. cfg 0: one
  * output per thread, 1: four outputs along a row per thread. */
 int ks__cu_conv_dw(const ks_conv_args *a, int half, int cfg, void *stream);
+/* Fused depthwise (c -> c, kernel kh x kw, any stride/pad/dilation, bias,
+ * activation dw_act) + pointwise 1x1 (c -> k, bias, activation act,
+ * residual) convolution: y = pw(dw(x)) without writing the intermediate.
+ * cfg 0..KS_DWPW_N_CFG-1 picks the tile (out channels x pixels): 0 64x64,
+ * 1 32x64, 2 32x32, 3 64x32, 4 16x64, 5 128x32, 6 16x128. */
+#define KS_DWPW_N_CFG 7
+typedef struct ks_dwpw_args {
+    const void *x;                       /* [n, c, ih, iw] */
+    const void *dw_w, *dw_bias;          /* [c, 1, kh, kw], [c] (may be NULL) */
+    const float *dw_prelu;               /* [c] slopes for dw_act PRELU */
+    int dw_act;
+    float dw_act_a, dw_act_b;
+    const void *w, *bias, *res;          /* [k, c, 1, 1], [k] (may be NULL), y-shaped (may be NULL) */
+    const float *prelu;                  /* [k] slopes for act PRELU */
+    int act;
+    float act_a, act_b;
+    int res_after_act;
+    void *y;                             /* [n, k, oh, ow] */
+    int n, c, ih, iw, k, oh, ow;
+    int kh, kw, sh, sw, pt, pl, dh, dw;  /* depthwise geometry */
+} ks_dwpw_args;
+int ks__cu_conv_dwpw(const ks_dwpw_args *a, int half, int cfg, void *stream);
 /* Direct conv for tiny input channel counts (groups 1, weights <= 48 KB). */
 int ks__cu_conv_direct(const ks_conv_args *a, int half, void *stream);
 /* In-place epilogue after a library convolution: y = act(y + bias [+ res])
