@@ -592,7 +592,7 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
             return VFAIL("layer %d '%s': conv dtypes", li, nm);
         if ((l->tactic == KS_TACTIC_OWN_GEMM && (l->algo < 0 || l->algo > 5 ||
                                                   (l->algo >= 3 && l->dtype != KS_DTYPE_FLOAT16))) ||
-            (l->tactic == KS_TACTIC_OWN_DW && (l->algo < 0 || l->algo > 1 || ip[0] != x->dims[1] ||
+            (l->tactic == KS_TACTIC_OWN_DW && (l->algo < 0 || l->algo > 2 || ip[0] != x->dims[1] ||
                                                 ip[0] != y->dims[1])) ||
             (l->tactic == KS_TACTIC_OWN_DIRECT &&
              (ip[0] != 1 || w->dims[0] * w->dims[1] * w->dims[2] * w->dims[3] * 4 > 48 * 1024)) ||

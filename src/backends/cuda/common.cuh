@@ -84,6 +84,24 @@ static inline int ks_launch(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStre
     return (int)cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...);
 }
 
+// ks_launch with dynamic shared memory.
+template <typename... KArgs, typename... Args>
+static inline int ks_launch_smem(void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                                 Args... args) {
+    cudaLaunchConfig_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = ks__pdl_enabled() ? 1 : 0;
+    return (int)cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...);
+}
+
 static inline unsigned ks_blocks(int64_t n, int threads) {
     int64_t b = (n + threads - 1) / threads;
     return (unsigned)(b > 0x7fffffff ? 0x7fffffff : (b < 1 ? 1 : b));

@@ -201,6 +201,72 @@ __global__ void conv_dw_k(ConvP p) {
 }
 
 
+// Depthwise, tiled (cfg 2): one block per (image*channel plane, TH x TW output
+// tile). The input window of the tile is staged in shared memory (float) with
+// coalesced row loads; each thread then computes outputs along a row, so
+// output stores are coalesced too. For large maps (batch 32 at 640x480) where
+// the one-thread-per-4-outputs kernel above reads with strided, partially used
+// sectors. Any kernel size, stride, padding and dilation whose window fits in
+// the shared buffer (the host checks ks__cu_conv_dw_tiled_fits).
+constexpr int DWT_W = 64, DWT_H = 16, DWT_THREADS = 256;
+
+__host__ __device__ inline int dwt_in_w(int sw, int kw, int dw) { return (DWT_W - 1) * sw + (kw - 1) * dw + 1; }
+__host__ __device__ inline int dwt_in_h(int sh, int kh, int dh) { return (DWT_H - 1) * sh + (kh - 1) * dh + 1; }
+
+template <typename T, int KS>
+__global__ void __launch_bounds__(DWT_THREADS) conv_dw_tiled_k(ConvP p, int tiles_x) {
+    ks_pdl_wait();
+    extern __shared__ float xs[];
+    const int kh = KS ? KS : p.kh, kw = KS ? KS : p.kw;
+    const int in_w = dwt_in_w(p.sw, kw, p.dw), in_h = dwt_in_h(p.sh, kh, p.dh);
+    const int64_t nc = blockIdx.y;
+    const int ch = (int)(nc % p.c);
+    const int ox0 = (blockIdx.x % tiles_x) * DWT_W, oy0 = (blockIdx.x / tiles_x) * DWT_H;
+    const int ix0 = ox0 * p.sw - p.pl, iy0 = oy0 * p.sh - p.pt;
+    // the part of the window this tile's valid outputs touch
+    const int oy_end = min(p.oh, oy0 + DWT_H), ox_end = min(p.ow, ox0 + DWT_W);
+    const int rows = min(in_h, (oy_end - 1 - oy0) * p.sh + (kh - 1) * p.dh + 1);
+    const int cols = min(in_w, (ox_end - 1 - ox0) * p.sw + (kw - 1) * p.dw + 1);
+    const T *x = (const T *)p.x + nc * p.ih * p.iw;
+    for (int i = threadIdx.x; i < rows * cols; i += DWT_THREADS) {
+        int r = i / cols, cc = i - r * cols;
+        int iy = iy0 + r, ix = ix0 + cc;
+        float v = 0.f;
+        if ((unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw) v = ks_ld(x + (int64_t)iy * p.iw + ix);
+        xs[r * in_w + cc] = v;
+    }
+    const T *w = (const T *)p.w + (int64_t)ch * kh * kw;
+    float wr[KS ? KS * KS : 1];
+    if (KS) {
+#pragma unroll
+        for (int k = 0; k < (KS ? KS * KS : 1); k++) wr[k] = ks_ld(w + k);
+    }
+    __syncthreads();
+    const int tx = threadIdx.x % DWT_W, ty0 = threadIdx.x / DWT_W;
+    const int ox = ox0 + tx;
+    if (ox >= p.ow) return;
+    T *y = (T *)p.y;
+    for (int ty = ty0; ty < DWT_H; ty += DWT_THREADS / DWT_W) {
+        int oy = oy0 + ty;
+        if (oy >= p.oh) break;
+        const float *xr = xs + ty * p.sh * in_w + tx * p.sw;
+        float acc = 0.f;
+        if (KS) {
+#pragma unroll
+            for (int ky = 0; ky < (KS ? KS : 1); ky++)
+#pragma unroll
+                for (int kx = 0; kx < (KS ? KS : 1); kx++)
+                    acc = fmaf(xr[ky * p.dh * in_w + kx * p.dw], wr[ky * KS + kx], acc);
+        } else {
+            for (int ky = 0; ky < kh; ky++)
+                for (int kx = 0; kx < kw; kx++)
+                    acc = fmaf(xr[ky * p.dh * in_w + kx * p.dw], ks_ld(w + ky * kw + kx), acc);
+        }
+        int64_t yi = (nc * p.oh + oy) * p.ow + ox;
+        ks_st(y + yi, epi<T>(p, acc, ch, yi));
+    }
+}
+
 // Direct conv for tiny input channel counts (first layers): one thread per
 // output pixel computes up to 16 output channels at a time; all weights in
 // shared memory (float), input taps read once per chunk of channels.
@@ -494,9 +560,25 @@ extern "C" int ks__cu_conv_direct(const ks_conv_args *a, int half, void *stream)
     KS_CU_RET();
 }
 
+extern "C" int ks__cu_conv_dw_tiled_fits(const ks_conv_args *a) {
+    ConvP p = mk(a);
+    size_t sm = (size_t)dwt_in_w(p.sw, p.kw, p.dw) * dwt_in_h(p.sh, p.kh, p.dh) * sizeof(float);
+    return sm <= 48 * 1024 && (int64_t)p.n * p.c <= 65535;
+}
+
 extern "C" int ks__cu_conv_dw(const ks_conv_args *a, int half, int cfg, void *stream) {
     ConvP p = mk(a);
     cudaStream_t s = (cudaStream_t)stream;
+    if (cfg == 2) {
+        if (!ks__cu_conv_dw_tiled_fits(a)) return (int)cudaErrorInvalidValue;
+        int tiles_x = (p.ow + DWT_W - 1) / DWT_W, tiles_y = (p.oh + DWT_H - 1) / DWT_H;
+        size_t sm = (size_t)dwt_in_w(p.sw, p.kw, p.dw) * dwt_in_h(p.sh, p.kh, p.dh) * sizeof(float);
+        dim3 grid((unsigned)(tiles_x * tiles_y), (unsigned)((int64_t)p.n * p.c));
+        bool k3 = p.kh == 3 && p.kw == 3;
+        if (half) ks_launch_smem(k3 ? conv_dw_tiled_k<__half, 3> : conv_dw_tiled_k<__half, 0>, grid, dim3(DWT_THREADS), sm, s, p, tiles_x);
+        else ks_launch_smem(k3 ? conv_dw_tiled_k<float, 3> : conv_dw_tiled_k<float, 0>, grid, dim3(DWT_THREADS), sm, s, p, tiles_x);
+        KS_CU_RET();
+    }
     int vec = cfg == 1 ? 4 : 1;
     int64_t total = (int64_t)p.n * p.c * p.oh * ((p.ow + vec - 1) / vec);
     unsigned blocks = ks_blocks(total, 256);

@@ -38,8 +38,11 @@ int ks__cu_conv_igemm(const ks_conv_args *a, int half, int cfg, void *stream);
 /* Scratch bytes that ks__cu_conv_igemm needs for cfg (0 without split-K). */
 int64_t ks__cu_conv_igemm_ws(const ks_conv_args *a, int cfg);
 /* Depthwise (groups == c == k) convolution, any kernel size. cfg 0: one
- * output per thread, 1: four outputs along a row per thread. */
+ * output per thread, 1: four outputs along a row per thread, 2: 64x16 output
+ * tiles with the input window staged in shared memory (when
+ * ks__cu_conv_dw_tiled_fits; else the launch fails with an error). */
 int ks__cu_conv_dw(const ks_conv_args *a, int half, int cfg, void *stream);
+int ks__cu_conv_dw_tiled_fits(const ks_conv_args *a);
 /* Fused depthwise (c -> c, kernel kh x kw, any stride/pad/dilation, bias,
  * activation dw_act) + pointwise 1x1 (c -> k, bias, activation act,
  * residual) convolution: y = pw(dw(x)) without writing the intermediate.

@@ -301,7 +301,7 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                 }
             }
             if (is_dw)
-                for (int c = 0; c < 2; c++) { cand_t[nc] = KS_TACTIC_OWN_DW; cand_a[nc++] = c; }
+                for (int c = 0; c < 3; c++) { cand_t[nc] = KS_TACTIC_OWN_DW; cand_a[nc++] = c; }
             {
                 const ks_eng_tensor *xt = &d->tensors[l->in[0]];
                 int64_t wk = y->dims[1] * xt->dims[1] * l->ip[1] * l->ip[2];
