@@ -1,12 +1,15 @@
 /* kestrel build --onnx M.onnx --save M.engine [--fp16] [--tf32] [--shapes name:1x3x480x640]
  *               [--batch N] [--timing-cache F] [--workspace MB] [--no-<pass>] [--verbose]
- *               [--layer-precision node:fp32] [--no-tactics] */
+ *               [--layer-precision node:fp32] [--no-tactics]
+ *               [--postprocess FAMILY|auto [--score-threshold S] [--nms-threshold T]
+ *                [--max-detections K] [--top-k N] [--yunet-sqrt-score]] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "kestrel/engine.h"
+#include "kestrel/vision.h"
 #include "core/model_internal.h"
 #include "graph/pass_batch.h"
 #include "tools/cli.h"
@@ -112,8 +115,10 @@ int ks_cli_build_opt(ks_cli_build_opts *o, int argc, char **argv, int *i) {
     return 0;
 }
 
-ks_status ks_cli_build_engine(ks_context *ctx, const char *onnx, ks_cli_build_opts *o, ks_engine **out,
-                              double *seconds) {
+/* pp_family >= 0: decode + NMS appended (ks_vision_append_postprocess) after the batch
+ * rewrite, before the build. */
+static ks_status build_engine(ks_context *ctx, const char *onnx, ks_cli_build_opts *o, int pp_family,
+                              const ks_detector_options *pp_opt, ks_engine **out, double *seconds) {
     ks_model *m = NULL;
     ks_status st = ks_model_load_file(ctx, onnx, NULL, &m);
     if (st != KS_OK)
@@ -173,6 +178,22 @@ ks_status ks_cli_build_engine(ks_context *ctx, const char *onnx, ks_cli_build_op
         }
         break;
     }
+    if (pp_family >= 0) {
+        ks_detector_options po = *pp_opt;
+        /* a dynamic input's size from --shapes (the post-processing needs it) */
+        for (int k = 0; k < o->cfg.n_input_shapes; k++)
+            if (o->shapes[k].name && ks_model_num_inputs(m) > 0 &&
+                !strcmp(o->shapes[k].name, ks_model_input_name(m, 0)) && o->shapes[k].ndim == 4 &&
+                po.input_width == 0) {
+                po.input_width = (int32_t)o->shapes[k].dims[3];
+                po.input_height = (int32_t)o->shapes[k].dims[2];
+            }
+        st = ks_vision_append_postprocess(m, (ks_detector_family)pp_family, &po);
+        if (st != KS_OK) {
+            ks_model_destroy(m);
+            return st;
+        }
+    }
     double t0 = now_s();
     st = ks_engine_build(m, &o->cfg, out);
     if (seconds)
@@ -189,15 +210,32 @@ ks_status ks_cli_build_engine(ks_context *ctx, const char *onnx, ks_cli_build_op
     return st;
 }
 
+ks_status ks_cli_build_engine(ks_context *ctx, const char *onnx, ks_cli_build_opts *o, ks_engine **out,
+                              double *seconds) {
+    return build_engine(ctx, onnx, o, -1, NULL, out, seconds);
+}
+
 static void usage(void) {
     printf("usage: kestrel build --onnx MODEL --save ENGINE [options]\n");
     ks_cli_build_opts_help();
+    printf("  --postprocess FAMILY|auto  append box decoding + batched NMS (ultraface, yunet, retinaface,\n"
+           "                         scrfd, yolov5; auto = from the outputs): the engine's outputs become\n"
+           "                         num_detections, detection_boxes, detection_scores, detection_classes\n"
+           "                         (+ detection_landmarks), fixed size, in network-input pixels\n"
+           "  --score-threshold S    (with --postprocess) family default otherwise\n"
+           "  --nms-threshold T      (with --postprocess) IoU threshold, family default otherwise\n"
+           "  --max-detections K     (with --postprocess) detections kept per image (300)\n"
+           "  --top-k N              (with --postprocess) candidates considered by NMS (5000; 0 = all)\n"
+           "  --yunet-sqrt-score     (with --postprocess yunet) OpenCV's sqrt(cls*obj) score\n");
 }
 
 int ks_cmd_build(int argc, char **argv) {
     const char *onnx = NULL, *save = NULL;
     ks_cli_build_opts o;
     ks_cli_build_opts_init(&o);
+    int pp_family = -1, pp_args = 0;
+    ks_detector_options po;
+    ks_detector_options_init(&po);
     for (int i = 1; i < argc; i++) {
         int r = ks_cli_build_opt(&o, argc, argv, &i);
         if (r < 0) {
@@ -208,6 +246,20 @@ int ks_cmd_build(int argc, char **argv) {
             continue;
         if (!strcmp(argv[i], "--onnx") && i + 1 < argc) onnx = argv[++i];
         else if (!strcmp(argv[i], "--save") && i + 1 < argc) save = argv[++i];
+        else if (!strcmp(argv[i], "--postprocess") && i + 1 < argc) {
+            ks_detector_family f;
+            if (ks_detector_family_from_name(argv[++i], &f) != KS_OK || f == KS_FAMILY_MTCNN) {
+                fprintf(stderr, "kestrel build: --postprocess takes ultraface, yunet, retinaface, scrfd, yolov5 "
+                                "or auto, not '%s'\n", argv[i]);
+                return 2;
+            }
+            pp_family = (int)f;
+        }
+        else if (!strcmp(argv[i], "--score-threshold") && i + 1 < argc) po.score_threshold = (float)atof(argv[++i]), pp_args++;
+        else if (!strcmp(argv[i], "--nms-threshold") && i + 1 < argc) po.nms_threshold = (float)atof(argv[++i]), pp_args++;
+        else if (!strcmp(argv[i], "--max-detections") && i + 1 < argc) po.max_detections = atoi(argv[++i]), pp_args++;
+        else if (!strcmp(argv[i], "--top-k") && i + 1 < argc) po.top_k = atoi(argv[++i]), pp_args++;
+        else if (!strcmp(argv[i], "--yunet-sqrt-score")) po.yunet_score = KS_SCORE_SQRT, pp_args++;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(); return 0; }
         else {
             fprintf(stderr, "kestrel build: unknown option '%s'\n", argv[i]);
@@ -219,6 +271,11 @@ int ks_cmd_build(int argc, char **argv) {
         usage();
         return 2;
     }
+    if (pp_args && pp_family < 0) {
+        fprintf(stderr, "kestrel build: --score-threshold, --nms-threshold, --max-detections, --top-k and "
+                        "--yunet-sqrt-score need --postprocess\n");
+        return 2;
+    }
     ks_context *ctx = ks_cli_context(o.cfg.verbose ? KS_LOG_INFO : KS_LOG_WARN);
     if (!ctx)
         return 1;
@@ -226,7 +283,7 @@ int ks_cmd_build(int argc, char **argv) {
     double secs = 0;
     int verbose = o.cfg.verbose;
     o.cfg.verbose = 0; /* the report is printed below */
-    ks_status st = ks_cli_build_engine(ctx, onnx, &o, &e, &secs);
+    ks_status st = build_engine(ctx, onnx, &o, pp_family, &po, &e, &secs);
     if (st != KS_OK) {
         int rc = ks_cli_fail(ctx, st, "build");
         ks_context_destroy(ctx);
@@ -248,6 +305,19 @@ int ks_cmd_build(int argc, char **argv) {
            onnx, save, secs, ks_engine_num_layers(e), mem.weight_bytes / 1048576.0,
            mem.activation_bytes / 1048576.0, mem.activation_naive_bytes / 1048576.0,
            mem.workspace_bytes / 1048576.0);
+    if (pp_family >= 0)
+        printf("post-processing inside the engine: outputs");
+    for (int i = 0; pp_family >= 0 && i < ks_engine_num_outputs(e); i++) {
+        ks_dtype dt;
+        int nd;
+        int64_t dims[KS_MAX_DIMS];
+        char sh[96];
+        ks_engine_binding_info(e, ks_engine_num_inputs(e) + i, &dt, &nd, dims);
+        printf("%s %s [%s] %s", i ? "," : "", ks_engine_binding_name(e, ks_engine_num_inputs(e) + i),
+               ks_shape_str(dims, nd, sh, sizeof sh), ks_dtype_name(dt));
+    }
+    if (pp_family >= 0)
+        printf("\n");
     ks_engine_destroy(e);
     ks_context_destroy(ctx);
     return 0;

@@ -33,6 +33,9 @@ static void usage(FILE *f) {
             "  --max-detections N   per image (default 300)\n"
             "  --top-k N            candidates considered by NMS (default 5000)\n"
             "  --draw-png           drawn outputs as PNG instead of JPEG\n"
+            "  --postprocess / --no-postprocess  decode + NMS as plugin nodes of the model / engine\n"
+            "                       (default: inside the GPU engine, separate stages on the CPU);\n"
+            "                       engine files built with `kestrel build --postprocess` are recognised\n"
             "  --letterbox / --no-letterbox, --yunet-sqrt-score, -q (no per-image lines)\n");
 }
 
@@ -175,6 +178,10 @@ int ks_cmd_detect(int argc, char **argv) {
             opt.letterbox = 0;
         } else if (!strcmp(a, "--yunet-sqrt-score")) {
             opt.yunet_score = KS_SCORE_SQRT;
+        } else if (!strcmp(a, "--postprocess")) {
+            opt.postprocess = 1;
+        } else if (!strcmp(a, "--no-postprocess")) {
+            opt.postprocess = 0;
         } else if (!strcmp(a, "--draw-png")) {
             draw_png = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kestrel/vision.h"
 #include "tools/cli.h"
 
 /* Image file -> model input tensor (vision subsystem), when linked. */
@@ -115,6 +116,45 @@ static void safe_name(const char *on, char *safe, size_t n) {
 
 /* Runs a saved GPU engine once: inputs from .npy or random, outputs copied
  * back to the host, printed and optionally written as .npy. */
+
+/* Engines built with --postprocess: the fixed-size detections per image (network-input
+ * pixels), the first 5 of each. */
+static void print_detections(ks_engine *e, int n_in, int n_out, const ks_tensor *t) {
+    static const char *const names[5] = {"num_detections", "detection_boxes", "detection_scores", "detection_classes",
+                                         "detection_landmarks"};
+    int idx[5];
+    for (int k = 0; k < 5; k++) {
+        idx[k] = -1;
+        for (int i = n_in; i < n_in + n_out; i++)
+            if (!strcmp(ks_engine_binding_name(e, i), names[k]))
+                idx[k] = i;
+        if (k < 4 && idx[k] < 0)
+            return;
+    }
+    const ks_tensor *nd = &t[idx[0]], *bx = &t[idx[1]], *sc = &t[idx[2]], *cl = &t[idx[3]];
+    if (nd->dtype != KS_DTYPE_INT32 || bx->ndim != 3 || sc->ndim != 2 || cl->dtype != KS_DTYPE_INT32)
+        return;
+    int64_t B = bx->dims[0], M = bx->dims[1];
+    const float *lm = idx[4] >= 0 ? (const float *)t[idx[4]].data : NULL;
+    printf("detections (post-processing in the engine; boxes in network-input pixels, at most %lld per image):\n",
+           (long long)M);
+    for (int64_t b = 0; b < B; b++) {
+        int32_t c = ((const int32_t *)nd->data)[b];
+        printf("  image %lld: %d detections\n", (long long)b, (int)c);
+        for (int32_t k = 0; k < c && k < 5 && k < M; k++) {
+            const float *q = (const float *)bx->data + (b * M + k) * 4;
+            printf("    [%.1f %.1f %.1f %.1f] score %.4f class %d", q[0], q[1], q[2], q[3],
+                   ((const float *)sc->data)[b * M + k], (int)((const int32_t *)cl->data)[b * M + k]);
+            if (lm) {
+                const float *p = lm + (b * M + k) * 10;
+                printf(" landmarks (%.1f,%.1f) (%.1f,%.1f) (%.1f,%.1f) (%.1f,%.1f) (%.1f,%.1f)", p[0], p[1], p[2],
+                       p[3], p[4], p[5], p[6], p[7], p[8], p[9]);
+            }
+            printf("\n");
+        }
+    }
+}
+
 static int run_engine(int argc, char **argv) {
     const char *engine_path = NULL, *out_dir = NULL;
     const char *in_spec[MAX_IN];
@@ -145,7 +185,10 @@ static int run_engine(int argc, char **argv) {
     void *bind[2 * MAX_IN];
     int n_bind = 0;
     memset(t, 0, sizeof t);
-    ks_status st = ks_engine_load_file(ctx, engine_path, &e);
+    /* engines built with --postprocess hold DetectionDecode / BatchedNMS layers */
+    ks_status st = ks_vision_register_plugins(ctx);
+    if (st == KS_OK)
+        st = ks_engine_load_file(ctx, engine_path, &e);
     if (st != KS_OK) {
         rc = ks_cli_fail(ctx, st, "loading the engine");
         goto out;
@@ -209,6 +252,7 @@ static int run_engine(int argc, char **argv) {
             }
         }
     }
+    print_detections(e, n_in, n_out, t);
 out:
     for (int i = 0; i < n_bind; i++)
         ks_tensor_release(ctx, &t[i]);

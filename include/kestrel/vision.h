@@ -355,6 +355,11 @@ typedef struct ks_detector_options {
     int32_t center;          /* letterbox placement, -1: family default; 0: top-left; 1: centre */
     int32_t class_aware_nms; /* -1: family default (YOLO class-aware, faces not) */
     ks_score_mode yunet_score; /* default KS_SCORE_PRODUCT */
+    int32_t postprocess;     /* decode + NMS as plugin nodes of the model (ks_vision_append_postprocess):
+                                -1 (default): on the GPU path (one engine run does network + decode +
+                                NMS), not on the CPU path; 0: never (separate decode and NMS stages);
+                                1: on both paths. KESTREL_DETECTOR_POSTPROCESS=0/1 overrides the
+                                default (-1) */
 } ks_detector_options;
 
 typedef struct ks_detector ks_detector;
@@ -389,6 +394,29 @@ KS_API void ks_detector_get_options(const ks_detector *det, ks_detector_options 
 KS_API const char *ks_detector_class_label(const ks_detector *det, int32_t class_id);
 /* 1 when detections run on the GPU. */
 KS_API int ks_detector_on_gpu(const ks_detector *det);
+
+/* ------------------------------------------------- post-processing inside the model */
+
+/* Registers the built-in com.kestrel::DetectionDecode and com.kestrel::BatchedNMS plugins on
+ * ctx (those not registered yet). Needed before ks_engine_load_file of an engine built with
+ * post-processing; ks_vision_append_postprocess and ks_detector_create call it. */
+KS_API ks_status ks_vision_register_plugins(ks_context *ctx);
+
+/* Appends the family's box decoding and batched NMS to a detector model as plugin nodes
+ * (DetectionDecode -> BatchedNMS, see docs/vision.md), so that one CPU session run or one
+ * engine (ks_engine_build; engine files keep the plugins) does network + decode + NMS.
+ * The model's outputs become, with B the batch and M = opt->max_detections:
+ *   num_detections [B,1] int32, detection_boxes [B,M,4] float32 (x1,y1,x2,y2),
+ *   detection_scores [B,M] float32, detection_classes [B,M] int32, and for families with
+ *   landmarks (YuNet, RetinaFace, SCRFD-kps) detection_landmarks [B,M,10] float32,
+ * in network-input pixels, highest score first, zero past the count. opt (may be NULL)
+ * gives the thresholds, max_detections, top_k, class_aware_nms, yunet_score and, for
+ * dynamic inputs, input_width/height (default 640x640; the input is fixed to that size,
+ * batch 1 when unknown). family may be KS_FAMILY_AUTO (guessed from the outputs as
+ * ks_detector_create does); MTCNN is refused (UNSUPPORTED_OP). On failure the model may be
+ * partly modified: destroy it. A model that already has post-processing is refused. */
+KS_API ks_status ks_vision_append_postprocess(ks_model *model, ks_detector_family family,
+                                              const ks_detector_options *opt);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
  * the `about` field of reference_outputs_ort.json; docs/vision.md lists them. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -53,6 +54,7 @@ void ks_detector_options_init(ks_detector_options *o) {
     o->class_aware_nms = -1;
     o->yunet_score = KS_SCORE_PRODUCT;
     o->max_batch = 1;
+    o->postprocess = -1;
 }
 
 const char *ks_detector_family_name(ks_detector_family f) {
@@ -358,26 +360,49 @@ ks_status ks__detector_setup_outputs(ks_detector *d) {
     return KS_OK;
 }
 
+ks_status ks__detector_make_priors(ks_detector *d) {
+    if (d->priors || (d->family != KS_FAMILY_ULTRAFACE && d->family != KS_FAMILY_RETINAFACE))
+        return KS_OK;
+    ks_prior_config pc;
+    if (d->family == KS_FAMILY_ULTRAFACE)
+        ks_prior_config_ultraface(&pc, d->in_w, d->in_h);
+    else
+        ks_prior_config_retinaface(&pc, d->in_w, d->in_h);
+    int64_t np = ks_prior_count(&pc);
+    d->priors = ks__alloc_array(d->ctx, (size_t)np * 4, sizeof(float));
+    if (!d->priors)
+        return ks__oom(d->ctx, (size_t)np * 16, "priors");
+    ks_prior_generate(&pc, d->priors);
+    d->n_priors = np;
+    return KS_OK;
+}
+
 ks_status ks__detector_alloc_buffers(ks_detector *d) {
     ks_context *ctx = d->ctx;
     size_t in_bytes = (size_t)3 * d->in_w * d->in_h * ks_dtype_size(d->in_dtype);
     d->input_buf = ks__alloc(ctx, in_bytes);
     if (!d->input_buf)
         return ks__oom(ctx, in_bytes, "detector input");
-    if (d->family == KS_FAMILY_ULTRAFACE || d->family == KS_FAMILY_RETINAFACE) {
-        ks_prior_config pc;
-        if (d->family == KS_FAMILY_ULTRAFACE)
-            ks_prior_config_ultraface(&pc, d->in_w, d->in_h);
-        else
-            ks_prior_config_retinaface(&pc, d->in_w, d->in_h);
-        int64_t np = ks_prior_count(&pc);
-        d->priors = ks__alloc_array(ctx, (size_t)np * 4, sizeof(float));
-        if (!d->priors)
-            return ks__oom(ctx, (size_t)np * 16, "priors");
-        ks_prior_generate(&pc, d->priors);
-        d->n_priors = np;
+    return ks__detector_make_priors(d);
+}
+
+int ks__detector_want_postprocess(const ks_detector *d, int gpu) {
+    int v = d->opt.postprocess;
+    const char *env = getenv("KESTREL_DETECTOR_POSTPROCESS");
+    if (v < 0 && env && *env)
+        v = atoi(env) != 0;
+    if (v < 0)
+        v = gpu;
+    return v != 0;
+}
+
+void ks__detector_pp_map(const ks_affine *inv, int32_t count, float *boxes, float *landmarks, int32_t n_landmarks) {
+    const float *m = inv ? inv->m : NULL;
+    for (int32_t k = 0; k < count; k++) {
+        ks_v_map_box(m, boxes + (size_t)k * 4);
+        for (int32_t j = 0; landmarks && j < n_landmarks; j++)
+            ks_v_map_point(m, landmarks + (size_t)k * 2 * KS_MAX_LANDMARKS + 2 * j);
     }
-    return KS_OK;
 }
 
 /* Grows the per-run host buffers to hold n_rows candidates. */
@@ -428,6 +453,20 @@ ks_status ks__detector_reserve_results(ks_detector *d, int n_images) {
     return KS_OK;
 }
 
+ks_status ks__detector_check_options(ks_detector *d) {
+    const ks_detector_options *o = &d->opt;
+    if ((unsigned)o->yunet_score >= KS_SCORE_MODE_COUNT || o->max_detections < 0 || o->max_detections > 100000 ||
+        o->input_width < 0 || o->input_height < 0 || (o->score_threshold != o->score_threshold) ||
+        o->nms_threshold > 1.0f || o->postprocess < -1 || o->postprocess > 1)
+        return ks__error(d->ctx, KS_INVALID_ARGUMENT,
+                         "%s: invalid detector options (yunet_score %d, max_detections %d, input %dx%d, score "
+                         "threshold %g, NMS threshold %g, postprocess %d)",
+                         d->path, (int)o->yunet_score, (int)o->max_detections, (int)o->input_width,
+                         (int)o->input_height, (double)o->score_threshold, (double)o->nms_threshold,
+                         (int)o->postprocess);
+    return KS_OK;
+}
+
 /* Family from the I/O when AUTO, then the family's defaults. */
 ks_status ks__detector_resolve_family(ks_detector *d) {
     if (d->family == KS_FAMILY_AUTO) {
@@ -463,13 +502,9 @@ ks_status ks_detector_create(ks_context *ctx, const char *model_path, ks_detecto
         ks__free(ctx, d);
         return ks__oom(ctx, strlen(model_path), "path");
     }
-    ks_status st = KS_OK;
-    if ((unsigned)d->opt.yunet_score >= KS_SCORE_MODE_COUNT || d->opt.max_detections < 0 ||
-        d->opt.max_detections > 100000 || d->opt.input_width < 0 || d->opt.input_height < 0 ||
-        (d->opt.score_threshold != d->opt.score_threshold) || d->opt.nms_threshold > 1.0f) {
-        st = ks__error(ctx, KS_INVALID_ARGUMENT, "%s: invalid detector options", model_path);
+    ks_status st = ks__detector_check_options(d);
+    if (st != KS_OK)
         goto fail;
-    }
 
     if (family == KS_FAMILY_MTCNN) {
         if (!ks__mtcnn_detector_create || !ks__mtcnn_detector_detect || !ks__mtcnn_detector_destroy) {
@@ -516,12 +551,19 @@ ks_status ks_detector_create(ks_context *ctx, const char *model_path, ks_detecto
         ks_context_clear_error(ctx);
         ks__detector_gpu_destroy(d);
         d->opt.use_gpu = 0;
+        d->postprocess = 0;
         ks_model_destroy(d->model);
         d->model = NULL;
         st = ks_model_load_file(ctx, model_path, NULL, &d->model);
-        if (st != KS_OK || (st = ks__detector_setup_input(d)) != KS_OK)
+        if (st == KS_OK)
+            st = ks__det_io_from_model(ctx, d->model, &d->io);
+        if (st != KS_OK || (st = ks__detector_setup_input(d)) != KS_OK ||
+            (st = ks__detector_setup_outputs(d)) != KS_OK)
             goto fail;
     }
+    if (ks__detector_want_postprocess(d, 0) && (st = ks__detector_append_postprocess(d)) != KS_OK)
+        goto fail;
+    d->opt.postprocess = d->postprocess;
     if ((st = ks_model_optimize(d->model)) != KS_OK)
         goto fail;
     st = ks_session_create(d->model, NULL, &d->session);
@@ -759,6 +801,25 @@ static ks_status detect_cpu_one(ks_detector *d, const ks_image *img, int idx) {
     ks_status st = ks_session_run(d->session, 1, &in_name, &in, 0, NULL, outs);
     if (st != KS_OK)
         return ks__error_prefix(ctx, "%s", d->path);
+    if (d->postprocess) { /* outputs are the fixed-size NMS results in network pixels */
+        int32_t M = d->opt.max_detections;
+        const int *pp = d->pp_out;
+        int32_t c = ((const int32_t *)outs[pp[0]].data)[0];
+        c = c < 0 ? 0 : c > M ? M : c;
+        d->nms_counts[idx] = c;
+        memcpy(d->nms_boxes + (size_t)idx * M * 4, outs[pp[1]].data, sizeof(float) * 4 * (size_t)M);
+        memcpy(d->nms_scores + (size_t)idx * M, outs[pp[2]].data, sizeof(float) * (size_t)M);
+        memcpy(d->nms_classes + (size_t)idx * M, outs[pp[3]].data, sizeof(int32_t) * (size_t)M);
+        float *lm = d->nms_landmarks + (size_t)idx * M * 2 * KS_MAX_LANDMARKS;
+        if (d->pp_landmarks)
+            memcpy(lm, outs[pp[4]].data, sizeof(float) * 2 * KS_MAX_LANDMARKS * (size_t)M);
+        ks__detector_pp_map(&d->inv[idx], c, d->nms_boxes + (size_t)idx * M * 4, d->pp_landmarks ? lm : NULL,
+                            d->pp_landmarks);
+        d->last_landmarks = d->pp_landmarks;
+        for (int i = 0; i < n_out; i++)
+            ks_tensor_release(ctx, &outs[i]);
+        return KS_OK;
+    }
     int64_t odims[16][KS_MAX_DIMS];
     int ondim[16] = {0};
     ks_dtype odt[16] = {KS_DTYPE_UNDEFINED};

@@ -25,6 +25,9 @@
 #include "vision/detector_internal.h"
 #include "core/model_internal.h"
 #include "graph/pass_batch.h"
+#include "format/engine_format.h"
+#include "plugins/decode/decode_plugin.h"
+#include "plugins/nms/nms_plugin.h"
 
 #ifdef KS_HAVE_CUDA
 
@@ -146,6 +149,46 @@ void ks__detector_gpu_destroy(ks_detector *d) {
     d->gpu = NULL;
 }
 
+/* Engines with the post-processing inside: the outputs are the fixed-size NMS results in
+ * network pixels; only pinned copies of them are needed (the transforms are applied on the
+ * host to the kept boxes). */
+static ks_status gpu_init_postprocess(ks_detector *d) {
+    ks_detector_gpu *g = d->gpu;
+    const char *msg_ = "";
+    ks_det_io io;
+    memset(&io, 0, sizeof io);
+    io.n_outputs = g->n_out;
+    for (int i = 0; i < g->n_out; i++)
+        snprintf(io.out_names[i], sizeof io.out_names[i], "%s", ks_engine_binding_name(g->engine, 1 + i));
+    if (!ks__det_io_postprocessed(&io, d->pp_out))
+        return ks__error(d->ctx, KS_INVALID_MODEL, "%s: engine outputs are not num_detections, detection_boxes, ...",
+                         d->path);
+    int64_t M = g->out_ndim[d->pp_out[2]] == 2 ? g->out_dims[d->pp_out[2]][1] : -1;
+    const int *pp = d->pp_out;
+    int ok = M > 0 && M <= 100000 && g->out_dtype[pp[0]] == KS_DTYPE_INT32 && g->out_dtype[pp[1]] == KS_DTYPE_FLOAT32 &&
+             g->out_dtype[pp[2]] == KS_DTYPE_FLOAT32 && g->out_dtype[pp[3]] == KS_DTYPE_INT32 &&
+             g->out_ndim[pp[1]] == 3 && g->out_dims[pp[1]][1] == M && g->out_dims[pp[1]][2] == 4 &&
+             g->out_dims[pp[0]][0] == g->batch && g->out_dims[pp[2]][0] == g->batch;
+    if (pp[4] >= 0)
+        ok &= g->out_dtype[pp[4]] == KS_DTYPE_FLOAT32 && g->out_ndim[pp[4]] == 3 && g->out_dims[pp[4]][1] == M &&
+              g->out_dims[pp[4]][2] == 2 * KS_MAX_LANDMARKS;
+    if (!ok)
+        return ks__error(d->ctx, KS_INVALID_MODEL, "%s: post-processing outputs have unexpected dtypes or shapes",
+                         d->path);
+    d->opt.max_detections = (int32_t)M;
+    d->pp_landmarks = pp[4] >= 0 ? KS_MAX_LANDMARKS : 0;
+    g->corners_decided = 1;
+    size_t B = (size_t)g->batch, MM = (size_t)M;
+    CU(ks__cuda_host_alloc((void **)&g->h_counts, B * 4, &msg_), "pinned results");
+    CU(ks__cuda_host_alloc((void **)&g->h_classes, B * MM * 4, &msg_), "pinned results");
+    CU(ks__cuda_host_alloc((void **)&g->h_boxes, B * MM * 16, &msg_), "pinned results");
+    CU(ks__cuda_host_alloc((void **)&g->h_scores, B * MM * 4, &msg_), "pinned results");
+    CU(ks__cuda_host_alloc((void **)&g->h_lm, B * MM * 8 * KS_MAX_LANDMARKS, &msg_), "pinned results");
+    CU(ks__cuda_host_alloc((void **)&g->h_tf, B * sizeof(ks_affine), &msg_), "pinned transforms");
+    g->dec.n_landmarks = d->pp_landmarks;
+    return KS_OK;
+}
+
 /* Everything after the engine exists: execution context, buffers, decode params. */
 static ks_status gpu_init(ks_detector *d) {
     ks_detector_gpu *g = d->gpu;
@@ -182,6 +225,8 @@ static ks_status gpu_init(ks_detector *d) {
             return ks__error(ctx, KS_UNSUPPORTED_SHAPE, "%s: engine output %d has no static size", d->path, i);
         KS_CHECK(dev_alloc(d, &g->bind[1 + i], nb, "a network output"));
     }
+    if (d->postprocess)
+        return gpu_init_postprocess(d);
     KS_CHECK(ks__detector_decode_params(d, g->batch, (const int64_t(*)[KS_MAX_DIMS])g->out_dims, g->out_ndim,
                                         g->out_dtype, &g->dec));
     size_t B = (size_t)g->batch, R = (size_t)g->dec.n_rows, M = (size_t)d->opt.max_detections;
@@ -212,6 +257,25 @@ static ks_status gpu_init(ks_detector *d) {
     return KS_OK;
 }
 
+/* The file's graph again (after a refused batch rewrite or an appended post-processing),
+ * with the input fixed and the output roles found. */
+static ks_status reload_model(ks_detector *d) {
+    ks_model_destroy(d->model);
+    d->model = NULL;
+    d->postprocess = 0;
+    KS_CHECK(ks_model_load_file(d->ctx, d->path, NULL, &d->model));
+    KS_CHECK(ks__det_io_from_model(d->ctx, d->model, &d->io));
+    KS_CHECK(ks__detector_setup_input(d));
+    return ks__detector_setup_outputs(d);
+}
+
+/* Appends decode + NMS (batch and output shapes re-read from the current graph first). */
+static ks_status append_postprocess(ks_detector *d) {
+    KS_CHECK(ks__det_io_from_model(d->ctx, d->model, &d->io));
+    KS_CHECK(ks__detector_setup_outputs(d));
+    return ks__detector_append_postprocess(d);
+}
+
 ks_status ks__detector_gpu_create(ks_detector *d) {
     ks_context *ctx = d->ctx;
     if (!ks_cuda_available())
@@ -220,6 +284,7 @@ ks_status ks__detector_gpu_create(ks_detector *d) {
     if (!d->gpu)
         return ks__oom(ctx, sizeof(ks_detector_gpu), "GPU detector");
     ks_detector_gpu *g = d->gpu;
+    int pp = ks__detector_want_postprocess(d, 1);
     int want = d->opt.max_batch > 0 ? d->opt.max_batch : 1;
     ks_build_config cfg;
     ks_build_config_init(&cfg);
@@ -242,13 +307,13 @@ ks_status ks__detector_gpu_create(ks_detector *d) {
                batch-B build may still handle): back to the file's graph, built as it is. */
             ks__log(ctx, KS_LOG_INFO, "%s: batch rewrite refused: %s", d->path, ks_context_last_error(ctx));
             ks_context_clear_error(ctx);
-            ks_model_destroy(d->model);
-            d->model = NULL;
-            KS_CHECK(ks_model_load_file(ctx, d->path, NULL, &d->model));
-            KS_CHECK(ks__detector_setup_input(d));
+            KS_CHECK(reload_model(d));
             st = KS_OK;
         }
     }
+    /* decode + NMS inside the engine (after the batch rewrite, which does not follow plugins) */
+    if (st == KS_OK && pp)
+        st = append_postprocess(d);
     if (st == KS_OK)
         st = ks_engine_build(d->model, &cfg, &g->engine);
     if (st == KS_OK)
@@ -260,23 +325,82 @@ ks_status ks__detector_gpu_create(ks_detector *d) {
                 ks_context_last_error(ctx));
         ks_context_clear_error(ctx);
         ks__detector_gpu_destroy(d);
-        if (rewritten) { /* start again from the file's batch-1 graph */
-            ks_model_destroy(d->model);
-            d->model = NULL;
-            KS_CHECK(ks_model_load_file(ctx, d->path, NULL, &d->model));
-            KS_CHECK(ks__detector_setup_input(d));
-        }
+        if (rewritten || pp) /* start again from the file's batch-1 graph */
+            KS_CHECK(reload_model(d));
         d->gpu = ks__alloc(ctx, sizeof(ks_detector_gpu));
         if (!d->gpu)
             return ks__oom(ctx, sizeof(ks_detector_gpu), "GPU detector");
         g = d->gpu;
         shape.dims[0] = 1;
         cfg.max_batch = 1;
-        st = ks_engine_build(d->model, &cfg, &g->engine);
+        st = KS_OK;
+        if (pp)
+            st = append_postprocess(d);
+        if (st == KS_OK)
+            st = ks_engine_build(d->model, &cfg, &g->engine);
         if (st == KS_OK)
             st = gpu_init(d);
     }
+    if (st == KS_OK)
+        d->opt.postprocess = d->postprocess;
     return st;
+}
+
+/* Engine files built with post-processing: family, input size and thresholds from the
+ * DetectionDecode / BatchedNMS parameters stored in the file. */
+static ks_status engine_postprocess_info(ks_detector *d) {
+    ks_context *ctx = d->ctx;
+    void *data = NULL;
+    size_t n = 0;
+    KS_CHECK(ks__read_file(ctx, d->path, &data, &n));
+    ks_eng_desc desc;
+    ks__eng_desc_init(&desc, ctx);
+    ks_status st = ks__eng_parse(ctx, data, n, &desc);
+    ks__free(ctx, data);
+    if (st != KS_OK) {
+        ks__eng_desc_free(&desc);
+        return st;
+    }
+    int found_dec = 0, found_nms = 0;
+    ks_decode_plugin_info info;
+    memset(&info, 0, sizeof info);
+    float nms_score = 0, iou = 0;
+    int32_t top_k = 0, max_out = 0, aware = 0;
+    for (int i = 0; i < desc.n_layers; i++) {
+        const ks_eng_layer *l = &desc.layers[i];
+        if (l->kind != KS_LAYER_PLUGIN)
+            continue;
+        const char *name = ks__eng_str(&desc, (uint32_t)l->ip[KS_ENG_PLUGIN_IP_NAME]);
+        int64_t off = l->ip[KS_ENG_PLUGIN_IP_OFFSET], nb = l->ip[KS_ENG_PLUGIN_IP_BYTES];
+        if (!name || off < 0 || nb < 0 || off + nb > desc.n_plugin_bytes)
+            continue;
+        const uint8_t *bytes = desc.plugin_data + off;
+        if (!strcmp(name, "DetectionDecode") && !found_dec)
+            found_dec = !ks__decode_plugin_peek(bytes, (size_t)nb, &info);
+        else if (!strcmp(name, "BatchedNMS") && !found_nms)
+            found_nms = !ks__nms_plugin_peek(bytes, (size_t)nb, &nms_score, &iou, &top_k, &max_out, &aware);
+    }
+    ks__eng_desc_free(&desc);
+    if (!found_dec || !found_nms)
+        return ks__error(ctx, KS_INVALID_MODEL,
+                         "%s: the engine has post-processing outputs but no DetectionDecode / BatchedNMS layer", d->path);
+    if (info.family == KS_FAMILY_AUTO || info.family == KS_FAMILY_MTCNN)
+        return ks__error(ctx, KS_INVALID_MODEL, "%s: the engine's DetectionDecode layer names no detector family",
+                         d->path);
+    if (d->family != KS_FAMILY_AUTO && d->family != info.family)
+        return ks__error(ctx, KS_INVALID_ARGUMENT, "%s: the engine was built with %s post-processing, not %s", d->path,
+                         ks_detector_family_name(info.family), ks_detector_family_name(d->family));
+    d->family = info.family;
+    d->opt.score_threshold = nms_score;
+    d->opt.nms_threshold = iou;
+    d->opt.top_k = top_k;
+    d->opt.max_detections = max_out;
+    d->opt.class_aware_nms = aware;
+    d->opt.yunet_score = info.sqrt_score ? KS_SCORE_SQRT : KS_SCORE_PRODUCT;
+    d->opt.input_width = info.input_w;
+    d->opt.input_height = info.input_h;
+    d->postprocess = 1;
+    return KS_OK;
 }
 
 ks_status ks__detector_gpu_create_from_engine(ks_detector *d) {
@@ -285,6 +409,7 @@ ks_status ks__detector_gpu_create_from_engine(ks_detector *d) {
     if (!d->gpu)
         return ks__oom(ctx, sizeof(ks_detector_gpu), "GPU detector");
     ks_detector_gpu *g = d->gpu;
+    KS_CHECK(ks_vision_register_plugins(ctx)); /* engines built with post-processing use them */
     KS_CHECK(ks_engine_load_file(ctx, d->path, &g->engine));
     ks_det_io *io = &d->io;
     memset(io, 0, sizeof(*io));
@@ -300,6 +425,15 @@ ks_status ks__detector_gpu_create_from_engine(ks_detector *d) {
         KS_CHECK(ks_engine_binding_info(g->engine, 1 + i, &io->out_dtype[i], &io->out_ndim[i], io->out_dims[i]));
     }
     io->has_exp = -1;
+    int pp[KS_PP_OUTPUTS];
+    if (ks__det_io_postprocessed(io, pp)) { /* built with --postprocess */
+        KS_CHECK(engine_postprocess_info(d));
+        KS_CHECK(ks__detector_resolve_family(d));
+        KS_CHECK(ks__detector_setup_input(d));
+        KS_CHECK(gpu_init(d));
+        d->opt.postprocess = 1;
+        return KS_OK;
+    }
     KS_CHECK(ks__detector_resolve_family(d));
     KS_CHECK(ks__detector_setup_input(d));
     KS_CHECK(ks__detector_setup_outputs(d));
@@ -412,6 +546,27 @@ static ks_status enqueue_pipeline(ks_detector *d, int m, const ks_image *dev) {
     if (g->profile)
         ks__cuda_event_record(g->ev[0], s);
     KS_CHECK(ks_preprocess_cuda(ctx, &d->pre, m, dev, g->bind[0], NULL, s));
+    if (d->postprocess) { /* network + decode + NMS in one engine run; results to pinned memory */
+        if (g->profile)
+            ks__cuda_event_record(g->ev[1], s);
+        KS_CHECK(ks_exec_run(g->ec, s, g->bind));
+        if (g->profile) {
+            ks__cuda_event_record(g->ev[2], s);
+            ks__cuda_event_record(g->ev[3], s);
+            ks__cuda_event_record(g->ev[4], s);
+        }
+        const int *pp = d->pp_out;
+        size_t mm = (size_t)m * M;
+        CU(ks__cuda_memcpy(g->h_counts, g->bind[1 + pp[0]], sizeof(int32_t) * m, 2, s, &msg_), "results");
+        CU(ks__cuda_memcpy(g->h_boxes, g->bind[1 + pp[1]], mm * 16, 2, s, &msg_), "results");
+        CU(ks__cuda_memcpy(g->h_scores, g->bind[1 + pp[2]], mm * 4, 2, s, &msg_), "results");
+        CU(ks__cuda_memcpy(g->h_classes, g->bind[1 + pp[3]], mm * 4, 2, s, &msg_), "results");
+        if (pp[4] >= 0)
+            CU(ks__cuda_memcpy(g->h_lm, g->bind[1 + pp[4]], mm * 8 * KS_MAX_LANDMARKS, 2, s, &msg_), "results");
+        if (g->profile)
+            ks__cuda_event_record(g->ev[5], s);
+        return KS_OK;
+    }
     CU(ks__cuda_memcpy(g->d_tf, g->h_tf, sizeof(ks_affine) * (size_t)m, 1, s, &msg_), "uploading transforms");
     if (g->profile)
         ks__cuda_event_record(g->ev[1], s);
@@ -541,12 +696,12 @@ ks_status ks__detector_gpu_detect(ks_detector *d, int n, const ks_image *images,
                 }
             }
         }
-        /* transforms (host); the NMS maps boxes back with them */
-        if (!replay) {
-            for (int k = 0; k < m; k++) {
-                ks_vprep_image vi;
-                KS_CHECK(ks__vprep_image(ctx, &d->pre, &dev[k], &vi, &g->h_tf[k]));
-            }
+        /* transforms (host); the NMS (or, with the post-processing in the engine, the host
+           after it) maps boxes back with them. Computed on every call: a replayed graph reads
+           them from the pinned buffer, which a call with other sizes may have changed. */
+        for (int k = 0; k < m; k++) {
+            ks_vprep_image vi;
+            KS_CHECK(ks__vprep_image(ctx, &d->pre, &dev[k], &vi, &g->h_tf[k]));
         }
         if (replay) {
             CU(ks__cuda_graph_launch(gr->exec, g->stream, &msg_), "replaying the detector graph");
@@ -590,6 +745,16 @@ ks_status ks__detector_gpu_detect(ks_detector *d, int n, const ks_image *images,
             g->n_profiled++;
         }
         memcpy(d->inv + i0, g->h_tf, sizeof(ks_affine) * (size_t)m);
+        if (d->postprocess) { /* inverse transform of the kept boxes, on the host */
+            int32_t M = d->opt.max_detections;
+            for (int k = 0; k < m; k++) {
+                int32_t c = g->h_counts[k];
+                c = c < 0 ? 0 : c > M ? M : c;
+                ks__detector_pp_map(&g->h_tf[k], c, g->h_boxes + (size_t)k * M * 4,
+                                    d->pp_landmarks ? g->h_lm + (size_t)k * M * 2 * KS_MAX_LANDMARKS : NULL,
+                                    d->pp_landmarks);
+            }
+        }
         fill_from_pinned(d, i0, m, g->dec.n_landmarks, results + i0);
     }
     return KS_OK;

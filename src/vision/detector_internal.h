@@ -8,6 +8,9 @@
 struct ks_detector_gpu; /* detector_gpu.c */
 
 #define KS_DET_MAX_IO 16
+/* Outputs of a model with appended post-processing (detector_postprocess.c), in order:
+ * num_detections, detection_boxes, detection_scores, detection_classes, detection_landmarks. */
+#define KS_PP_OUTPUTS 5
 
 /* Model or engine I/O, as the detector needs it. */
 typedef struct ks_det_io {
@@ -54,6 +57,9 @@ struct ks_detector {
     int32_t *nms_classes, *nms_counts;
     ks_affine *inv;
     int32_t last_landmarks;
+    int postprocess;              /* decode + NMS are nodes of the model / engine */
+    int32_t pp_landmarks;         /* landmark points of the appended post-processing (0 or 5) */
+    int pp_out[KS_PP_OUTPUTS];    /* model/engine output index of each post-processing output (-1) */
     void *mtcnn;                  /* MTCNN detector (another owner's code) */
     struct ks_detector_gpu *gpu;  /* non-NULL on the GPU path */
 };
@@ -75,6 +81,23 @@ void ks__detector_nms_params(const ks_detector *d, int32_t batch, int32_t n_rows
 void ks__detector_fill_results(ks_detector *d, int first, int n, int32_t n_landmarks,
                                ks_detection_list *results);
 int ks__detector_is_engine_file(const char *path);
+ks_status ks__detector_check_options(ks_detector *d);
+ks_status ks__detector_make_priors(ks_detector *d);
+/* 1 when opt.postprocess (or KESTREL_DETECTOR_POSTPROCESS) asks for in-model post-processing
+ * on this path (gpu = 1: GPU engine; default on), else 0 (CPU default: separate stages). */
+int ks__detector_want_postprocess(const ks_detector *d, int gpu);
+
+/* detector_postprocess.c. Appends DetectionDecode + BatchedNMS to d->model (family, input,
+ * outputs and priors set up; batch from d->io.in_dims[0]); the model's outputs become the
+ * KS_PP_OUTPUTS ones; d->io, d->postprocess, d->pp_landmarks updated. */
+ks_status ks__detector_append_postprocess(ks_detector *d);
+/* The post-processing output indices in io (idx[k] = -1 when absent); returns the number
+ * found when the first four are all there, else 0. */
+int ks__det_io_postprocessed(const ks_det_io *io, int idx[KS_PP_OUTPUTS]);
+const char *ks__pp_output_name(int i);
+/* Maps `count` kept boxes (and landmarks, stride 2*KS_MAX_LANDMARKS) through inv, in place,
+ * with the same arithmetic as the NMS (ks_v_map_box / ks_v_map_point). */
+void ks__detector_pp_map(const ks_affine *inv, int32_t count, float *boxes, float *landmarks, int32_t n_landmarks);
 
 /* GPU path (detector_gpu.c). create returns KS_NO_DEVICE / KS_UNSUPPORTED_OP when the GPU
  * engine or a GPU is not available (the caller then falls back to the CPU). */

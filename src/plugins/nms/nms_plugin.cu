@@ -37,3 +37,29 @@ extern "C" int ks__nms_plugin_argmax_cuda(const float *scores, int64_t rows, int
     }
     return 0;
 }
+
+static __global__ void pack_kernel(const float *__restrict__ bx, const float *__restrict__ lm, int64_t rows, int L,
+                                   float *__restrict__ dst) {
+    int64_t W = 4 + L;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < rows * W;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i / W, c = i % W;
+        dst[i] = c < 4 ? bx[r * 4 + c] : lm[r * L + (c - 4)];
+    }
+}
+
+extern "C" int ks__nms_plugin_pack_cuda(const float *boxes, const float *landmarks, int64_t rows, int L, float *dst,
+                                        void *stream, char *err, size_t err_bytes) {
+    if (rows <= 0)
+        return 0;
+    int64_t blocks = (rows * (4 + L) + 255) / 256;
+    if (blocks > 65535)
+        blocks = 65535;
+    pack_kernel<<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(boxes, landmarks, rows, L, dst);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) {
+        snprintf(err, err_bytes, "BatchedNMS pack: %s", cudaGetErrorString(e));
+        return (int)e;
+    }
+    return 0;
+}

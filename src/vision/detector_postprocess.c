@@ -1,0 +1,314 @@
+/* Post-processing appended to a detector model: the raw outputs feed a DetectionDecode
+ * plugin node and a BatchedNMS plugin node (src/plugins/decode, src/plugins/nms), whose
+ * fixed-size results become the model outputs:
+ *
+ *   num_detections [B,1] int32, detection_boxes [B,M,4], detection_scores [B,M],
+ *   detection_classes [B,M] int32, detection_landmarks [B,M,10] (families with landmarks)
+ *
+ * in network-input pixels. The CPU session and ks_engine_build then run network + decode
+ * + NMS as one graph; only the per-image inverse preprocessing transform of the <= M kept
+ * boxes is left to the caller (ks_detector does it on the host).
+ *
+ * Graph shape (names prefixed "ks_postprocess/"):
+ *   SSD        loc, conf, (landm), priors (constant [N,4])          -> decode
+ *   corners    boxes, scores                                        -> decode
+ *   YOLOv5     rows                                                 -> decode
+ *   YuNet      cls/obj/bbox/kps per level: Reshape [B*n_l, k] -> Concat(axis 0) -> decode
+ *   SCRFD      score/bbox/kps per level:  idem (level-major: GPU plugin layers take at most 8 inputs)
+ *   decode -> boxes, scores, classes, (landmarks) -> BatchedNMS
+ *   with landmarks: BatchedNMS(pack_landmarks=1) -> [B,M,14] -> Split(axis 2, [4, 10])
+ *   (GPU plugin layers have at most 4 outputs, so the NMS packs landmarks after the box). */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "core/model_internal.h"
+#include "plugins/decode/decode_plugin.h"
+#include "plugins/nms/nms_plugin.h"
+#include "plugins/registry.h"
+#include "vision/detector_internal.h"
+
+static const char *const pp_out_names[KS_PP_OUTPUTS] = {"num_detections", "detection_boxes", "detection_scores",
+                                                        "detection_classes", "detection_landmarks"};
+
+const char *ks__pp_output_name(int i) { return i >= 0 && i < KS_PP_OUTPUTS ? pp_out_names[i] : NULL; }
+
+ks_status ks_vision_register_plugins(ks_context *ctx) {
+    if (!ctx)
+        return KS_INVALID_ARGUMENT;
+    if (!ks_plugin_find(ctx, "com.kestrel", "DetectionDecode"))
+        KS_CHECK(ks_plugin_register(ctx, ks__decode_plugin_desc()));
+    if (!ks_plugin_find(ctx, "com.kestrel", "BatchedNMS"))
+        KS_CHECK(ks_plugin_register(ctx, ks__nms_plugin_desc()));
+    return KS_OK;
+}
+
+int ks__det_io_postprocessed(const ks_det_io *io, int idx[KS_PP_OUTPUTS]) {
+    int found = 0;
+    for (int k = 0; k < KS_PP_OUTPUTS; k++) {
+        idx[k] = -1;
+        for (int i = 0; i < io->n_outputs; i++)
+            if (!strcmp(io->out_names[i], pp_out_names[k]))
+                idx[k] = i;
+        found += idx[k] >= 0;
+    }
+    return idx[0] >= 0 && idx[1] >= 0 && idx[2] >= 0 && idx[3] >= 0 ? found : 0;
+}
+
+/* --------------------------------------------------------------- graph edits */
+
+typedef struct pp_builder {
+    ks_detector *d;
+    ks_graph *g;
+    int64_t batch;
+} pp_builder;
+
+static ks_status new_value(pp_builder *b, const char *name, int *id) {
+    char full[256];
+    snprintf(full, sizeof full, "ks_postprocess/%s", name);
+    return ks__graph_add_value(b->g, full, 0, id);
+}
+
+static ks_status const_i64(pp_builder *b, const char *name, int n, const int64_t *vals, int *id) {
+    char full[256];
+    snprintf(full, sizeof full, "ks_postprocess/%s", name);
+    ks_tensor t = {KS_DTYPE_INT64, 1, {n}, (void *)vals};
+    return ks__graph_add_const(b->g, full, &t, id);
+}
+
+static ks_status add_node(pp_builder *b, const char *name, const char *op, const char *domain, int n_in,
+                          const int *ins, int n_out, const int *outs, int *idx) {
+    char full[256];
+    snprintf(full, sizeof full, "ks_postprocess/%s", name);
+    return ks__graph_add_node(b->g, full, op, domain, domain && *domain ? 1 : b->g->opset, n_in, ins, n_out, outs,
+                              idx);
+}
+
+static ks_status add_int_attr(pp_builder *b, int node, const char *key, int64_t v) {
+    ks_attr a;
+    memset(&a, 0, sizeof a);
+    a.name = (char *)key;
+    a.type = KS_ATTR_INT;
+    a.i = v;
+    return ks__node_add_attr(b->g, node, &a);
+}
+
+/* One role of a level family (cls, obj, bbox, kps): per level Reshape to [B*n_l, k], then
+ * Concat over axis 0 (level-major). */
+static ks_status concat_levels(pp_builder *b, const char *role, const int *outs, int n_levels, int64_t last,
+                               int *value) {
+    int parts[KS_DECODE_MAX_LEVELS];
+    for (int l = 0; l < n_levels; l++) {
+        int src = b->g->outputs[outs[l]];
+        int64_t shape[2] = {-1, last}; /* any batch: the rows stay image-major */
+        char nm[64];
+        int sh, idx;
+        snprintf(nm, sizeof nm, "%s_%d_shape", role, l);
+        KS_CHECK(const_i64(b, nm, 2, shape, &sh));
+        snprintf(nm, sizeof nm, "%s_%d", role, l);
+        KS_CHECK(new_value(b, nm, &parts[l]));
+        int ins[2] = {src, sh};
+        snprintf(nm, sizeof nm, "reshape_%s_%d", role, l);
+        KS_CHECK(add_node(b, nm, "Reshape", "", 2, ins, 1, &parts[l], &idx));
+    }
+    char nm[64];
+    int idx;
+    snprintf(nm, sizeof nm, "%s", role);
+    KS_CHECK(new_value(b, nm, value));
+    snprintf(nm, sizeof nm, "concat_%s", role);
+    KS_CHECK(add_node(b, nm, "Concat", "", n_levels, parts, 1, value, &idx));
+    return add_int_attr(b, idx, "axis", 0);
+}
+
+/* Adds a plugin node whose instance is created now from attrs. */
+static ks_status add_plugin_node(pp_builder *b, const char *name, const char *op, const ks_plugin_attr *attrs,
+                                 int n_attrs, int n_in, const int *ins, int n_out, const int *outs) {
+    ks_plugin_node *pn = NULL;
+    ks_status st = ks__plugin_node_create(b->g->ctx, "com.kestrel", op, attrs, n_attrs, &pn);
+    if (st != KS_OK)
+        return ks__error_prefix(b->g->ctx, "%s: appending %s", b->g->source, op);
+    int idx;
+    st = add_node(b, name, op, "com.kestrel", n_in, ins, n_out, outs, &idx);
+    if (st != KS_OK) {
+        ks__plugin_node_free(b->g->ctx, pn);
+        return st;
+    }
+    b->g->nodes[idx].op = KS_OP_PLUGIN;
+    b->g->nodes[idx].plugin = pn;
+    return KS_OK;
+}
+
+static const char *const decoder_attr_names[KS_BOX_DECODER_COUNT] = {"ssd", "corners", "yunet", "scrfd", "yolo"};
+
+ks_status ks__detector_append_postprocess(ks_detector *d) {
+    ks_context *ctx = d->ctx;
+    ks_graph *g = d->model->graph;
+    /* the graph's current shapes (the input may have been fixed or re-batched since) */
+    KS_CHECK(ks_model_optimize(d->model));
+    KS_CHECK(ks__det_io_from_model(ctx, d->model, &d->io));
+    KS_CHECK(ks__detector_setup_outputs(d));
+    pp_builder b = {d, g, d->io.in_dims[0]};
+    if (b.batch <= 0)
+        return ks__error(ctx, KS_UNSUPPORTED_SHAPE, "%s: the batch must be known to append post-processing", d->path);
+    KS_CHECK(ks_vision_register_plugins(ctx));
+    ks_decode_params p;
+    KS_CHECK(ks__detector_decode_params(d, (int32_t)b.batch, (const int64_t(*)[KS_MAX_DIMS])d->io.out_dims,
+                                        d->io.out_ndim, d->io.out_dtype, &p));
+    /* decode inputs */
+    int ins[8], n_in = 0, landmarks = 0;
+    switch (p.kind) {
+    case KS_DECODE_SSD:
+    case KS_DECODE_CORNERS: {
+        ins[n_in++] = g->outputs[d->o_boxes[0]];
+        ins[n_in++] = g->outputs[d->o_scores[0]];
+        if (p.kind == KS_DECODE_SSD && d->o_kps[0] >= 0)
+            ins[n_in++] = g->outputs[d->o_kps[0]], landmarks = 1;
+        if (p.kind == KS_DECODE_SSD) {
+            if (!d->priors || d->n_priors != p.n_rows)
+                return ks__error(ctx, KS_INTERNAL, "%s: priors for the SSD decode", d->path);
+            ks_tensor t = {KS_DTYPE_FLOAT32, 2, {d->n_priors, 4}, d->priors};
+            KS_CHECK(ks__graph_add_const(g, "ks_postprocess/priors", &t, &ins[n_in]));
+            n_in++;
+        }
+        break;
+    }
+    case KS_DECODE_YOLO:
+        ins[n_in++] = g->outputs[d->o_boxes[0]];
+        break;
+    default: {
+        int yunet = p.kind == KS_DECODE_YUNET, L = d->n_levels;
+        int kps = 1;
+        for (int l = 0; l < L; l++)
+            kps &= d->o_kps[l] >= 0;
+        KS_CHECK(concat_levels(&b, yunet ? "cls" : "score", d->o_scores, L, 1, &ins[n_in++]));
+        if (yunet)
+            KS_CHECK(concat_levels(&b, "obj", d->o_obj, L, 1, &ins[n_in++]));
+        KS_CHECK(concat_levels(&b, "bbox", d->o_boxes, L, 4, &ins[n_in++]));
+        if (kps) {
+            KS_CHECK(concat_levels(&b, "kps", d->o_kps, L, 2 * KS_MAX_LANDMARKS, &ins[n_in++]));
+            landmarks = 1;
+        }
+        break;
+    }
+    }
+    /* decode node */
+    int dec_out[4];
+    static const char *const dec_names[4] = {"boxes", "scores", "classes", "landmarks"};
+    for (int k = 0; k < 3 + landmarks; k++)
+        KS_CHECK(new_value(&b, dec_names[k], &dec_out[k]));
+    int64_t in_size[2] = {d->in_w, d->in_h};
+    int64_t strides[KS_DECODE_MAX_LEVELS], anchors[KS_DECODE_MAX_LEVELS];
+    for (int l = 0; l < p.n_levels; l++)
+        strides[l] = p.levels[l].stride, anchors[l] = p.levels[l].n_anchors;
+    ks_plugin_attr da[8];
+    memset(da, 0, sizeof da);
+    int nda = 0;
+    da[nda++] = (ks_plugin_attr){.key = "decoder", .type = KS_PLUGIN_ATTR_STRING, .s = decoder_attr_names[p.kind]};
+    da[nda++] = (ks_plugin_attr){.key = "family", .type = KS_PLUGIN_ATTR_STRING,
+                                 .s = ks_detector_family_name(d->family)};
+    da[nda++] = (ks_plugin_attr){.key = "input_size", .type = KS_PLUGIN_ATTR_INTS, .n = 2, .ints = in_size};
+    da[nda++] = (ks_plugin_attr){.key = "score_threshold", .type = KS_PLUGIN_ATTR_FLOAT, .f = p.score_threshold};
+    da[nda++] = (ks_plugin_attr){.key = "sqrt_score", .type = KS_PLUGIN_ATTR_INT, .i = p.score_mode == KS_SCORE_SQRT};
+    da[nda++] = (ks_plugin_attr){.key = "first_class", .type = KS_PLUGIN_ATTR_INT, .i = p.first_class};
+    if (p.n_levels > 0 && (p.kind == KS_DECODE_YUNET || p.kind == KS_DECODE_SCRFD)) {
+        da[nda++] = (ks_plugin_attr){.key = "strides", .type = KS_PLUGIN_ATTR_INTS, .n = p.n_levels, .ints = strides};
+        da[nda++] = (ks_plugin_attr){.key = "anchors", .type = KS_PLUGIN_ATTR_INTS, .n = p.n_levels, .ints = anchors};
+    }
+    KS_CHECK(add_plugin_node(&b, "decode", "DetectionDecode", da, nda, n_in, ins, 3 + landmarks, dec_out));
+    /* NMS node */
+    int out_ids[KS_PP_OUTPUTS], nms_out[4];
+    for (int k = 0; k < KS_PP_OUTPUTS; k++)
+        out_ids[k] = -1;
+    for (int k = 0; k < 4 + landmarks; k++)
+        KS_CHECK(ks__graph_add_value(g, pp_out_names[k], 0, &out_ids[k]));
+    nms_out[0] = out_ids[0], nms_out[2] = out_ids[2], nms_out[3] = out_ids[3];
+    if (landmarks)
+        KS_CHECK(new_value(&b, "nms_boxes_landmarks", &nms_out[1]));
+    else
+        nms_out[1] = out_ids[1];
+    ks_plugin_attr na[6] = {
+        {.key = "score_threshold", .type = KS_PLUGIN_ATTR_FLOAT, .f = d->opt.score_threshold},
+        {.key = "iou_threshold", .type = KS_PLUGIN_ATTR_FLOAT, .f = d->opt.nms_threshold},
+        {.key = "top_k", .type = KS_PLUGIN_ATTR_INT, .i = d->opt.top_k},
+        {.key = "max_output", .type = KS_PLUGIN_ATTR_INT, .i = d->opt.max_detections},
+        {.key = "class_aware", .type = KS_PLUGIN_ATTR_INT, .i = d->opt.class_aware_nms},
+        {.key = "pack_landmarks", .type = KS_PLUGIN_ATTR_INT, .i = landmarks}};
+    KS_CHECK(add_plugin_node(&b, "nms", "BatchedNMS", na, 6, 3 + landmarks, dec_out, 4, nms_out));
+    if (landmarks) {
+        int64_t split[2] = {4, 2 * KS_MAX_LANDMARKS};
+        int sid, idx;
+        KS_CHECK(const_i64(&b, "split_sizes", 2, split, &sid));
+        int sins[2] = {nms_out[1], sid}, souts[2] = {out_ids[1], out_ids[4]};
+        KS_CHECK(add_node(&b, "split_landmarks", "Split", "", 2, sins, 2, souts, &idx));
+        KS_CHECK(add_int_attr(&b, idx, "axis", 2));
+    }
+    /* the fixed-size results become the model outputs */
+    int n_new = 4 + landmarks;
+    int *outs = ks__alloc_array(ctx, (size_t)n_new, sizeof(int));
+    if (!outs)
+        return ks__oom(ctx, sizeof(int) * (size_t)n_new, "model outputs");
+    for (int k = 0; k < n_new; k++)
+        outs[k] = out_ids[k];
+    ks__free(ctx, g->outputs);
+    g->outputs = outs;
+    g->n_outputs = n_new;
+    KS_CHECK(ks__graph_toposort(g));
+    ks_status st = ks_model_optimize(d->model);
+    if (st != KS_OK)
+        return ks__error_prefix(ctx, "%s: post-processing appended for %s", d->path, ks_detector_family_name(d->family));
+    /* the detector's view of the outputs */
+    KS_CHECK(ks__det_io_from_model(ctx, d->model, &d->io));
+    if (!ks__det_io_postprocessed(&d->io, d->pp_out))
+        return ks__error(ctx, KS_INTERNAL, "%s: post-processing outputs missing after the append", d->path);
+    d->postprocess = 1;
+    d->pp_landmarks = landmarks ? KS_MAX_LANDMARKS : 0;
+    return KS_OK;
+}
+
+ks_status ks_vision_append_postprocess(ks_model *m, ks_detector_family family, const ks_detector_options *opt) {
+    if (!m)
+        return KS_INVALID_ARGUMENT;
+    ks_context *ctx = ks_model_context(m);
+    if ((unsigned)family >= KS_FAMILY_COUNT)
+        return ks__error(ctx, KS_INVALID_ARGUMENT, "ks_vision_append_postprocess: bad family %d", (int)family);
+    if (family == KS_FAMILY_MTCNN)
+        return ks__error(ctx, KS_UNSUPPORTED_OP,
+                         "%s: MTCNN is a cascade of three nets; its post-processing cannot be appended to one model",
+                         m->graph->source);
+    ks_detector *d = ks__alloc(ctx, sizeof(*d));
+    if (!d)
+        return ks__oom(ctx, sizeof(*d), "post-processing");
+    d->ctx = ctx;
+    d->family = family;
+    if (opt)
+        d->opt = *opt;
+    else
+        ks_detector_options_init(&d->opt);
+    d->model = m;
+    d->path = ks__strdup(ctx, m->graph->source ? m->graph->source : "<model>");
+    ks_status st = d->path ? KS_OK : ks__oom(ctx, 0, "path");
+    int pp[KS_PP_OUTPUTS];
+    if (st == KS_OK)
+        st = ks__detector_check_options(d);
+    if (st == KS_OK)
+        st = ks__det_io_from_model(ctx, m, &d->io);
+    if (st == KS_OK && ks__det_io_postprocessed(&d->io, pp))
+        st = ks__error(ctx, KS_INVALID_ARGUMENT, "%s: the model already has post-processing (num_detections, ...)",
+                       d->path);
+    if (st == KS_OK)
+        st = ks__detector_resolve_family(d);
+    if (st == KS_OK)
+        st = ks__detector_setup_input(d); /* fixes a dynamic input to the size asked (batch 1 if unknown) */
+    if (st == KS_OK)
+        st = ks__det_io_from_model(ctx, m, &d->io); /* output shapes now known */
+    if (st == KS_OK)
+        st = ks__detector_setup_outputs(d);
+    if (st == KS_OK)
+        st = ks__detector_make_priors(d);
+    if (st == KS_OK)
+        st = ks__detector_append_postprocess(d);
+    ks__free(ctx, d->priors);
+    ks__free(ctx, d->path);
+    ks__free(ctx, d);
+    return st;
+}
