@@ -1,7 +1,7 @@
 /* End-to-end detector benchmark (public API only; built by tools/vision-bench.sh).
  *
  *   vision_bench [--models DIR] [--images DIR] [--fp16] [--iters N] [--batch B] [--no-jpeg]
- *                [family-or-model ...]
+ *                [--postprocess-ab | --separate] [family-or-model ...]
  *
  * For each detector: a 1920x1080 BGR frame already in device memory -> detections in
  * frame pixels (ks_detector_detect on the GPU path: preprocess + engine + decode + NMS +
@@ -10,7 +10,12 @@
  * without it (KESTREL_DETECTOR_GRAPH=0, eager launches), and the per-stage split measured with
  * CUDA events (KESTREL_DETECTOR_PROFILE=1; the detector logs it). Then, separately, the cost of getting a frame from a JPEG file:
  * CPU decode (libjpeg-turbo) + upload, and nvJPEG decode when libnvjpeg.so.13 loads.
- * Every figure is wall time around the call, which synchronises its stream. */
+ * Every figure is wall time around the call, which synchronises its stream.
+ *
+ * Decode + NMS run inside the engine (the detector's default: DetectionDecode + BatchedNMS
+ * plugin layers, one ks_exec_run). --separate measures the older path instead (engine, then
+ * separate decode and NMS kernels, postprocess = 0); --postprocess-ab measures both, the
+ * separate path on rows labelled "<name> [sep]". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +82,7 @@ static const entry defaults[] = {
 
 int main(int argc, char **argv) {
     const char *models = getenv("KESTREL_MODELS"), *images = getenv("KESTREL_IMAGES");
-    int fp16 = 0, iters = 200, batch = 32, jpeg = 1;
+    int fp16 = 0, iters = 200, batch = 32, jpeg = 1, pp_modes[2] = {-1, 0}, n_pp = 1;
     const char *only[32];
     int n_only = 0;
     for (int i = 1; i < argc; i++) {
@@ -89,6 +94,10 @@ int main(int argc, char **argv) {
             jpeg = 0;
         else if (!strcmp(argv[i], "--fp16"))
             fp16 = 1;
+        else if (!strcmp(argv[i], "--postprocess-ab"))
+            n_pp = 2;
+        else if (!strcmp(argv[i], "--separate"))
+            pp_modes[0] = 0, n_pp = 1;
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
             iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
@@ -147,7 +156,11 @@ int main(int argc, char **argv) {
     printf("%-20s %5s %6s | %-44s | %-22s\n", "detector", "input", "dets", "batch 1 latency ms: min / median / p90 / p99 / mean",
            "batch B throughput");
     double *lat = malloc(sizeof(double) * (size_t)iters);
-    for (size_t m = 0; m < sizeof(defaults) / sizeof(defaults[0]); m++) {
+    for (size_t mm = 0; mm < n_pp * (sizeof(defaults) / sizeof(defaults[0])); mm++) {
+        size_t m = mm / (size_t)n_pp;
+        int pp = pp_modes[mm % (size_t)n_pp];
+        char label[64];
+        snprintf(label, sizeof label, "%s%s", defaults[m].name, pp == 0 && n_pp == 2 ? " [sep]" : "");
         int want = n_only == 0;
         for (int k = 0; k < n_only; k++)
             want |= strstr(defaults[m].name, only[k]) != NULL || strstr(defaults[m].file, only[k]) != NULL;
@@ -156,11 +169,11 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/%s", models, defaults[m].file);
         ks_detector_options o;
         ks_detector_options_init(&o);
-        o.use_gpu = 1, o.fp16 = fp16, o.max_batch = 1;
+        o.use_gpu = 1, o.fp16 = fp16, o.max_batch = 1, o.postprocess = pp;
         ks_detector *d1 = NULL, *dB = NULL;
         double tb0 = now_ms();
         if (ks_detector_create(ctx, path, KS_FAMILY_AUTO, &o, &d1) != KS_OK || !ks_detector_on_gpu(d1)) {
-            printf("%-20s failed: %s\n", defaults[m].name, ks_context_last_error(ctx));
+            printf("%-20s failed: %s\n", label, ks_context_last_error(ctx));
             ks_detector_destroy(d1);
             continue;
         }
@@ -180,7 +193,7 @@ int main(int argc, char **argv) {
         ks_detector_detect(d1, 1, frames, res);
         double eager1 = median_call_ms(d1, 1, frames, res, iters / 2 + 10);
         unsetenv("KESTREL_DETECTOR_GRAPH");
-        printf("%-20s batch 1: one CUDA graph %.3f ms, eager launches %.3f ms (median)\n", defaults[m].name, med, eager1);
+        printf("%-20s batch 1: one CUDA graph %.3f ms, eager launches %.3f ms (median)\n", label, med, eager1);
         setenv("KESTREL_DETECTOR_PROFILE", "1", 1);
         median_call_ms(d1, 1, frames, res, 50);
         unsetenv("KESTREL_DETECTOR_PROFILE");
@@ -203,7 +216,7 @@ int main(int argc, char **argv) {
             double eagerB = median_call_ms(dB, batch, frames, res, 10);
             unsetenv("KESTREL_DETECTOR_GRAPH");
             printf("%-20s batch %d: %.1f frames/s with the graph, %.1f frames/s eager (median call %.3f ms)\n",
-                   defaults[m].name, batch, thr, batch / (eagerB / 1e3), eagerB);
+                   label, batch, thr, batch / (eagerB / 1e3), eagerB);
             setenv("KESTREL_DETECTOR_PROFILE", "1", 1);
             median_call_ms(dB, batch, frames, res, 10);
             unsetenv("KESTREL_DETECTOR_PROFILE");
@@ -214,7 +227,7 @@ int main(int argc, char **argv) {
         }
         printf("%-20s %dx%d %5d | %7.3f / %7.3f / %7.3f / %7.3f / %7.3f | %8.1f frames/s (%d frames per call, "
                "engine batch %d)  [build %.0f ms]\n",
-               defaults[m].name, (int)eo.input_width, (int)eo.input_height, ndet, mn, med, p90, p99, mean, thr, batch,
+               label, (int)eo.input_width, (int)eo.input_height, ndet, mn, med, p90, p99, mean, thr, batch,
                got_b, build_ms);
         fflush(stdout);
         ks_detector_destroy(d1);

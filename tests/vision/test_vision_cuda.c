@@ -1,7 +1,11 @@
 /* CUDA vision kernels against the CPU references: preprocessing (every pixel format,
  * every resize mode, FP32/FP16, a 40-image mixed batch), every decoder (FP32 and FP16
  * network outputs), batched NMS (shared-memory and global-memory sort paths, class-aware,
- * top-k, landmarks, transforms), and the GPU detector end to end against the CPU detector.
+ * top-k, landmarks, transforms), the post-processing plugins (DetectionDecode, BatchedNMS:
+ * run_cuda against run_cpu), engines built with appended post-processing against the CPU
+ * session of the same model (FP32/FP16, serialize -> load, missing-plugin error), and the GPU
+ * detector end to end against the CPU detector: decode + NMS inside the engine (default),
+ * as separate kernels, and from an engine file built with post-processing.
  * Exits 77 (skipped) without CUDA or a GPU. KS_VISION_CUDA_TIMING=1 prints kernel times. */
 #include <math.h>
 #include <stdint.h>
@@ -14,6 +18,8 @@
 #include "kestrel/engine.h"
 #include "kestrel/vision.h"
 #include "vision/vision_internal.h"
+#include "plugins/decode/decode_plugin.h"
+#include "plugins/nms/nms_plugin.h"
 
 /* The CUDA runtime wrappers exist only in CUDA builds (tests do not see KS_HAVE_CUDA):
    weak references, checked in main. */
@@ -391,12 +397,17 @@ static void test_detector(ks_context *ctx) {
     for (size_t m = 0; m < sizeof(models) / sizeof(models[0]); m++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", ks_t_models_dir(), models[m]);
-        for (int fp16 = 0; fp16 < 2; fp16++) {
+        for (int run = 0; run < 3; run++) {
+            /* runs: FP32 and FP16 with decode + NMS inside the engine (the default), then FP32
+               with the separate decode/NMS kernels (postprocess = 0) for the first models */
+            int fp16 = run == 1, pp = run < 2;
+            if (!pp && m >= 3)
+                continue;
             ks_detector_options o;
             ks_detector_options_init(&o);
             ks_detector *cpu = NULL, *gpu = NULL;
             KS_T_CHECK_OK(ctx, ks_detector_create(ctx, path, KS_FAMILY_AUTO, &o, &cpu));
-            o.use_gpu = 1, o.fp16 = fp16, o.max_batch = 3;
+            o.use_gpu = 1, o.fp16 = fp16, o.max_batch = 3, o.postprocess = pp;
             KS_T_CHECK_OK(ctx, ks_detector_create(ctx, path, KS_FAMILY_AUTO, &o, &gpu));
             if (!cpu || !gpu) {
                 ks_detector_destroy(cpu), ks_detector_destroy(gpu);
@@ -419,6 +430,7 @@ static void test_detector(ks_context *ctx) {
             int strong = 0, matched = 0, extra = 0;
             ks_detector_options eo;
             ks_detector_get_options(gpu, &eo);
+            KS_T_CHECK_MSG(eo.postprocess == pp, "%s: postprocess %d, asked %d", models[m], eo.postprocess, pp);
             float thr = eo.score_threshold + (fp16 ? 0.1f : 0.05f);
             float need = fp16 ? 0.8f : 0.9f;
             for (int i = 0; i < 3; i++) {
@@ -442,11 +454,12 @@ static void test_detector(ks_context *ctx) {
             }
             int allowed = fp16 ? strong / 50 : 0; /* FP16 engines may move a few boxes */
             KS_T_CHECK_MSG(strong - matched <= allowed && extra <= allowed,
-                           "%s %s: %d of %d strong CPU boxes matched, %d strong GPU boxes unmatched", models[m],
-                           fp16 ? "fp16" : "fp32", matched, strong, extra);
-            fprintf(stderr, "  detector %-46s %s (engine batch %d): GPU vs CPU strong boxes %d/%d matched (IoU >= %.1f), "
+                           "%s %s %s: %d of %d strong CPU boxes matched, %d strong GPU boxes unmatched", models[m],
+                           fp16 ? "fp16" : "fp32", pp ? "in-engine" : "separate", matched, strong, extra);
+            fprintf(stderr, "  detector %-46s %s %-9s (engine batch %d): GPU vs CPU strong boxes %d/%d matched (IoU >= %.1f), "
                             "%d extra; 3 images in %.1f ms (first call)\n",
-                    models[m], fp16 ? "fp16" : "fp32", (int)eo.max_batch, matched, strong, need, extra, t1 - t0);
+                    models[m], fp16 ? "fp16" : "fp32", pp ? "in-engine" : "separate", (int)eo.max_batch, matched,
+                    strong, need, extra, t1 - t0);
             { /* device frames: eager call, then capture, then replay of the whole-pipeline CUDA
                  graph must give bit-identical results to the host-frame (eager) call */
                 ks_image dimg[3];
@@ -481,6 +494,384 @@ static void test_detector(ks_context *ctx) {
         ks_image_release(ctx, &im[i]);
 }
 
+/* ------------------------------------------------ post-processing plugins and engines */
+
+/* Runs plugin instance `self` on the CPU and on the GPU with the same host inputs; hout and
+ * gout receive host outputs (shapes from infer_shapes; release with ks_tensor_release). */
+static void plugin_both(ks_context *ctx, const ks_plugin_desc *d, void *self, int n_in, const ks_tensor *in,
+                        int n_out, ks_tensor *hout, ks_tensor *gout, double *ms) {
+    for (int i = 0; i < n_out; i++) {
+        memset(&hout[i], 0, sizeof hout[i]);
+        hout[i].ndim = -1;
+    }
+    KS_T_CHECK_OK(ctx, d->infer_shapes(ctx, self, n_in, in, n_out, hout));
+    for (int i = 0; i < n_out; i++) {
+        gout[i] = hout[i];
+        gout[i].data = NULL;
+        KS_T_CHECK_OK(ctx, ks_tensor_alloc(ctx, &hout[i]));
+        KS_T_CHECK_OK(ctx, ks_tensor_alloc(ctx, &gout[i]));
+    }
+    KS_T_CHECK_OK(ctx, d->run_cpu(ctx, self, n_in, in, n_out, hout));
+    ks_tensor din[8], dout[8];
+    for (int i = 0; i < n_in; i++) {
+        din[i] = in[i];
+        din[i].data = upload(in[i].data, ks_tensor_nbytes(&in[i]));
+    }
+    for (int i = 0; i < n_out; i++) {
+        dout[i] = hout[i];
+        dout[i].data = dmalloc(ks_tensor_nbytes(&hout[i]));
+    }
+    size_t ws = d->workspace_bytes ? d->workspace_bytes(self, n_in, in, n_out, hout) : 0;
+    void *dws = ws ? dmalloc(ws) : NULL;
+    double t0 = now_ms();
+    KS_T_CHECK_OK(ctx, d->run_cuda(ctx, self, n_in, din, n_out, dout, dws, NULL));
+    const char *msg = "";
+    KS_T_CHECK(ks__cuda_stream_sync(NULL, &msg) == 0);
+    *ms = now_ms() - t0;
+    for (int i = 0; i < n_out; i++) {
+        download(gout[i].data, dout[i].data, ks_tensor_nbytes(&hout[i]));
+        ks__cuda_free(dout[i].data);
+    }
+    for (int i = 0; i < n_in; i++)
+        ks__cuda_free(din[i].data);
+    ks__cuda_free(dws);
+}
+
+static ks_tensor host_t(ks_dtype dt, int nd, int64_t d0, int64_t d1, int64_t d2, void *data) {
+    ks_tensor t;
+    memset(&t, 0, sizeof t);
+    t.dtype = dt, t.ndim = nd, t.dims[0] = d0, t.dims[1] = d1, t.dims[2] = d2, t.data = data;
+    return t;
+}
+
+static float *rand_floats(size_t n, float lo, float hi) {
+    float *p = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        p[i] = frand(lo, hi);
+    return p;
+}
+
+/* DetectionDecode (SCRFD levels, RetinaFace SSD + priors) and BatchedNMS (classes +
+ * landmarks, packed and separate): run_cuda == run_cpu. */
+static void test_plugins(ks_context *ctx) {
+    const ks_plugin_desc *dd = ks__decode_plugin_desc(), *nd = ks__nms_plugin_desc();
+    const int B = 2;
+    for (int kind = 0; kind < 2; kind++) {
+        int scrfd = kind == 0;
+        int64_t sz[2] = {640, 640};
+        ks_plugin_attr at[3] = {{.key = "decoder", .type = KS_PLUGIN_ATTR_STRING, .s = scrfd ? "scrfd" : "ssd"},
+                                {.key = "input_size", .type = KS_PLUGIN_ATTR_INTS, .n = 2, .ints = sz},
+                                {.key = "score_threshold", .type = KS_PLUGIN_ATTR_FLOAT, .f = scrfd ? 0.9 : 0.5}};
+        void *dec = NULL;
+        KS_T_CHECK_OK(ctx, dd->create(ctx, at, 3, &dec));
+        if (!dec)
+            return;
+        int64_t N;
+        float *prior = NULL;
+        ks_tensor in[4];
+        int n_in;
+        if (scrfd) {
+            N = (80 * 80 + 40 * 40 + 20 * 20) * 2;
+            in[0] = host_t(KS_DTYPE_FLOAT32, 2, B * N, 1, 0, rand_floats((size_t)(B * N), 0, 1));
+            in[1] = host_t(KS_DTYPE_FLOAT32, 2, B * N, 4, 0, rand_floats((size_t)(B * N * 4), 0, 4));
+            in[2] = host_t(KS_DTYPE_FLOAT32, 2, B * N, 10, 0, rand_floats((size_t)(B * N * 10), -2, 2));
+            n_in = 3;
+        } else {
+            ks_prior_config pc;
+            ks_prior_config_retinaface(&pc, 640, 640);
+            N = ks_prior_count(&pc);
+            prior = malloc(sizeof(float) * (size_t)N * 4);
+            ks_prior_generate(&pc, prior);
+            in[0] = host_t(KS_DTYPE_FLOAT32, 3, B, N, 4, rand_floats((size_t)(B * N * 4), -2, 2));
+            in[1] = host_t(KS_DTYPE_FLOAT32, 3, B, N, 2, rand_floats((size_t)(B * N * 2), 0, 1));
+            in[2] = host_t(KS_DTYPE_FLOAT32, 3, B, N, 10, rand_floats((size_t)(B * N * 10), -3, 3));
+            in[3] = host_t(KS_DTYPE_FLOAT32, 2, N, 4, 0, prior);
+            n_in = 4;
+        }
+        ks_tensor ho[4], go[4];
+        double ms = 0;
+        plugin_both(ctx, dd, dec, n_in, in, 4, ho, go, &ms);
+        const float *hs = ho[1].data, *gs = go[1].data, *hb = ho[0].data, *gb = go[0].data;
+        const float *hl = ho[3].data, *gl = go[3].data;
+        int sdiff = 0, live = 0;
+        double worst = 0;
+        for (int64_t r = 0; r < B * N; r++) {
+            sdiff += hs[r] != gs[r];
+            if (hs[r] < 0)
+                continue;
+            live++;
+            sdiff += ((const int32_t *)ho[2].data)[r] != ((const int32_t *)go[2].data)[r];
+            for (int k = 0; k < 14; k++) {
+                double a = k < 4 ? hb[r * 4 + k] : hl[r * 10 + k - 4], b = k < 4 ? gb[r * 4 + k] : gl[r * 10 + k - 4];
+                double e = fabs(a - b) / (1e-3 + 1e-5 * fabs(a));
+                worst = e > worst ? e : worst;
+            }
+        }
+        KS_T_CHECK_MSG(sdiff == 0 && worst <= 1.0 && live > 0, "DetectionDecode %s: %d score/class diffs, worst %.3g",
+                       scrfd ? "scrfd" : "ssd", sdiff, worst);
+        fprintf(stderr, "  plugin DetectionDecode %-5s %d x %lld rows (%d candidates): run_cuda == run_cpu (worst %.2g of "
+                        "tol), %.3f ms\n",
+                scrfd ? "scrfd" : "ssd", B, (long long)N, live, worst, ms);
+        /* NMS on the CPU decode outputs: classes + landmarks, packed (4 outputs) and separate (5) */
+        for (int packed = 0; packed < 2; packed++) {
+            ks_plugin_attr na[4] = {{.key = "score_threshold", .type = KS_PLUGIN_ATTR_FLOAT, .f = scrfd ? 0.9 : 0.5},
+                                    {.key = "iou_threshold", .type = KS_PLUGIN_ATTR_FLOAT, .f = 0.4},
+                                    {.key = "max_output", .type = KS_PLUGIN_ATTR_INT, .i = 300},
+                                    {.key = "pack_landmarks", .type = KS_PLUGIN_ATTR_INT, .i = packed}};
+            void *nms = NULL;
+            KS_T_CHECK_OK(ctx, nd->create(ctx, na, 4, &nms));
+            if (!nms)
+                break;
+            ks_tensor nh[5], ng[5];
+            int n_out = packed ? 4 : 5;
+            plugin_both(ctx, nd, nms, 4, ho, n_out, nh, ng, &ms);
+            int same = 1;
+            for (int i = 0; i < n_out; i++)
+                same &= !memcmp(nh[i].data, ng[i].data, ks_tensor_nbytes(&nh[i]));
+            const int32_t *cnt = nh[0].data;
+            KS_T_CHECK_MSG(same && cnt[0] > 0, "BatchedNMS %s: GPU outputs differ from the CPU's (counts %d %d vs %d %d)",
+                           packed ? "packed" : "separate", cnt[0], cnt[1], ((int32_t *)ng[0].data)[0],
+                           ((int32_t *)ng[0].data)[1]);
+            fprintf(stderr, "  plugin BatchedNMS (%s landmarks) on %d x %lld rows: kept %d + %d, GPU == CPU bit for bit, "
+                            "%.3f ms\n",
+                    packed ? "packed" : "separate", B, (long long)N, cnt[0], cnt[1], ms);
+            for (int i = 0; i < n_out; i++)
+                ks_tensor_release(ctx, &nh[i]), ks_tensor_release(ctx, &ng[i]);
+            nd->destroy(nms);
+        }
+        for (int i = 0; i < 4; i++)
+            ks_tensor_release(ctx, &ho[i]), ks_tensor_release(ctx, &go[i]);
+        for (int i = 0; i < n_in; i++)
+            if (in[i].data != prior)
+                free(in[i].data);
+        free(prior);
+        dd->destroy(dec);
+    }
+}
+
+/* Strong boxes (score >= thr) of a [M,4] list with a partner at IoU >= need in the other. */
+static int unmatched(const float *a, const float *as, int na, const float *b, int nb, float thr, float need,
+                     int *strong) {
+    int miss = 0;
+    for (int i = 0; i < na; i++) {
+        if (as[i] < thr)
+            continue;
+        (*strong)++;
+        float best = 0;
+        for (int j = 0; j < nb; j++)
+            best = fmaxf(best, iou(a + 4 * i, b + 4 * j));
+        miss += best < need;
+    }
+    return miss;
+}
+
+/* An engine built from a model with appended post-processing against the CPU session of the
+ * same model on a real image; serialize -> load (a context without the plugins gets
+ * NOT_FOUND) gives bit-identical outputs. */
+static void test_engine_postprocess(ks_context *ctx) {
+    static const struct { const char *file; int w, h, letterbox; float mean[3]; } cases[] = {
+        {"retinaface/retinaface_mnet025_640_opset17.onnx", 640, 640, 1, {104, 117, 123}},
+        {"yunet/yunet_n_640_640.onnx", 640, 640, 1, {0, 0, 0}}};
+    char ip[4096];
+    snprintf(ip, sizeof ip, "%s/faces_misc/tensorrtpro_group.jpg", ks_t_images_dir());
+    ks_image img;
+    if (ks_image_load_file(ctx, ip, KS_PIXEL_BGR, &img) != KS_OK) {
+        KS_T_CHECK_MSG(0, "%s: %s", ip, ks_context_last_error(ctx));
+        return;
+    }
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", ks_t_models_dir(), cases[c].file);
+        ks_preprocess_config pc;
+        ks_preprocess_config_init(&pc);
+        pc.width = cases[c].w, pc.height = cases[c].h;
+        pc.resize = KS_RESIZE_LETTERBOX;
+        pc.channel_order = KS_PIXEL_BGR;
+        for (int k = 0; k < 3; k++)
+            pc.mean[k] = cases[c].mean[k];
+        size_t in_n = (size_t)3 * pc.width * pc.height;
+        float *x = malloc(in_n * sizeof(float));
+        KS_T_CHECK_OK(ctx, ks_preprocess_cpu(ctx, &pc, 1, &img, x, NULL));
+        for (int fp16 = 0; fp16 < 2; fp16++) {
+            ks_model *mc = NULL, *mg = NULL;
+            KS_T_CHECK_OK(ctx, ks_model_load_file(ctx, path, NULL, &mc));
+            KS_T_CHECK_OK(ctx, ks_model_load_file(ctx, path, NULL, &mg));
+            if (!mc || !mg) {
+                ks_model_destroy(mc), ks_model_destroy(mg);
+                continue;
+            }
+            KS_T_CHECK_OK(ctx, ks_vision_append_postprocess(mc, KS_FAMILY_AUTO, NULL));
+            KS_T_CHECK_OK(ctx, ks_vision_append_postprocess(mg, KS_FAMILY_AUTO, NULL));
+            int no = ks_model_num_outputs(mc);
+            ks_session *s = NULL;
+            KS_T_CHECK_OK(ctx, ks_session_create(mc, NULL, &s));
+            ks_tensor in = {KS_DTYPE_FLOAT32, 4, {1, 3, pc.height, pc.width}, x};
+            const char *iname = ks_model_input_name(mc, 0);
+            ks_tensor co[5];
+            memset(co, 0, sizeof co);
+            KS_T_CHECK_OK(ctx, ks_session_run(s, 1, &iname, &in, 0, NULL, co));
+            ks_build_config cfg;
+            ks_build_config_init(&cfg);
+            cfg.precision = fp16 ? KS_PRECISION_FP16 : KS_PRECISION_FP32;
+            ks_engine *e = NULL, *e2 = NULL;
+            KS_T_CHECK_OK(ctx, ks_engine_build(mg, &cfg, &e));
+            void *bytes = NULL;
+            size_t nb = 0;
+            if (e)
+                KS_T_CHECK_OK(ctx, ks_engine_serialize(e, &bytes, &nb));
+            if (bytes) {
+                ks_context *bare = NULL;
+                ks_context_create(NULL, &bare);
+                ks_engine *x2 = NULL;
+                ks_status st = ks_engine_load_memory(bare, bytes, nb, &x2);
+                KS_T_CHECK_MSG(st == KS_NOT_FOUND && strstr(ks_context_last_error(bare), "DetectionDecode"),
+                               "loading without the plugins: %s: %s", ks_status_name(st), ks_context_last_error(bare));
+                ks_engine_destroy(x2);
+                ks_context_destroy(bare);
+                KS_T_CHECK_OK(ctx, ks_engine_load_memory(ctx, bytes, nb, &e2));
+                ks_engine_free_buffer(e, bytes);
+            }
+            if (e && e2 && co[0].data) {
+                ks_tensor go[2][5];
+                for (int which = 0; which < 2; which++) {
+                    ks_engine *en = which ? e2 : e;
+                    ks_exec_context *ec = NULL;
+                    KS_T_CHECK_OK(ctx, ks_exec_context_create(en, &ec));
+                    void *bind[6];
+                    bind[0] = upload(x, in_n * 4);
+                    for (int i = 0; i < no; i++) {
+                        ks_dtype dt;
+                        int ndm;
+                        go[which][i] = co[i];
+                        go[which][i].data = NULL;
+                        ks_engine_binding_info(en, 1 + i, &dt, &ndm, go[which][i].dims);
+                        KS_T_CHECK(!strcmp(ks_engine_binding_name(en, 1 + i), ks_model_output_name(mc, i)));
+                        KS_T_CHECK_OK(ctx, ks_tensor_alloc(ctx, &go[which][i]));
+                        bind[1 + i] = dmalloc(ks_tensor_nbytes(&co[i]));
+                    }
+                    if (ec) {
+                        KS_T_CHECK_OK(ctx, ks_exec_run(ec, NULL, bind));
+                        const char *msg = "";
+                        KS_T_CHECK(ks__cuda_stream_sync(NULL, &msg) == 0);
+                    }
+                    for (int i = 0; i < no; i++) {
+                        download(go[which][i].data, bind[1 + i], ks_tensor_nbytes(&co[i]));
+                        ks__cuda_free(bind[1 + i]);
+                    }
+                    ks__cuda_free(bind[0]);
+                    ks_exec_context_destroy(ec);
+                }
+                int same = 1;
+                for (int i = 0; i < no; i++)
+                    same &= !memcmp(go[0][i].data, go[1][i].data, ks_tensor_nbytes(&co[i]));
+                KS_T_CHECK_MSG(same, "%s %s: the loaded engine's outputs differ from the built one's", cases[c].file,
+                               fp16 ? "fp16" : "fp32");
+                int nc = ((int32_t *)co[0].data)[0], ng = ((int32_t *)go[0][0].data)[0];
+                int strong = 0, strong2 = 0;
+                float thr = 0.5f + (fp16 ? 0.1f : 0.05f), need = fp16 ? 0.8f : 0.9f;
+                if (strstr(cases[c].file, "yunet"))
+                    thr = 0.6f + (fp16 ? 0.1f : 0.05f);
+                int miss = unmatched(co[1].data, co[2].data, nc, go[0][1].data, ng, thr, need, &strong);
+                int extra = unmatched(go[0][1].data, go[0][2].data, ng, co[1].data, nc, thr, need, &strong2);
+                int allowed = fp16 ? strong / 50 : 0;
+                KS_T_CHECK_MSG(miss <= allowed && extra <= allowed && strong > 0,
+                               "%s %s: engine vs CPU session: %d of %d strong missing, %d extra", cases[c].file,
+                               fp16 ? "fp16" : "fp32", miss, strong, extra);
+                fprintf(stderr, "  engine with post-processing %-44s %s: %d (GPU) vs %d (CPU) detections, strong %d/%d "
+                                "matched, %d extra; serialize -> load bit-identical%s\n",
+                        cases[c].file, fp16 ? "fp16" : "fp32", ng, nc, strong - miss, strong, extra,
+                        same ? "" : " NO");
+                for (int w = 0; w < 2; w++)
+                    for (int i = 0; i < no; i++)
+                        ks_tensor_release(ctx, &go[w][i]);
+            }
+            for (int i = 0; i < no; i++)
+                ks_tensor_release(ctx, &co[i]);
+            ks_engine_destroy(e2);
+            ks_engine_destroy(e);
+            ks_session_destroy(s);
+            ks_model_destroy(mc);
+            ks_model_destroy(mg);
+        }
+        free(x);
+    }
+    ks_image_release(ctx, &img);
+}
+
+/* `kestrel build --postprocess` equivalent: model + appended post-processing -> engine file;
+ * ks_detector_create(file.engine) recognises it (family, input, thresholds from the plugin
+ * parameters) and finds what the CPU detector finds. */
+static void test_engine_file_detector(ks_context *ctx) {
+    static const char *models[] = {"ultraface/version-RFB-320_without_postprocessing.onnx",
+                                   "scrfd/scrfd_500m_bnkps_640.onnx", "yolov5/yolov5n_fp16_dynamic.onnx"};
+    static const char *imgs[] = {"ultraface/17.jpg", "coco_samples/bus.jpg"};
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        char path[4096], epath[4096];
+        snprintf(path, sizeof path, "%s/%s", ks_t_models_dir(), models[m]);
+        snprintf(epath, sizeof epath, "%s/ks_test_pp_%d.engine", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)m);
+        ks_model *mod = NULL;
+        KS_T_CHECK_OK(ctx, ks_model_load_file(ctx, path, NULL, &mod));
+        if (!mod)
+            continue;
+        ks_detector_options o;
+        ks_detector_options_init(&o);
+        o.max_detections = 200;
+        KS_T_CHECK_OK(ctx, ks_vision_append_postprocess(mod, KS_FAMILY_AUTO, &o));
+        ks_build_config cfg;
+        ks_build_config_init(&cfg);
+        ks_engine *e = NULL;
+        KS_T_CHECK_OK(ctx, ks_engine_build(mod, &cfg, &e));
+        if (e)
+            KS_T_CHECK_OK(ctx, ks_engine_save(e, epath));
+        ks_engine_destroy(e);
+        ks_model_destroy(mod);
+        ks_detector *cpu = NULL, *gpu = NULL;
+        KS_T_CHECK_OK(ctx, ks_detector_create(ctx, path, KS_FAMILY_AUTO, &o, &cpu));
+        KS_T_CHECK_OK(ctx, ks_detector_create(ctx, epath, KS_FAMILY_AUTO, NULL, &gpu));
+        if (cpu && gpu) {
+            ks_detector_options eo, co;
+            ks_detector_get_options(gpu, &eo);
+            ks_detector_get_options(cpu, &co);
+            KS_T_CHECK_MSG(ks_detector_get_family(gpu) == ks_detector_get_family(cpu) && eo.postprocess == 1 &&
+                               eo.max_detections == 200 && eo.score_threshold == co.score_threshold &&
+                               eo.nms_threshold == co.nms_threshold && eo.input_width == co.input_width,
+                           "%s: engine file read as %s, postprocess %d, M %d, thr %g/%g", models[m],
+                           ks_detector_family_name(ks_detector_get_family(gpu)), eo.postprocess, eo.max_detections,
+                           eo.score_threshold, eo.nms_threshold);
+            for (int i = 0; i < 2; i++) {
+                char ipath[4096];
+                snprintf(ipath, sizeof ipath, "%s/%s", ks_t_images_dir(), imgs[i]);
+                ks_image im;
+                if (ks_image_load_file(ctx, ipath, KS_PIXEL_BGR, &im) != KS_OK)
+                    continue;
+                ks_detection_list rc, rg;
+                KS_T_CHECK_OK(ctx, ks_detector_detect(cpu, 1, &im, &rc));
+                float *cb = malloc(sizeof(float) * 4 * (rc.n + 1)), *cs = malloc(sizeof(float) * (rc.n + 1));
+                for (int k = 0; k < rc.n; k++)
+                    memcpy(cb + 4 * k, rc.items[k].box, 16), cs[k] = rc.items[k].score;
+                int nc = rc.n;
+                KS_T_CHECK_OK(ctx, ks_detector_detect(gpu, 1, &im, &rg));
+                float *gb = malloc(sizeof(float) * 4 * (rg.n + 1)), *gs = malloc(sizeof(float) * (rg.n + 1));
+                for (int k = 0; k < rg.n; k++)
+                    memcpy(gb + 4 * k, rg.items[k].box, 16), gs[k] = rg.items[k].score;
+                int strong = 0, s2 = 0;
+                float thr = co.score_threshold + 0.05f;
+                int miss = unmatched(cb, cs, nc, gb, rg.n, thr, 0.9f, &strong);
+                int extra = unmatched(gb, gs, rg.n, cb, nc, thr, 0.9f, &s2);
+                KS_T_CHECK_MSG(miss == 0 && extra == 0, "%s on %s: engine file detector: %d of %d strong missing, %d extra",
+                               models[m], imgs[i], miss, strong, extra);
+                fprintf(stderr, "  detector from engine file (%s) on %s: %d vs %d (CPU) detections, strong %d/%d matched\n",
+                        models[m], imgs[i], rg.n, nc, strong - miss, strong);
+                free(cb), free(cs), free(gb), free(gs);
+                ks_image_release(ctx, &im);
+            }
+        }
+        ks_detector_destroy(cpu);
+        ks_detector_destroy(gpu);
+        remove(epath);
+    }
+}
+
 int main(void) {
     if (!ks__cuda_device_count || !ks__cuda_malloc || !ks__cuda_free || !ks__cuda_memcpy || !ks__cuda_stream_sync)
         KS_T_SKIP("built without CUDA");
@@ -491,10 +882,14 @@ int main(void) {
     test_preprocess(ctx);
     test_decoders(ctx);
     test_nms(ctx);
+    test_plugins(ctx);
+    test_engine_postprocess(ctx);
     if (getenv("KS_VISION_SKIP_DETECTOR"))
         fprintf(stderr, "  detector GPU-vs-CPU part skipped (KS_VISION_SKIP_DETECTOR)\n");
-    else
+    else {
         test_detector(ctx);
+        test_engine_file_detector(ctx);
+    }
     ks_context_destroy(ctx);
     return ks_t_done();
 }
