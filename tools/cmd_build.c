@@ -193,6 +193,15 @@ static ks_status build_engine(ks_context *ctx, const char *onnx, ks_cli_build_op
             ks_model_destroy(m);
             return st;
         }
+        /* the Split of the packed NMS boxes + landmarks stays FP32 in FP16 engines (pixel
+           coordinates need more than half precision); a user override of it wins */
+        int have = 0;
+        for (int k = 0; k < o->cfg.n_layer_precisions; k++)
+            have |= o->lp[k].node_name && !strcmp(o->lp[k].node_name, "ks_postprocess/split_landmarks");
+        if (!have && o->cfg.n_layer_precisions < 64) {
+            o->lp[o->cfg.n_layer_precisions].node_name = "ks_postprocess/split_landmarks";
+            o->lp[o->cfg.n_layer_precisions++].precision = KS_PRECISION_FP32;
+        }
     }
     double t0 = now_s();
     st = ks_engine_build(m, &o->cfg, out);

@@ -109,6 +109,16 @@ static void report_split(ks_detector *d) {
     for (int i = 0; i < KS_DET_STAGES; i++)
         tot += t[i];
     double n = (double)g->n_profiled;
+    if (d->postprocess) {
+        ks__log(d->ctx, KS_LOG_INFO,
+                "stage split (batch %d, mean of %lld calls, CUDA events): preprocess %.4f ms, engine with decode + NMS "
+                "inside %.4f ms, result copy %.4f ms; sum %.4f ms; preprocess %.1f %%",
+                g->batch, (long long)g->n_profiled, t[0] / n, (t[1] + t[2] + t[3]) / n, t[4] / n, tot / n,
+                tot > 0 ? 100.0 * t[0] / tot : 0.0);
+        memset(g->stage_ms, 0, sizeof(g->stage_ms));
+        g->n_profiled = 0;
+        return;
+    }
     ks__log(d->ctx, KS_LOG_INFO,
             "stage split (batch %d, mean of %lld calls, CUDA events): preprocess %.4f ms, engine %.4f ms, "
             "decode %.4f ms, NMS %.4f ms, result copy %.4f ms; sum %.4f ms; pre+decode+NMS %.1f %%",
@@ -289,6 +299,9 @@ ks_status ks__detector_gpu_create(ks_detector *d) {
     ks_build_config cfg;
     ks_build_config_init(&cfg);
     cfg.precision = d->opt.fp16 ? KS_PRECISION_FP16 : KS_PRECISION_FP32;
+    ks_layer_precision split_fp32 = {KS_PP_SPLIT_NODE, KS_PRECISION_FP32};
+    cfg.layer_precisions = &split_fp32;
+    cfg.n_layer_precisions = 1;
     ks_input_shape shape = {d->input_name, 4, {want, 3, d->in_h, d->in_w}};
     cfg.input_shapes = &shape;
     cfg.n_input_shapes = 1;

@@ -11,6 +11,9 @@ struct ks_detector_gpu; /* detector_gpu.c */
 /* Outputs of a model with appended post-processing (detector_postprocess.c), in order:
  * num_detections, detection_boxes, detection_scores, detection_classes, detection_landmarks. */
 #define KS_PP_OUTPUTS 5
+/* The Split node that separates the packed NMS boxes + landmarks: built in FP32 even in FP16
+ * engines (box coordinates in pixels need more than half precision). */
+#define KS_PP_SPLIT_NODE "ks_postprocess/split_landmarks"
 
 /* Model or engine I/O, as the detector needs it. */
 typedef struct ks_det_io {
