@@ -5,12 +5,16 @@
  * Configs (comma list, default all): seed = min face 30, thresholds
  * 0.7/0.7/0.7, NMS 0.5/0.5/0.5; min20 / min40 = same with min face 20 / 40;
  * each in fp16 / fp32 and P-Net canvas / per-level streams (suffixes
- * -fp32, -level; -b256: R-Net batch 256, O-Net 64 instead of 1024 / 256). Frames are device-resident (as after NVDEC/nvJPEG);
+ * -fp32, -level; -b256: R-Net batch 256, O-Net 64 instead of 1024 / 256;
+ * -b128: 128 / 32; -fbN: N frames per pipeline run, frame batching).
+ * Frames are device-resident (as after NVDEC/nvJPEG);
  * "host" latency adds the upload from pageable host memory.
  * Reports per config: build seconds, single-stream latency per frame
  * (median, p90, min, max), per-stage times (CUDA events, eager run),
  * aggregate frames/s with N pipelines (own exec contexts + stream each) on
- * N threads, candidate counts. */
+ * N threads, candidate counts. With -fbN a "frame" below is one run of N
+ * frames (latency per run, and per frame = run / N); frames/s counts
+ * frames. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +39,8 @@ static int cmp_d(const void *a, const void *b) {
 
 typedef struct worker {
     ks_mtcnn *m;
-    int pipe, frames;
-    const ks_image *img;
+    int pipe, frames, fb;
+    const ks_image *img; /* fb images */
     ks_context *ctx;
     int failed;
 } worker;
@@ -44,13 +48,14 @@ typedef struct worker {
 static void *run_worker(void *arg) {
     worker *w = arg;
     for (int i = 0; i < w->frames; i++) {
-        ks_detection *d = NULL;
-        int n = 0;
-        if (ks__mtcnn_gpu_detect(w->m, w->pipe, w->img, &d, &n, NULL) != KS_OK) {
+        ks_detection *d[64] = {0};
+        int n[64] = {0};
+        if (ks__mtcnn_gpu_detect_batch(w->m, w->pipe, w->fb, w->img, d, n, NULL) != KS_OK) {
             w->failed = 1;
             return NULL;
         }
-        ks__free(w->ctx, d);
+        for (int k = 0; k < w->fb; k++)
+            ks__free(w->ctx, d[k]);
     }
     return NULL;
 }
@@ -58,7 +63,11 @@ static void *run_worker(void *arg) {
 static int run_config(const char *name, const char *dir, const ks_image *himg,
                       const ks_image *dimg, int frames, const int *streams, int n_streams) {
     int per_level = strstr(name, "-level") != NULL, fp32 = strstr(name, "-fp32") != NULL;
-    int small = strstr(name, "-b256") != NULL;
+    int small = strstr(name, "-b256") != NULL, tiny = strstr(name, "-b128") != NULL;
+    const char *fbs = strstr(name, "-fb");
+    int fb = fbs ? atoi(fbs + 3) : 1;
+    if (fb < 1 || fb > 32)
+        fb = 1;
     float min_face = !strncmp(name, "min20", 5) ? 20.f : !strncmp(name, "min40", 5) ? 40.f : 30.f;
     ks_context *ctx;
     ks_context_create(NULL, &ctx);
@@ -72,6 +81,9 @@ static int run_config(const char *name, const char *dir, const ks_image *himg,
     o.pnet_per_level = per_level;
     if (small)
         o.rnet_batch = 256, o.onet_batch = 64;
+    if (tiny)
+        o.rnet_batch = 128, o.onet_batch = 32;
+    o.frame_batch = fb;
     int max_streams = 1;
     for (int i = 0; i < n_streams; i++)
         max_streams = streams[i] > max_streams ? streams[i] : max_streams;
@@ -87,32 +99,39 @@ static int run_config(const char *name, const char *dir, const ks_image *himg,
         ks_context_destroy(ctx);
         return 1;
     }
+    ks_image dimgs[32], himgs[32];
+    for (int k = 0; k < fb; k++)
+        dimgs[k] = *dimg, himgs[k] = *himg;
     /* warm-up (first frame eager, second captures the graph) */
-    ks_detection *d = NULL;
-    int n = 0;
-    for (int i = 0; i < 5 && st == KS_OK; i++) {
-        ks__free(ctx, d);
-        d = NULL;
-        st = ks__mtcnn_gpu_detect(m, 0, dimg, &d, &n, NULL);
+    ks_detection *dd[32] = {0};
+    int nn[32] = {0};
+    ks_mtcnn_stats ss[32];
+#define FREE_DETS()                                                                                \
+    for (int k_ = 0; k_ < fb; k_++) {                                                              \
+        ks__free(ctx, dd[k_]);                                                                     \
+        dd[k_] = NULL;                                                                             \
     }
-    ks_mtcnn_stats s;
-    memset(&s, 0, sizeof s);
+    for (int i = 0; i < 5 && st == KS_OK; i++) {
+        FREE_DETS();
+        st = ks__mtcnn_gpu_detect_batch(m, 0, fb, dimgs, dd, nn, NULL);
+    }
+    FREE_DETS();
     if (st == KS_OK)
-        st = ks__mtcnn_gpu_detect(m, 0, dimg, &d, &n, &s);
+        st = ks__mtcnn_gpu_detect_batch(m, 0, fb, dimgs, dd, nn, ss);
+    ks_mtcnn_stats s = ss[0];
+    int n = nn[0];
     double *lat = calloc((size_t)frames, sizeof(double));
     double *hlat = calloc((size_t)frames, sizeof(double));
     for (int i = 0; i < frames && st == KS_OK; i++) {
-        ks__free(ctx, d);
-        d = NULL;
+        FREE_DETS();
         double a = now();
-        st = ks__mtcnn_gpu_detect(m, 0, dimg, &d, &n, NULL);
+        st = ks__mtcnn_gpu_detect_batch(m, 0, fb, dimgs, dd, nn, NULL);
         lat[i] = (now() - a) * 1e3;
     }
     for (int i = 0; i < frames && st == KS_OK; i++) {
-        ks__free(ctx, d);
-        d = NULL;
+        FREE_DETS();
         double a = now();
-        st = ks__mtcnn_gpu_detect(m, 0, himg, &d, &n, NULL);
+        st = ks__mtcnn_gpu_detect_batch(m, 0, fb, himgs, dd, nn, NULL);
         hlat[i] = (now() - a) * 1e3;
     }
     /* per-stage breakdown (eager, events) */
@@ -122,10 +141,9 @@ static int run_config(const char *name, const char *dir, const ks_image *himg,
         st = ks__mtcnn_gpu_set_profiling(m, 1);
     double eager_sum = 0;
     for (int i = 0; i < n_prof && st == KS_OK; i++) {
-        ks__free(ctx, d);
-        d = NULL;
+        FREE_DETS();
         double a = now();
-        st = ks__mtcnn_gpu_detect(m, 0, dimg, &d, &n, NULL);
+        st = ks__mtcnn_gpu_detect_batch(m, 0, fb, dimgs, dd, nn, NULL);
         eager_sum += (now() - a) * 1e3;
         float ms[KS_MTCNN_T_COUNT];
         ks__mtcnn_gpu_last_timing(m, 0, ms);
@@ -136,7 +154,7 @@ static int run_config(const char *name, const char *dir, const ks_image *himg,
             sub[k] += ms[k];
     }
     ks__mtcnn_gpu_set_profiling(m, 0);
-    ks__free(ctx, d);
+    FREE_DETS();
     if (st != KS_OK) {
         printf("%-14s FAILED while running: %s: %s\n", name, ks_status_name(st),
                ks_context_last_error(ctx));
@@ -148,14 +166,14 @@ static int run_config(const char *name, const char *dir, const ks_image *himg,
     }
     qsort(lat, (size_t)frames, sizeof(double), cmp_d);
     qsort(hlat, (size_t)frames, sizeof(double), cmp_d);
-    printf("%-14s build %6.1f s | graph %s | faces %d | levels %d cand %d pkept %d rnet %d onet %d "
-           "trunc %d\n",
-           name, t_build, ks__mtcnn_gpu_graph_active(m, 0) ? "on" : "off", n, s.n_levels,
-           s.pnet_candidates, s.pnet_kept, s.rnet_in, s.onet_in, s.truncated);
-    printf("%-14s latency device frame: median %.3f ms p90 %.3f min %.3f max %.3f | host frame: "
-           "median %.3f ms p90 %.3f\n",
-           name, lat[frames / 2], lat[frames * 9 / 10], lat[0], lat[frames - 1], hlat[frames / 2],
-           hlat[frames * 9 / 10]);
+    printf("%-14s build %6.1f s | graph %s | frames/run %d | faces %d | levels %d cand %d pkept %d "
+           "rnet %d onet %d trunc %d overflow %d\n",
+           name, t_build, ks__mtcnn_gpu_graph_active(m, 0) ? "on" : "off", fb, n, s.n_levels,
+           s.pnet_candidates, s.pnet_kept, s.rnet_in, s.onet_in, s.truncated, s.overflow);
+    printf("%-14s latency device %s: median %.3f ms p90 %.3f min %.3f max %.3f | host: "
+           "median %.3f ms p90 %.3f | per frame %.3f ms\n",
+           name, fb > 1 ? "run" : "frame", lat[frames / 2], lat[frames * 9 / 10], lat[0],
+           lat[frames - 1], hlat[frames / 2], hlat[frames * 9 / 10], lat[frames / 2] / fb);
     printf("%-14s stages (eager, mean of %d, ms): upload %.3f pyramid %.3f pnet %.3f "
            "cand+nms %.3f rnet %.3f onet %.3f | eager wall %.3f\n",
            name, n_prof, stage[0] / n_prof, stage[1] / n_prof, stage[2] / n_prof,
@@ -167,10 +185,10 @@ static int run_config(const char *name, const char *dir, const ks_image *himg,
         int ns = streams[si];
         worker w[64];
         pthread_t th[64];
-        int per = frames;
+        int per = (frames + fb - 1) / fb;
         double a = now();
         for (int i = 0; i < ns; i++) {
-            w[i] = (worker){m, i, per, dimg, ctx, 0};
+            w[i] = (worker){m, i, per, fb, dimgs, ctx, 0};
             pthread_create(&th[i], NULL, run_worker, &w[i]);
         }
         int failed = 0;
@@ -179,7 +197,7 @@ static int run_config(const char *name, const char *dir, const ks_image *himg,
             failed |= w[i].failed;
         }
         double t = now() - a;
-        printf("%-14s %2d streams: %8.1f frames/s aggregate%s\n", name, ns, ns * per / t,
+        printf("%-14s %2d streams: %8.1f frames/s aggregate%s\n", name, ns, (double)ns * per * fb / t,
                failed ? " (FAILED)" : "");
     }
     fflush(stdout);

@@ -44,10 +44,13 @@ typedef struct ks_mtcnn_options {
     int32_t fp16;             /* GPU engines in FP16 (default FP32) */
     int32_t pnet_per_level;   /* 0: all pyramid levels tiled into one canvas, one P-Net launch;
                                  1: one P-Net engine per level, levels on concurrent streams */
-    int32_t rnet_batch;       /* R-Net engine batch = max R-Net candidates (default 1024) */
-    int32_t onet_batch;       /* O-Net engine batch = max O-Net candidates (default 256) */
+    int32_t rnet_batch;       /* R-Net items per frame in the graph (default 1024); more
+                                 candidates run in extra chunks after a round trip */
+    int32_t onet_batch;       /* O-Net items per frame in the graph (default 256), same */
     int32_t cuda_graph;       /* 1 (default): replay the frame as one CUDA graph */
     int32_t tactic_timing;    /* engine builder tactic timing (default 1) */
+    int32_t frame_batch;      /* GPU: frames per pipeline run (default 1, at most 32): one
+                                 P-Net / R-Net / O-Net run and one graph for all of them */
 } ks_mtcnn_options;
 
 /* Candidate counts of the last detection (CPU and GPU). */
@@ -59,7 +62,10 @@ typedef struct ks_mtcnn_stats {
     int32_t rnet_kept;        /* over t2 after NMS */
     int32_t onet_in;
     int32_t final;
-    int32_t truncated;        /* GPU: 1 when a fixed capacity cut candidates (see docs) */
+    int32_t truncated;        /* GPU: bit 0 P-Net cell list, bit 1 cross-scale NMS input:
+                                 a fixed capacity cut candidates (see docs) */
+    int32_t overflow;         /* GPU: bit 0 R-Net, bit 1 O-Net candidates beyond the batch
+                                 (run in extra chunks: nothing lost, one more round trip) */
 } ks_mtcnn_stats;
 
 void ks__mtcnn_options_init(ks_mtcnn_options *o);
@@ -100,6 +106,13 @@ ks_status ks__mtcnn_gpu_prepare(ks_mtcnn *m, int w, int h, int n_pipes);
 /* Detection on pipeline `pipe` (host or device image). stats may be NULL. */
 ks_status ks__mtcnn_gpu_detect(ks_mtcnn *m, int pipe, const ks_image *image, ks_detection **dets,
                                int *n, ks_mtcnn_stats *stats);
+/* n_images <= frame_batch images of one size in one pipeline run: dets[i]
+ * (ctx allocator) / n[i] / stats[i] (stats may be NULL) per image. With
+ * fewer images than frame_batch the run still costs a full batch. */
+ks_status ks__mtcnn_gpu_detect_batch(ks_mtcnn *m, int pipe, int n_images, const ks_image *images,
+                                     ks_detection **dets, int *n, ks_mtcnn_stats *stats);
+/* Frames per pipeline run (1 without the GPU cascade). */
+int ks__mtcnn_gpu_frame_batch(const ks_mtcnn *m);
 /* Per-stage timing with CUDA events (disables the CUDA graph while on). */
 enum { KS_MTCNN_T_UPLOAD, KS_MTCNN_T_PYRAMID, KS_MTCNN_T_PNET, KS_MTCNN_T_PNMS,
        KS_MTCNN_T_RNET, KS_MTCNN_T_ONET, KS_MTCNN_T_COUNT };

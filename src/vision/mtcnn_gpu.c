@@ -37,6 +37,11 @@ ks_status ks__mtcnn_gpu_last_timing(ks_mtcnn *m, int pipe, float ms[KS_MTCNN_T_C
 }
 ks_status ks__mtcnn_gpu_last_subtiming(ks_mtcnn *m, int pipe, float ms[3]) { return KS_NO_DEVICE; }
 int ks__mtcnn_gpu_graph_active(ks_mtcnn *m, int pipe) { return 0; }
+ks_status ks__mtcnn_gpu_detect_batch(ks_mtcnn *m, int pipe, int n_images, const ks_image *images,
+                                     ks_detection **dets, int *n, ks_mtcnn_stats *stats) {
+    return ks__error(ks__mtcnn_context(m), KS_NO_DEVICE, "mtcnn: built without CUDA");
+}
+int ks__mtcnn_gpu_frame_batch(const ks_mtcnn *m) { return 1; }
 
 #else
 
@@ -44,6 +49,7 @@ int ks__mtcnn_gpu_graph_active(ks_mtcnn *m, int pipe) { return 0; }
 #include "vision/mtcnn_dev.cuh"
 
 #define MAX_PIPES 64
+#define MAX_FRAMES 32 /* frame_batch: bits of the BGR mask */
 #define GAP 2
 #define N_EV (KS_MTCNN_T_COUNT + 1)
 
@@ -75,8 +81,8 @@ typedef struct mt_pipe {
     int64_t pin_off[KS_MTG_MAX_LEVELS];   /* per-level mode: input offset of each level */
     void *graph;
     int graph_failed, frames;
-    ks_mtg_state *h_state;
-    ks_mtcnn_box *h_final;
+    ks_mtg_state *h_state;   /* [fb] */
+    ks_mtcnn_box *h_final;   /* [fb][KS_MTG_NMS_CAP] */
     float ms[KS_MTCNN_T_COUNT];
     float sub_ms[3];
 } mt_pipe;
@@ -87,7 +93,8 @@ struct ks_mtcnn_gpu {
     ks_mtcnn_options opt;
     int nhwc[3], transposed[3];
     mt_eng rnet, onet;
-    int rb, ob;
+    int rb, ob; /* R-Net / O-Net items per frame (engine batches fb*rb, fb*ob) */
+    int fb;     /* frames per pipeline run */
     /* frame-size state */
     int fw, fh, n_levels;
     int lw[KS_MTG_MAX_LEVELS], lh[KS_MTG_MAX_LEVELS];
@@ -254,24 +261,25 @@ static ks_status pipe_create(ks_mtcnn_gpu *g, mt_pipe **out) {
         if (k < g->onet.n_out)
             TRY(dalloc(ctx, (void **)&p->d_oout[k], g->onet.out_bytes[k]));
     }
-    size_t bsz = sizeof(ks_mtcnn_box);
+    size_t bsz = sizeof(ks_mtcnn_box), nf = (size_t)g->fb, cap = KS_MTG_NMS_CAP * nf;
     ks_mtg_bufs *b = &p->b;
     b->rb = g->rb;
     b->ob = g->ob;
-    TRY(dalloc(ctx, (void **)&b->state, sizeof(ks_mtg_state)));
-    TRY(dalloc(ctx, (void **)&b->g_in, KS_MTG_NMS_CAP * bsz));
-    TRY(dalloc(ctx, (void **)&b->g_key, KS_MTG_NMS_CAP * sizeof(int)));
-    TRY(dalloc(ctx, (void **)&b->r_list, KS_MTG_NMS_CAP * bsz));
-    TRY(dalloc(ctx, (void **)&b->r_pass, (size_t)g->rb * bsz));
-    TRY(dalloc(ctx, (void **)&b->r_key, (size_t)g->rb * sizeof(int)));
-    TRY(dalloc(ctx, (void **)&b->o_list, KS_MTG_NMS_CAP * bsz));
-    TRY(dalloc(ctx, (void **)&b->o_pass, (size_t)g->ob * bsz));
-    TRY(dalloc(ctx, (void **)&b->o_key, (size_t)g->ob * sizeof(int)));
-    TRY(dalloc(ctx, (void **)&b->final, KS_MTG_NMS_CAP * bsz));
-    TRY(dalloc(ctx, (void **)&b->r_boxes, (size_t)g->rb * 4 * sizeof(int)));
-    TRY(dalloc(ctx, (void **)&b->o_boxes, (size_t)g->ob * 4 * sizeof(int)));
-    TRYCU(ks__mtg_malloc_host((void **)&p->h_state, sizeof(ks_mtg_state), err, sizeof err));
-    TRYCU(ks__mtg_malloc_host((void **)&p->h_final, (size_t)g->ob * bsz, err, sizeof err));
+    b->nf = g->fb;
+    TRY(dalloc(ctx, (void **)&b->state, nf * sizeof(ks_mtg_state)));
+    TRY(dalloc(ctx, (void **)&b->g_in, cap * bsz));
+    TRY(dalloc(ctx, (void **)&b->g_key, cap * sizeof(int)));
+    TRY(dalloc(ctx, (void **)&b->r_list, cap * bsz));
+    TRY(dalloc(ctx, (void **)&b->r_pass, cap * bsz));
+    TRY(dalloc(ctx, (void **)&b->r_key, cap * sizeof(int)));
+    TRY(dalloc(ctx, (void **)&b->o_list, cap * bsz));
+    TRY(dalloc(ctx, (void **)&b->o_pass, cap * bsz));
+    TRY(dalloc(ctx, (void **)&b->o_key, cap * sizeof(int)));
+    TRY(dalloc(ctx, (void **)&b->final, cap * bsz));
+    TRY(dalloc(ctx, (void **)&b->r_boxes, nf * (size_t)g->rb * 4 * sizeof(int)));
+    TRY(dalloc(ctx, (void **)&b->o_boxes, nf * (size_t)g->ob * 4 * sizeof(int)));
+    TRYCU(ks__mtg_malloc_host((void **)&p->h_state, nf * sizeof(ks_mtg_state), err, sizeof err));
+    TRYCU(ks__mtg_malloc_host((void **)&p->h_final, cap * bsz, err, sizeof err));
     if (st != KS_OK) {
         pipe_free(g, p);
         return st;
@@ -285,8 +293,10 @@ static ks_status pipe_size(ks_mtcnn_gpu *g, mt_pipe *p) {
     ks_context *ctx = g->ctx;
     char err[256];
     int nh = g->nhwc[0], tr = g->transposed[0];
-    size_t img = (size_t)g->fw * g->fh * 3;
+    size_t img = (size_t)g->fw * g->fh * 3 * (size_t)g->fb;
     KS_CHECK(dalloc(ctx, (void **)&p->d_u8, img));
+    /* frame slots a batch leaves empty hold a black frame, not garbage */
+    CU(ks__mtg_memset(p->d_u8, 0, img, p->stream, err, sizeof err));
     KS_CHECK(dalloc(ctx, (void **)&p->d_img, img * sizeof(float)));
     int per_level = g->opt.pnet_per_level;
     /* inputs */
@@ -314,6 +324,8 @@ static ks_status pipe_size(ks_mtcnn_gpu *g, mt_pipe *p) {
     memset(py, 0, sizeof(*py));
     py->n = g->n_levels;
     py->transposed = tr;
+    py->nf = g->fb;
+    py->img_fstride = (int64_t)g->fw * g->fh * 3;
     int64_t first = 0;
     for (int l = 0; l < g->n_levels; l++) {
         ks_mtg_pyr_level *q = &py->l[l];
@@ -323,6 +335,7 @@ static ks_status pipe_size(ks_mtcnn_gpu *g, mt_pipe *p) {
         int64_t base = per_level ? p->pin_off[l] : 0;
         q->w = g->lw[l];
         q->h = g->lh[l];
+        q->fstride = 3 * CA * CB; /* one batch item of the (canvas or level) input */
         if (nh) {
             q->base = base + (oa * CB + ob) * 3, q->cs = 1, q->rp = CB * 3, q->ps = 3;
         } else {
@@ -366,10 +379,10 @@ static ks_status pipe_size(ks_mtcnn_gpu *g, mt_pipe *p) {
     }
     L->total_cells = cells;
     ks_mtg_bufs *b = &p->b;
-    KS_CHECK(dalloc(ctx, (void **)&b->status, (size_t)cells));
+    KS_CHECK(dalloc(ctx, (void **)&b->status, (size_t)cells * (size_t)g->fb));
     b->cand_cap = cells < (1 << 17) ? cells : (1 << 17);
-    /* cell indices + per-level NMS neighbour masks (mtcnn_dev.cuh) */
-    KS_CHECK(dalloc(ctx, (void **)&b->cand, KS_MTG_CAND_BYTES(b->cand_cap)));
+    /* cell indices + per-level NMS neighbour masks (mtcnn_dev.cuh), per frame */
+    KS_CHECK(dalloc(ctx, (void **)&b->cand, KS_MTG_CAND_BYTES(b->cand_cap) * (size_t)g->fb));
     CU(ks__mtg_stream_sync(p->stream, err, sizeof err));
     return KS_OK;
 }
@@ -417,14 +430,17 @@ ks_status ks__mtcnn_gpu_create(ks_mtcnn *m, ks_mtcnn_gpu **out) {
         ks__mtcnn_net_layout(m, k, &g->nhwc[k], &g->transposed[k]);
     g->rb = g->opt.rnet_batch > 0 ? g->opt.rnet_batch : 1024;
     g->ob = g->opt.onet_batch > 0 ? g->opt.onet_batch : 256;
+    g->fb = g->opt.frame_batch > 0 ? g->opt.frame_batch : 1;
     ks_status st = KS_OK;
     if (g->rb > KS_MTG_NMS_CAP || g->ob > KS_MTG_NMS_CAP)
         st = ks__error(ctx, KS_INVALID_ARGUMENT, "mtcnn: R/O-Net batch must be <= %d",
                        KS_MTG_NMS_CAP);
+    if (st == KS_OK && g->fb > MAX_FRAMES)
+        st = ks__error(ctx, KS_INVALID_ARGUMENT, "mtcnn: frame_batch %d > %d", g->fb, MAX_FRAMES);
     if (st == KS_OK)
-        st = eng_build(g, 1, g->rb, 24, 24, &g->rnet);
+        st = eng_build(g, 1, g->fb * g->rb, 24, 24, &g->rnet);
     if (st == KS_OK)
-        st = eng_build(g, 2, g->ob, 48, 48, &g->onet);
+        st = eng_build(g, 2, g->fb * g->ob, 48, 48, &g->onet);
     if (st == KS_OK) {
         st = pipe_create(g, &g->pipes[0]);
         g->n_pipes = st == KS_OK;
@@ -528,7 +544,7 @@ ks_status ks__mtcnn_gpu_prepare(ks_mtcnn *m, int w, int h, int n_pipes) {
                     memcpy(g->pb, pb, sizeof pb);
                 }
             }
-            KS_CHECK(eng_build(g, 0, 1, g->ca, g->cb, &g->pnet[0]));
+            KS_CHECK(eng_build(g, 0, g->fb, g->ca, g->cb, &g->pnet[0]));
             g->n_pnet = 1;
             if (g->pnet[0].map_a != (g->ca - 1) / 2 - 4 || g->pnet[0].map_b != (g->cb - 1) / 2 - 4)
                 return ks__error(ctx, KS_INVALID_MODEL,
@@ -539,7 +555,7 @@ ks_status ks__mtcnn_gpu_prepare(ks_mtcnn *m, int w, int h, int n_pipes) {
         } else {
             for (int l = 0; l < g->n_levels; l++) {
                 int A = tr ? g->lw[l] : g->lh[l], B = tr ? g->lh[l] : g->lw[l];
-                KS_CHECK(eng_build(g, 0, 1, A, B, &g->pnet[l]));
+                KS_CHECK(eng_build(g, 0, g->fb, A, B, &g->pnet[l]));
                 g->n_pnet = l + 1;
             }
         }
@@ -558,16 +574,20 @@ ks_status ks__mtcnn_gpu_prepare(ks_mtcnn *m, int w, int h, int n_pipes) {
     return KS_OK;
 }
 
-/* Everything after the upload, on p->stream. */
-static ks_status enqueue_frame(ks_mtcnn_gpu *g, mt_pipe *p, int bgr, int timed) {
+static void thresholds(const ks_mtcnn_gpu *g, ks_mtg_thresholds *t) {
+    for (int k = 0; k < 3; k++)
+        t->t[k] = g->opt.thresholds[k], t->nms[k] = g->opt.nms_thresholds[k];
+}
+
+/* Everything after the upload and normalisation, on p->stream, for the
+ * pipeline's fb frames. */
+static ks_status enqueue_frame(ks_mtcnn_gpu *g, mt_pipe *p, int timed) {
     ks_context *ctx = g->ctx;
     char err[256];
     void *s = p->stream;
     int w = g->fw, h = g->fh;
     ks_mtg_thresholds t;
-    for (int k = 0; k < 3; k++)
-        t.t[k] = g->opt.thresholds[k], t.nms[k] = g->opt.nms_thresholds[k];
-    CU(ks__mtg_normalize(p->d_u8, w, h, (size_t)w * 3, bgr, p->d_img, s, err, sizeof err));
+    thresholds(g, &t);
     CU(ks__mtg_pyramid(p->d_img, w, h, &p->pyr, p->d_pin, s, err, sizeof err));
     if (timed)
         CU(ks__mtg_event_record(p->ev[2], s, err, sizeof err));
@@ -589,89 +609,215 @@ static ks_status enqueue_frame(ks_mtcnn_gpu *g, mt_pipe *p, int bgr, int timed) 
     CU(ks__mtg_pnet_post(&p->L, &p->b, &t, timed ? p->ev_sub : NULL, s, err, sizeof err));
     if (timed)
         CU(ks__mtg_event_record(p->ev[4], s, err, sizeof err));
-    /* R-Net */
-    CU(ks__mtg_prepare_stage(1, p->d_img, w, h, &p->b, g->nhwc[1], g->transposed[1], p->d_rin, s,
-                             err, sizeof err));
+    /* R-Net: rb items per frame */
+    ks_mtg_span rs = {0, g->fb, g->rb, 0}, os = {0, g->fb, g->ob, 0};
+    CU(ks__mtg_prepare_stage(1, &rs, p->d_img, w, h, &p->b, g->nhwc[1], g->transposed[1],
+                             p->d_rin, s, err, sizeof err));
     void *rb[3] = {p->d_rin, p->d_rout[0], p->d_rout[1]};
     KS_CHECK(ks_exec_run(p->rctx, s, rb));
-    CU(ks__mtg_finish_stage(1, w, h, &p->b, p->d_rout[g->rnet.prob], p->d_rout[g->rnet.reg], NULL,
-                            &t, s, err, sizeof err));
+    CU(ks__mtg_filter_stage(1, &rs, w, h, &p->b, p->d_rout[g->rnet.prob], p->d_rout[g->rnet.reg],
+                            NULL, &t, s, err, sizeof err));
+    CU(ks__mtg_nms_stage(1, 0, g->fb, &p->b, &t, s, err, sizeof err));
     if (timed)
         CU(ks__mtg_event_record(p->ev[5], s, err, sizeof err));
-    /* O-Net */
-    CU(ks__mtg_prepare_stage(2, p->d_img, w, h, &p->b, g->nhwc[2], g->transposed[2], p->d_oin, s,
-                             err, sizeof err));
+    /* O-Net: ob items per frame */
+    CU(ks__mtg_prepare_stage(2, &os, p->d_img, w, h, &p->b, g->nhwc[2], g->transposed[2],
+                             p->d_oin, s, err, sizeof err));
     void *ob[4] = {p->d_oin, p->d_oout[0], p->d_oout[1], p->d_oout[2]};
     KS_CHECK(ks_exec_run(p->octx, s, ob));
-    CU(ks__mtg_finish_stage(2, w, h, &p->b, p->d_oout[g->onet.prob], p->d_oout[g->onet.reg],
+    CU(ks__mtg_filter_stage(2, &os, w, h, &p->b, p->d_oout[g->onet.prob], p->d_oout[g->onet.reg],
                             p->d_oout[g->onet.pts], &t, s, err, sizeof err));
-    /* results: one copy of the counters, one of the (fixed-size) final list */
-    CU(ks__mtg_memcpy2d(p->h_state, 0, p->b.state, 0, sizeof(ks_mtg_state), 1, 2, s, err,
-                        sizeof err));
-    CU(ks__mtg_memcpy2d(p->h_final, 0, p->b.final, 0, (size_t)g->ob * sizeof(ks_mtcnn_box), 1, 2,
+    CU(ks__mtg_nms_stage(2, 0, g->fb, &p->b, &t, s, err, sizeof err));
+    /* results: one copy of the counters, one of the first ob final boxes of each frame */
+    size_t bsz = sizeof(ks_mtcnn_box);
+    CU(ks__mtg_memcpy2d(p->h_state, 0, p->b.state, 0, sizeof(ks_mtg_state) * (size_t)g->fb, 1, 2,
                         s, err, sizeof err));
+    CU(ks__mtg_memcpy2d(p->h_final, KS_MTG_NMS_CAP * bsz, p->b.final, KS_MTG_NMS_CAP * bsz,
+                        (size_t)g->ob * bsz, (size_t)g->fb, 2, s, err, sizeof err));
     if (timed)
         CU(ks__mtg_event_record(p->ev[6], s, err, sizeof err));
     return KS_OK;
 }
 
-ks_status ks__mtcnn_gpu_detect(ks_mtcnn *m, int pipe, const ks_image *image, ks_detection **dets,
-                               int *n_dets, ks_mtcnn_stats *stats) {
+/* Frame f had more R-Net (or O-Net) candidates than the graph's rb (ob)
+ * items: the graph left the rest alone. Runs the remaining R-Net items in
+ * chunks of the whole engine batch, the R-Net NMS again, then O-Net over
+ * all its candidates (or only the remaining ones when R-Net fitted), the
+ * O-Net NMS, and copies frame f's counters and final list back. Eager, on
+ * the pipeline's stream; two more round trips. */
+static ks_status run_overflow(ks_mtcnn_gpu *g, mt_pipe *p, int f) {
+    ks_context *ctx = g->ctx;
+    char err[256];
+    void *s = p->stream;
+    int w = g->fw, h = g->fh;
+    ks_mtg_thresholds t;
+    thresholds(g, &t);
+    ks_mtg_state *hs = &p->h_state[f];
+    int RB = g->fb * g->rb, OB = g->fb * g->ob;
+    int o_first = g->ob;
+    if (hs->n_r > g->rb) {
+        for (int c = g->rb; c < hs->n_r; c += RB) {
+            ks_mtg_span sp = {f, 1, RB, c};
+            CU(ks__mtg_prepare_stage(1, &sp, p->d_img, w, h, &p->b, g->nhwc[1], g->transposed[1],
+                                     p->d_rin, s, err, sizeof err));
+            void *rb[3] = {p->d_rin, p->d_rout[0], p->d_rout[1]};
+            KS_CHECK(ks_exec_run(p->rctx, s, rb));
+            CU(ks__mtg_filter_stage(1, &sp, w, h, &p->b, p->d_rout[g->rnet.prob],
+                                    p->d_rout[g->rnet.reg], NULL, &t, s, err, sizeof err));
+        }
+        CU(ks__mtg_nms_stage(1, f, 1, &p->b, &t, s, err, sizeof err));
+        /* O-Net from scratch on the new list */
+        CU(ks__mtg_memset(&p->b.state[f].n_opass, 0, sizeof(int), s, err, sizeof err));
+        CU(ks__mtg_memcpy2d(hs, 0, &p->b.state[f], 0, sizeof(*hs), 1, 2, s, err, sizeof err));
+        CU(ks__mtg_stream_sync(s, err, sizeof err));
+        o_first = 0;
+    }
+    for (int c = o_first; c < hs->n_o; c += OB) {
+        ks_mtg_span sp = {f, 1, OB, c};
+        CU(ks__mtg_prepare_stage(2, &sp, p->d_img, w, h, &p->b, g->nhwc[2], g->transposed[2],
+                                 p->d_oin, s, err, sizeof err));
+        void *ob[4] = {p->d_oin, p->d_oout[0], p->d_oout[1], p->d_oout[2]};
+        KS_CHECK(ks_exec_run(p->octx, s, ob));
+        CU(ks__mtg_filter_stage(2, &sp, w, h, &p->b, p->d_oout[g->onet.prob],
+                                p->d_oout[g->onet.reg], p->d_oout[g->onet.pts], &t, s, err,
+                                sizeof err));
+    }
+    CU(ks__mtg_nms_stage(2, f, 1, &p->b, &t, s, err, sizeof err));
+    size_t bsz = sizeof(ks_mtcnn_box), n = hs->n_o > 0 ? (size_t)hs->n_o : 1;
+    if (n > KS_MTG_NMS_CAP)
+        n = KS_MTG_NMS_CAP;
+    CU(ks__mtg_memcpy2d(hs, 0, &p->b.state[f], 0, sizeof(*hs), 1, 2, s, err, sizeof err));
+    CU(ks__mtg_memcpy2d(p->h_final + (size_t)f * KS_MTG_NMS_CAP, 0,
+                        p->b.final + (size_t)f * KS_MTG_NMS_CAP, 0, n * bsz, 1, 2, s, err,
+                        sizeof err));
+    CU(ks__mtg_stream_sync(s, err, sizeof err));
+    return KS_OK;
+}
+
+/* extra: run_overflow copied frame f's whole final list (else the first ob). */
+static ks_status frame_results(ks_mtcnn_gpu *g, mt_pipe *p, int f, int extra, int overflow,
+                               ks_detection **dets, int *n_dets, ks_mtcnn_stats *stats) {
+    ks_context *ctx = g->ctx;
+    const ks_mtg_state *hs = &p->h_state[f];
+    if (stats) {
+        memset(stats, 0, sizeof(*stats));
+        stats->n_levels = g->n_levels;
+        stats->pnet_candidates = hs->n_cand;
+        stats->pnet_kept = hs->n_pkept;
+        stats->rnet_in = hs->n_r;
+        stats->rnet_kept = hs->n_o;
+        stats->onet_in = hs->n_o;
+        stats->final = hs->n_final;
+        stats->truncated = hs->truncated;
+        stats->overflow = overflow;
+    }
+    int n = hs->n_final;
+    int cap = extra ? KS_MTG_NMS_CAP : g->ob;
+    if (n > cap)
+        n = cap;
+    if (n < 0)
+        n = 0;
+    if (g->opt.max_detections > 0 && n > g->opt.max_detections)
+        n = g->opt.max_detections;
+    if (n == 0)
+        return KS_OK;
+    ks_detection *d = ks__alloc_array(ctx, (size_t)n, sizeof(*d));
+    if (!d)
+        return ks__oom(ctx, (size_t)n * sizeof(*d), "mtcnn detections");
+    const ks_mtcnn_box *fin = p->h_final + (size_t)f * KS_MTG_NMS_CAP;
+    for (int i = 0; i < n; i++) {
+        const ks_mtcnn_box *b = &fin[i];
+        d[i].box[0] = b->x1, d[i].box[1] = b->y1, d[i].box[2] = b->x2, d[i].box[3] = b->y2;
+        d[i].score = b->score;
+        d[i].class_id = 0;
+        d[i].n_landmarks = 5;
+        for (int k = 0; k < 5; k++) {
+            d[i].landmarks[k][0] = b->landmarks[k];
+            d[i].landmarks[k][1] = b->landmarks[5 + k];
+        }
+    }
+    *dets = d;
+    *n_dets = n;
+    return KS_OK;
+}
+
+ks_status ks__mtcnn_gpu_detect_batch(ks_mtcnn *m, int pipe, int n_images, const ks_image *images,
+                                     ks_detection **dets, int *n_dets, ks_mtcnn_stats *stats) {
     ks_mtcnn_gpu *g = ks__mtcnn_gpu_handle(m);
-    if (!g || !image || !dets || !n_dets)
+    if (!g || !images || !dets || !n_dets || n_images < 1)
         return KS_INVALID_ARGUMENT;
     ks_context *ctx = g->ctx;
     char err[256];
-    *dets = NULL;
-    *n_dets = 0;
+    for (int i = 0; i < n_images && i < g->fb; i++) {
+        dets[i] = NULL;
+        n_dets[i] = 0;
+        if (stats)
+            memset(&stats[i], 0, sizeof(stats[i]));
+    }
+    if (n_images > g->fb)
+        return ks__error(ctx, KS_INVALID_ARGUMENT, "mtcnn: %d images for a frame batch of %d",
+                         n_images, g->fb);
     if (pipe < 0 || pipe >= g->n_pipes)
         return ks__error(ctx, KS_INVALID_ARGUMENT, "mtcnn: pipeline %d of %d", pipe, g->n_pipes);
-    if (image->width <= 0 || image->height <= 0 || !image->data)
-        return ks__error(ctx, KS_INVALID_ARGUMENT, "mtcnn: empty image");
-    const ks_image *src = image;
-    ks_image conv;
-    int converted = 0;
-    if (image->format != KS_PIXEL_RGB && image->format != KS_PIXEL_BGR) {
-        if (image->memory != KS_MEMORY_HOST)
+    int w = images[0].width, h = images[0].height;
+    for (int i = 0; i < n_images; i++) {
+        const ks_image *im = &images[i];
+        if (im->width <= 0 || im->height <= 0 || !im->data)
+            return ks__error(ctx, KS_INVALID_ARGUMENT, "mtcnn: empty image %d", i);
+        if (im->width != w || im->height != h)
+            return ks__error(ctx, KS_INVALID_ARGUMENT,
+                             "mtcnn: image %d is %dx%d, image 0 %dx%d (one size per batch)", i,
+                             im->width, im->height, w, h);
+        if (im->format != KS_PIXEL_RGB && im->format != KS_PIXEL_BGR &&
+            im->memory != KS_MEMORY_HOST)
             return ks__error(ctx, KS_UNSUPPORTED_DTYPE,
                              "mtcnn: device images must be RGB or BGR (got %s)",
-                             ks_pixel_format_name(image->format));
-        KS_CHECK(ks_image_convert(ctx, image, KS_PIXEL_RGB, &conv));
-        src = &conv;
-        converted = 1;
+                             ks_pixel_format_name(im->format));
     }
-    ks_status st = KS_OK;
-    int w = src->width, h = src->height;
     if (w != g->fw || h != g->fh)
-        st = ks__mtcnn_gpu_prepare(m, w, h, g->n_pipes);
+        KS_CHECK(ks__mtcnn_gpu_prepare(m, w, h, g->n_pipes));
+    if (g->n_levels == 0) /* smaller than one P-Net window */
+        return KS_OK;
     mt_pipe *p = g->pipes[pipe];
     int timed = g->profiling;
-    if (st == KS_OK && g->n_levels == 0) { /* smaller than one P-Net window */
-        if (converted)
-            ks_image_release(ctx, &conv);
-        if (stats)
-            memset(stats, 0, sizeof(*stats));
-        return KS_OK;
-    }
+    ks_status st = KS_OK;
     int rc = 0;
-    if (st == KS_OK && timed)
+    uint32_t bgr = 0;
+    size_t fbytes = (size_t)w * h * 3;
+    if (timed)
         rc = ks__mtg_event_record(p->ev[0], p->stream, err, sizeof err);
-    if (st == KS_OK && !rc)
-        rc = ks__mtg_memcpy2d(p->d_u8, (size_t)w * 3, src->data, (size_t)src->stride,
-                              (size_t)w * 3, (size_t)h, src->memory == KS_MEMORY_HOST ? 1 : 3,
-                              p->stream, err, sizeof err);
+    for (int i = 0; i < n_images && st == KS_OK && !rc; i++) {
+        const ks_image *src = &images[i];
+        ks_image conv;
+        int converted = 0;
+        if (src->format != KS_PIXEL_RGB && src->format != KS_PIXEL_BGR) {
+            st = ks_image_convert(ctx, src, KS_PIXEL_RGB, &conv);
+            if (st != KS_OK)
+                break;
+            src = &conv;
+            converted = 1;
+        }
+        if (src->format == KS_PIXEL_BGR)
+            bgr |= 1u << i;
+        rc = ks__mtg_memcpy2d(p->d_u8 + (size_t)i * fbytes, (size_t)w * 3, src->data,
+                              (size_t)src->stride, (size_t)w * 3, (size_t)h,
+                              src->memory == KS_MEMORY_HOST ? 1 : 3, p->stream, err, sizeof err);
+        if (converted) /* the copy above is from pageable memory: done when it returns */
+            ks_image_release(ctx, &conv);
+    }
     if (st == KS_OK && !rc && timed)
         rc = ks__mtg_event_record(p->ev[1], p->stream, err, sizeof err);
+    /* outside the graph: the BGR mask changes from call to call */
+    if (st == KS_OK && !rc)
+        rc = ks__mtg_normalize(p->d_u8, w, h, (size_t)w * 3, g->fb, bgr, p->d_img, p->stream, err,
+                               sizeof err);
     if (st == KS_OK && rc)
         st = cuerr(ctx, rc, err);
-    int bgr = src->format == KS_PIXEL_BGR;
-    if (converted)
-        ks_image_release(ctx, &conv); /* the copy above is from pageable memory: done */
     if (st == KS_OK) {
         int use_graph = g->opt.cuda_graph && !timed && !p->graph_failed && p->frames > 0;
         if (use_graph && !p->graph) {
             rc = ks__mtg_capture_begin(p->stream, err, sizeof err);
-            ks_status cst = rc ? KS_DEVICE_ERROR : enqueue_frame(g, p, bgr, 0);
+            ks_status cst = rc ? KS_DEVICE_ERROR : enqueue_frame(g, p, 0);
             if (!rc)
                 rc = ks__mtg_capture_end(p->stream, &p->graph, err, sizeof err);
             if (rc || cst != KS_OK || !p->graph) {
@@ -689,7 +835,7 @@ ks_status ks__mtcnn_gpu_detect(ks_mtcnn *m, int pipe, const ks_image *image, ks_
             if (rc)
                 st = cuerr(ctx, rc, err);
         } else {
-            st = enqueue_frame(g, p, bgr, timed);
+            st = enqueue_frame(g, p, timed);
         }
     }
     if (st == KS_OK) {
@@ -708,44 +854,35 @@ ks_status ks__mtcnn_gpu_detect(ks_mtcnn *m, int pipe, const ks_image *image, ks_
         p->sub_ms[1] = ks__mtg_event_ms(p->ev_sub[0], p->ev_sub[1]);
         p->sub_ms[2] = ks__mtg_event_ms(p->ev_sub[1], p->ev_sub[2]);
     }
-    const ks_mtg_state *hs = p->h_state;
-    if (stats) {
-        memset(stats, 0, sizeof(*stats));
-        stats->n_levels = g->n_levels;
-        stats->pnet_candidates = hs->n_cand;
-        stats->pnet_kept = hs->n_pkept;
-        stats->rnet_in = hs->n_r;
-        stats->rnet_kept = hs->n_o;
-        stats->onet_in = hs->n_o;
-        stats->final = hs->n_final;
-        stats->truncated = hs->truncated;
+    for (int i = 0; i < n_images && st == KS_OK; i++) {
+        const ks_mtg_state *hs = &p->h_state[i];
+        int r_over = hs->n_r > g->rb, extra = r_over || hs->n_o > g->ob;
+        if (extra)
+            st = run_overflow(g, p, i); /* updates h_state[i] */
+        int overflow = r_over | (hs->n_o > g->ob ? 2 : 0);
+        if (st == KS_OK)
+            st = frame_results(g, p, i, extra, overflow, &dets[i], &n_dets[i],
+                               stats ? &stats[i] : NULL);
     }
-    int n = hs->n_final;
-    if (n > g->ob)
-        n = g->ob;
-    if (n < 0)
-        n = 0;
-    if (g->opt.max_detections > 0 && n > g->opt.max_detections)
-        n = g->opt.max_detections;
-    if (n == 0)
-        return KS_OK;
-    ks_detection *d = ks__alloc_array(ctx, (size_t)n, sizeof(*d));
-    if (!d)
-        return ks__oom(ctx, (size_t)n * sizeof(*d), "mtcnn detections");
-    for (int i = 0; i < n; i++) {
-        const ks_mtcnn_box *b = &p->h_final[i];
-        d[i].box[0] = b->x1, d[i].box[1] = b->y1, d[i].box[2] = b->x2, d[i].box[3] = b->y2;
-        d[i].score = b->score;
-        d[i].class_id = 0;
-        d[i].n_landmarks = 5;
-        for (int k = 0; k < 5; k++) {
-            d[i].landmarks[k][0] = b->landmarks[k];
-            d[i].landmarks[k][1] = b->landmarks[5 + k];
+    if (st != KS_OK)
+        for (int i = 0; i < n_images; i++) {
+            ks__free(ctx, dets[i]);
+            dets[i] = NULL;
+            n_dets[i] = 0;
         }
-    }
-    *dets = d;
-    *n_dets = n;
-    return KS_OK;
+    return st;
+}
+
+ks_status ks__mtcnn_gpu_detect(ks_mtcnn *m, int pipe, const ks_image *image, ks_detection **dets,
+                               int *n_dets, ks_mtcnn_stats *stats) {
+    if (!image || !dets || !n_dets)
+        return KS_INVALID_ARGUMENT;
+    return ks__mtcnn_gpu_detect_batch(m, pipe, 1, image, dets, n_dets, stats);
+}
+
+int ks__mtcnn_gpu_frame_batch(const ks_mtcnn *m) {
+    const ks_mtcnn_gpu *g = ks__mtcnn_gpu_handle(m);
+    return g ? g->fb : 1;
 }
 
 ks_status ks__mtcnn_gpu_set_profiling(ks_mtcnn *m, int on) {

@@ -52,8 +52,12 @@ static unsigned blocks_for(int64_t n, int threads) {
 // ------------------------------------------------------------ normalise + pyramid
 
 static __global__ void normalize_kernel(const uint8_t *__restrict__ src, int w, int h,
-                                        size_t stride, int bgr, float *__restrict__ dst) {
+                                        size_t stride, uint32_t bgr_mask,
+                                        float *__restrict__ dst) {
     int64_t total = 3LL * w * h;
+    int f = blockIdx.y, bgr = (bgr_mask >> f) & 1;
+    src += (size_t)f * stride * h;
+    dst += (size_t)f * total;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x) {
         int c = (int)(i % 3);
@@ -64,16 +68,19 @@ static __global__ void normalize_kernel(const uint8_t *__restrict__ src, int w, 
     }
 }
 
-extern "C" int ks__mtg_normalize(const uint8_t *src, int w, int h, size_t stride, int bgr,
-                                 float *dst, void *stream, char *err, size_t err_bytes) {
-    normalize_kernel<<<blocks_for(3LL * w * h, 256), 256, 0, (cudaStream_t)stream>>>(
-        src, w, h, stride, bgr, dst);
+extern "C" int ks__mtg_normalize(const uint8_t *src, int w, int h, size_t stride, int nf,
+                                 uint32_t bgr_mask, float *dst, void *stream, char *err,
+                                 size_t err_bytes) {
+    dim3 grid(blocks_for(3LL * w * h, 256), nf < 1 ? 1 : nf);
+    normalize_kernel<<<grid, 256, 0, (cudaStream_t)stream>>>(src, w, h, stride, bgr_mask, dst);
     return check("mtcnn normalize", err, err_bytes);
 }
 
 // Threads walk (level, c, a, b) with b fastest: coalesced writes.
 static __global__ void pyramid_kernel(const float *__restrict__ img, int w, int h,
                                       ks_mtg_pyramid p, float *__restrict__ dst) {
+    int f = blockIdx.y;
+    img += (int64_t)f * p.img_fstride;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < p.total;
          i += (int64_t)gridDim.x * blockDim.x) {
         int l = 0;
@@ -87,7 +94,8 @@ static __global__ void pyramid_kernel(const float *__restrict__ img, int w, int 
         int64_t r = k % plane;
         int a = (int)(r / B), b = (int)(r % B);
         int x = p.transposed ? a : b, y = p.transposed ? b : a;
-        dst[L->base + c * L->cs + a * L->rp + b * L->ps] = sample(img, w, h, L->w, L->h, x, y, c);
+        dst[L->base + f * L->fstride + c * L->cs + a * L->rp + b * L->ps] =
+            sample(img, w, h, L->w, L->h, x, y, c);
     }
 }
 
@@ -97,8 +105,8 @@ extern "C" int ks__mtg_pyramid(const float *img, int w, int h, const ks_mtg_pyra
         snprintf(err, err_bytes, "invalid pyramid (%d levels)", p->n);
         return -1;
     }
-    pyramid_kernel<<<blocks_for(p->total, 256), 256, 0, (cudaStream_t)stream>>>(img, w, h, *p,
-                                                                                dst);
+    dim3 grid(blocks_for(p->total, 256), p->nf < 1 ? 1 : p->nf);
+    pyramid_kernel<<<grid, 256, 0, (cudaStream_t)stream>>>(img, w, h, *p, dst);
     return check("mtcnn pyramid", err, err_bytes);
 }
 
@@ -112,8 +120,10 @@ static __device__ __forceinline__ int level_of(const ks_mtg_levels &L, int cell)
 }
 
 static __device__ __forceinline__ float map_at(const ks_mtg_levels &L, const ks_mtg_level &v,
-                                               const float *m, int C, int c, int a, int b) {
+                                               const float *m, int C, int c, int a, int b,
+                                               int f) {
     int64_t ma = v.off_a + a, mb = v.off_b + b;
+    m += (int64_t)f * C * v.map_a * v.map_b;
     if (L.nhwc)
         return m[(ma * v.map_b + mb) * C + c];
     return m[((int64_t)c * v.map_a + ma) * v.map_b + mb];
@@ -139,14 +149,23 @@ static __device__ __forceinline__ float overlap(const float *a, const float *c, 
     return min_mode ? inter / fminf(area_a, area_c) : inter / (area_a + area_c - inter);
 }
 
+// Frame f's blocks of the per-frame arrays (mtcnn_gpu.h).
+static __device__ __forceinline__ int *frame_cand(int *cand, int cap, int f) {
+    return cand + (size_t)f * (KS_MTG_CAND_BYTES(cap) / sizeof(int));
+}
+
 static __global__ void cells_kernel(ks_mtg_levels L, float t1, uint8_t *status, int *cand,
                                     int cap, ks_mtg_state *s) {
+    int f = blockIdx.y;
+    status += (size_t)f * L.total_cells;
+    cand = frame_cand(cand, cap, f);
+    s += f;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < L.total_cells;
          i += gridDim.x * blockDim.x) {
         int l = level_of(L, i);
         const ks_mtg_level &v = L.l[l];
         int k = i - v.cell_base, a = k / v.mb, b = k % v.mb;
-        float p = map_at(L, v, v.prob, 2, 1, a, b);
+        float p = map_at(L, v, v.prob, 2, 1, a, b, f);
         if (p >= t1) {
             int slot = atomicAdd(&s->n_cand, 1);
             if (slot < cap) {
@@ -179,6 +198,10 @@ static __device__ __forceinline__ uint64_t *ks_mtg_masks(int *cand, int cap) {
 
 static __global__ void neighbours_kernel(ks_mtg_levels L, uint8_t *status, int *cand, int cap,
                                          const ks_mtg_state *s, float thr) {
+    int f = blockIdx.y;
+    status += (size_t)f * L.total_cells;
+    cand = frame_cand(cand, cap, f);
+    s += f;
     int n = min(s->n_cand, cap);
     uint64_t *masks = ks_mtg_masks(cand, cap);
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
@@ -186,7 +209,7 @@ static __global__ void neighbours_kernel(ks_mtg_levels L, uint8_t *status, int *
         int l = level_of(L, cell);
         const ks_mtg_level &v = L.l[l];
         int k = cell - v.cell_base, a = k / v.mb, b = k % v.mb;
-        float si = map_at(L, v, v.prob, 2, 1, a, b);
+        float si = map_at(L, v, v.prob, 2, 1, a, b, f);
         float bi[4], bj[4];
         cell_box(L, v, a, b, bi);
         uint64_t m[KS_MTG_MASK_WORDS] = {0, 0, 0};
@@ -200,7 +223,7 @@ static __global__ void neighbours_kernel(ks_mtg_levels L, uint8_t *status, int *
                 int sj_st = ((volatile uint8_t *)status)[j];
                 if (sj_st == ST_NONE || sj_st == ST_SUPP)
                     continue;
-                float sj = map_at(L, v, v.prob, 2, 1, a2, b2);
+                float sj = map_at(L, v, v.prob, 2, 1, a2, b2, f);
                 if (!(sj > si || (sj == si && j < cell)))
                     continue;
                 cell_box(L, v, a2, b2, bj);
@@ -253,6 +276,10 @@ static __device__ int resolve_cell(const ks_mtg_levels &L, uint8_t *status, cons
 
 static __global__ void resolve_kernel(ks_mtg_levels L, uint8_t *status, int *cand, int cap,
                                       const ks_mtg_state *s) {
+    int f = blockIdx.y;
+    status += (size_t)f * L.total_cells;
+    cand = frame_cand(cand, cap, f);
+    s += f;
     int n = min(s->n_cand, cap);
     uint64_t *masks = ks_mtg_masks(cand, cap);
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
@@ -262,6 +289,10 @@ static __global__ void resolve_kernel(ks_mtg_levels L, uint8_t *status, int *can
 // One block finishes whatever the parallel passes left undecided.
 static __global__ void resolve_finish_kernel(ks_mtg_levels L, uint8_t *status, int *cand, int cap,
                                              const ks_mtg_state *s) {
+    int f = blockIdx.x;
+    status += (size_t)f * L.total_cells;
+    cand = frame_cand(cand, cap, f);
+    s += f;
     int n = min(s->n_cand, cap);
     uint64_t *masks = ks_mtg_masks(cand, cap);
     for (;;) {
@@ -275,8 +306,14 @@ static __global__ void resolve_finish_kernel(ks_mtg_levels L, uint8_t *status, i
 
 // Kept cells -> boxes for the cross-scale NMS (tie key = cell index, i.e.
 // level then cell order, as the CPU list).
-static __global__ void compact_kernel(ks_mtg_levels L, const uint8_t *status, const int *cand,
+static __global__ void compact_kernel(ks_mtg_levels L, const uint8_t *status, int *cand,
                                       int cap, ks_mtg_state *s, ks_mtcnn_box *out, int *key) {
+    int f = blockIdx.y;
+    status += (size_t)f * L.total_cells;
+    cand = frame_cand(cand, cap, f);
+    s += f;
+    out += (size_t)f * KS_MTG_NMS_CAP;
+    key += (size_t)f * KS_MTG_NMS_CAP;
     int n = min(s->n_cand, cap);
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
         int cell = cand[i];
@@ -296,9 +333,9 @@ static __global__ void compact_kernel(ks_mtg_levels L, const uint8_t *status, co
         float c4[4];
         cell_box(L, v, a, b, c4);
         bx.x1 = c4[0], bx.y1 = c4[1], bx.x2 = c4[2], bx.y2 = c4[3];
-        bx.score = map_at(L, v, v.prob, 2, 1, a, b);
+        bx.score = map_at(L, v, v.prob, 2, 1, a, b, f);
         for (int q = 0; q < 4; q++)
-            bx.reg[q] = map_at(L, v, v.reg, 4, q, a, b);
+            bx.reg[q] = map_at(L, v, v.reg, 4, q, a, b, f);
         out[slot] = bx;
         key[slot] = cell;
     }
@@ -310,7 +347,19 @@ static __global__ void compact_kernel(ks_mtg_levels L, const uint8_t *status, co
 static __global__ void __launch_bounds__(NMS_THREADS)
     nms_kernel(const ks_mtcnn_box *__restrict__ in, const int *__restrict__ in_key,
                const int *count, int *count_clamped, float thr, int min_mode,
-               ks_mtcnn_box *__restrict__ out, int *out_count) {
+               ks_mtcnn_box *__restrict__ out, int *out_count, int64_t stride, int cstride) {
+    // block f: frame f's lists (stride boxes apart) and counters (cstride ints apart)
+    {
+        int64_t f = blockIdx.x;
+        in += f * stride;
+        if (in_key)
+            in_key += f * stride;
+        out += f * stride;
+        count += f * cstride;
+        if (count_clamped)
+            count_clamped += f * cstride;
+        out_count += f * cstride;
+    }
     extern __shared__ float4 smem4[];
     const int P = KS_MTG_NMS_CAP;
     float4 *box = smem4;
@@ -419,7 +468,7 @@ static size_t nms_smem(void) {
 }
 
 static int nms_launch(const ks_mtcnn_box *in, const int *key, const int *count, int *clamped,
-                      float thr, int min_mode, ks_mtcnn_box *out, int *out_count,
+                      float thr, int min_mode, ks_mtcnn_box *out, int *out_count, int nf,
                       cudaStream_t stream, char *err, size_t err_bytes) {
     static int attr_set = 0;
     if (!attr_set) {
@@ -429,27 +478,28 @@ static int nms_launch(const ks_mtcnn_box *in, const int *key, const int *count, 
             return rt(e, "mtcnn nms smem", err, err_bytes);
         attr_set = 1;
     }
-    nms_kernel<<<1, NMS_THREADS, nms_smem(), stream>>>(in, key, count, clamped, thr, min_mode,
-                                                        out, out_count);
+    nms_kernel<<<nf < 1 ? 1 : nf, NMS_THREADS, nms_smem(), stream>>>(
+        in, key, count, clamped, thr, min_mode, out, out_count, KS_MTG_NMS_CAP, KS_MTG_STATE_INTS);
     return check("mtcnn nms", err, err_bytes);
 }
 
 extern "C" int ks__mtg_nms(const ks_mtcnn_box *in, const int *key, const int *count, float thr,
                            int min_mode, ks_mtcnn_box *out, int *out_count, void *stream,
                            char *err, size_t err_bytes) {
-    return nms_launch(in, key, count, NULL, thr, min_mode, out, out_count, (cudaStream_t)stream,
-                      err, err_bytes);
+    return nms_launch(in, key, count, NULL, thr, min_mode, out, out_count, 1,
+                      (cudaStream_t)stream, err, err_bytes);
 }
 
 extern "C" int ks__mtg_pnet_post(const ks_mtg_levels *L, const ks_mtg_bufs *b,
                                  const ks_mtg_thresholds *t, void *const *ev, void *stream_,
                                  char *err, size_t err_bytes) {
     cudaStream_t stream = (cudaStream_t)stream_;
-    int rc = rt(cudaMemsetAsync(b->state, 0, sizeof(ks_mtg_state), stream), "mtcnn state", err,
-                err_bytes);
+    int nf = b->nf < 1 ? 1 : b->nf;
+    int rc = rt(cudaMemsetAsync(b->state, 0, sizeof(ks_mtg_state) * nf, stream), "mtcnn state",
+                err, err_bytes);
     if (rc)
         return rc;
-    cells_kernel<<<blocks_for(L->total_cells, 256), 256, 0, stream>>>(
+    cells_kernel<<<dim3(blocks_for(L->total_cells, 256), nf), 256, 0, stream>>>(
         *L, t->t[0], b->status, b->cand, b->cand_cap, b->state);
     if ((rc = check("mtcnn cells", err, err_bytes)))
         return rc;
@@ -458,21 +508,21 @@ extern "C" int ks__mtg_pnet_post(const ks_mtg_levels *L, const ks_mtg_bufs *b,
     unsigned cb = blocks_for(b->cand_cap, 256);
     if (cb > 1024)
         cb = 1024;
-    neighbours_kernel<<<cb, 256, 0, stream>>>(*L, b->status, b->cand, b->cand_cap, b->state,
+    neighbours_kernel<<<dim3(cb, nf), 256, 0, stream>>>(*L, b->status, b->cand, b->cand_cap, b->state,
                                               t->nms[0]);
     if ((rc = check("mtcnn neighbours", err, err_bytes)))
         return rc;
     for (int it = 0; it < RESOLVE_ITERS; it++) {
-        resolve_kernel<<<cb, 256, 0, stream>>>(*L, b->status, b->cand, b->cand_cap, b->state);
+        resolve_kernel<<<dim3(cb, nf), 256, 0, stream>>>(*L, b->status, b->cand, b->cand_cap, b->state);
         if ((rc = check("mtcnn resolve", err, err_bytes)))
             return rc;
     }
-    resolve_finish_kernel<<<1, 1024, 0, stream>>>(*L, b->status, b->cand, b->cand_cap, b->state);
+    resolve_finish_kernel<<<nf, 1024, 0, stream>>>(*L, b->status, b->cand, b->cand_cap, b->state);
     if ((rc = check("mtcnn resolve finish", err, err_bytes)))
         return rc;
     if (ev && (rc = rt(cudaEventRecord((cudaEvent_t)ev[1], stream), "event", err, err_bytes)))
         return rc;
-    compact_kernel<<<cb, 256, 0, stream>>>(*L, b->status, b->cand, b->cand_cap, b->state,
+    compact_kernel<<<dim3(cb, nf), 256, 0, stream>>>(*L, b->status, b->cand, b->cand_cap, b->state,
                                            b->g_in, b->g_key);
     if ((rc = check("mtcnn compact", err, err_bytes)))
         return rc;
@@ -480,7 +530,7 @@ extern "C" int ks__mtg_pnet_post(const ks_mtg_levels *L, const ks_mtg_bufs *b,
         return rc;
     // cross-scale NMS (always 0.7, union)
     return nms_launch(b->g_in, b->g_key, &b->state->n_global, &b->state->n_global, 0.7f, 0,
-                      b->r_list, &b->state->n_r, stream, err, err_bytes);
+                      b->r_list, &b->state->n_r, nf, stream, err, err_bytes);
 }
 
 // ------------------------------------------------------------ R-Net / O-Net glue
@@ -505,17 +555,33 @@ static __device__ __forceinline__ int crop_valid(const int *box, int w, int h) {
     return tw > 0 && th > 0 && tw <= 8 * (w + h) && th <= 8 * (w + h);
 }
 
+// Item i of a span (mtcnn_gpu.h): its frame and list entry; 0 when the
+// frame's list has no entry for it.
+struct span_item {
+    int f, j;
+};
+static __device__ __forceinline__ int span_at(const ks_mtg_span &sp, int64_t i, const int *count,
+                                              span_item *it) {
+    int fl = (int)(i / sp.per), k = (int)(i % sp.per);
+    int f = sp.frame0 + fl;
+    int n = count[(size_t)f * KS_MTG_STATE_INTS] - sp.first;
+    if (k >= n)
+        return 0;
+    it->f = f;
+    it->j = sp.first + k;
+    return 1;
+}
+
 // Stage 1: P-Net regression (box size without +1) + squaring; stage 2:
 // bbreg (+1) + squaring. Then fix() as the CPU refine stage does.
-static __global__ void prep_kernel(int stage, ks_mtcnn_box *list, const int *count, int batch,
-                                   int *boxes, ks_mtg_state *s) {
-    int n = min(*count, batch);
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i == 0 && *count > batch)
-        atomicOr(&s->truncated, stage == 1 ? 4 : 8);
-    if (i >= n)
+static __global__ void prep_kernel(int stage, ks_mtg_span sp, ks_mtcnn_box *list, const int *count,
+                                   int *boxes) {
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    span_item it;
+    if (i >= (int64_t)sp.n_frames * sp.per || !span_at(sp, i, count, &it))
         return;
-    ks_mtcnn_box b = list[i];
+    ks_mtcnn_box *bp = list + (size_t)it.f * KS_MTG_NMS_CAP + it.j;
+    ks_mtcnn_box b = *bp;
     if (stage == 1) {
         float rw = b.x2 - b.x1, rh = b.y2 - b.y1;
         float q1 = __fadd_rn(b.x1, __fmul_rn(b.reg[0], rw)), q2 = __fadd_rn(b.y1, __fmul_rn(b.reg[1], rh));
@@ -526,62 +592,76 @@ static __global__ void prep_kernel(int stage, ks_mtcnn_box *list, const int *cou
     }
     rerec(&b);
     b.x1 = truncf(b.x1), b.y1 = truncf(b.y1), b.x2 = truncf(b.x2), b.y2 = truncf(b.y2);
-    list[i] = b;
+    *bp = b;
     boxes[4 * i + 0] = (int)b.x1;
     boxes[4 * i + 1] = (int)b.y1;
     boxes[4 * i + 2] = (int)b.x2;
     boxes[4 * i + 3] = (int)b.y2;
 }
 
-static __global__ void crop_kernel(const float *__restrict__ img, int w, int h,
-                                   const int *__restrict__ boxes, const int *count, int batch,
-                                   int size, int nhwc, int transposed, float *__restrict__ dst) {
-    int n = min(*count, batch);
-    int64_t per = 3LL * size * size, total = per * n;
+static __global__ void crop_kernel(ks_mtg_span sp, const float *__restrict__ img, int w, int h,
+                                   const int *__restrict__ boxes, const int *count, int size,
+                                   int nhwc, int transposed, float *__restrict__ dst) {
+    int64_t per = 3LL * size * size, total = per * sp.n_frames * sp.per;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x) {
-        int item = (int)(i / per);
+        int64_t item = i / per;
+        span_item it;
+        if (!span_at(sp, item, count, &it))
+            continue;
         int k = (int)(i % per);
         int c = k / (size * size), pix = k % (size * size);
         // walk in output order (c, a, b) for coalesced writes
         int a = pix / size, b = pix % size;
         int x = transposed ? a : b, y = transposed ? b : a;
-        float v = ks_mtg_crop_sample(img, w, h, boxes + 4 * item, size, x, y, c);
-        dst[(int64_t)item * per + (int64_t)pack_index(x, y, c, size, size, nhwc, transposed)] = v;
+        float v = ks_mtg_crop_sample(img + (size_t)it.f * 3 * w * h, w, h, boxes + 4 * item, size,
+                                     x, y, c);
+        dst[item * per + (int64_t)pack_index(x, y, c, size, size, nhwc, transposed)] = v;
     }
 }
 
-extern "C" int ks__mtg_prepare_stage(int stage, const float *img, int w, int h,
-                                     const ks_mtg_bufs *b, int nhwc, int transposed,
+static int span_ok(const ks_mtg_span *sp, char *err, size_t err_bytes) {
+    if (sp->n_frames < 1 || sp->per < 1 || sp->first < 0 || sp->frame0 < 0) {
+        snprintf(err, err_bytes, "invalid span (%d frames from %d, %d items from %d)",
+                 sp->n_frames, sp->frame0, sp->per, sp->first);
+        return -1;
+    }
+    return 0;
+}
+
+extern "C" int ks__mtg_prepare_stage(int stage, const ks_mtg_span *sp, const float *img, int w,
+                                     int h, const ks_mtg_bufs *b, int nhwc, int transposed,
                                      float *net_in, void *stream_, char *err, size_t err_bytes) {
     cudaStream_t stream = (cudaStream_t)stream_;
+    if (span_ok(sp, err, err_bytes))
+        return -1;
     ks_mtcnn_box *list = stage == 1 ? b->r_list : b->o_list;
     const int *count = stage == 1 ? &b->state->n_r : &b->state->n_o;
-    int batch = stage == 1 ? b->rb : b->ob;
     int *boxes = stage == 1 ? b->r_boxes : b->o_boxes;
     int size = stage == 1 ? 24 : 48;
-    prep_kernel<<<blocks_for(batch, 128), 128, 0, stream>>>(stage, list, count, batch, boxes,
-                                                            b->state);
+    int64_t items = (int64_t)sp->n_frames * sp->per;
+    prep_kernel<<<blocks_for(items, 128), 128, 0, stream>>>(stage, *sp, list, count, boxes);
     int rc = check("mtcnn stage prep", err, err_bytes);
     if (rc)
         return rc;
-    crop_kernel<<<blocks_for(3LL * size * size * batch, 256), 256, 0, stream>>>(
-        img, w, h, boxes, count, batch, size, nhwc, transposed, net_in);
+    crop_kernel<<<blocks_for(3LL * size * size * items, 256), 256, 0, stream>>>(
+        *sp, img, w, h, boxes, count, size, nhwc, transposed, net_in);
     return check("mtcnn stage crop", err, err_bytes);
 }
 
-static __global__ void filter_kernel(int stage, const ks_mtcnn_box *list, const int *count,
-                                     int batch, const int *boxes, int w, int h,
+static __global__ void filter_kernel(int stage, ks_mtg_span sp, const ks_mtcnn_box *list,
+                                     const int *count, const int *boxes, int w, int h,
                                      const float *prob, const float *reg, const float *pts,
                                      float thr, ks_mtcnn_box *out, int *key, int *n_out) {
-    int n = min(*count, batch);
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n || !crop_valid(boxes + 4 * i, w, h))
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    span_item it;
+    if (i >= (int64_t)sp.n_frames * sp.per || !span_at(sp, i, count, &it) ||
+        !crop_valid(boxes + 4 * i, w, h))
         return;
     float p = prob[2 * i + 1];
     if (!(p > thr))
         return;
-    ks_mtcnn_box b = list[i];
+    ks_mtcnn_box b = list[(size_t)it.f * KS_MTG_NMS_CAP + it.j];
     b.score = p;
     for (int k = 0; k < 4; k++)
         b.reg[k] = reg[4 * i + k];
@@ -593,31 +673,40 @@ static __global__ void filter_kernel(int stage, const ks_mtcnn_box *list, const 
         }
         bbreg(&b);
     }
-    int slot = atomicAdd(n_out, 1);
-    out[slot] = b;
-    key[slot] = i;
+    // at most one pass per list entry, and lists hold <= KS_MTG_NMS_CAP entries
+    int slot = atomicAdd(n_out + (size_t)it.f * KS_MTG_STATE_INTS, 1);
+    out[(size_t)it.f * KS_MTG_NMS_CAP + slot] = b;
+    key[(size_t)it.f * KS_MTG_NMS_CAP + slot] = it.j;
 }
 
-extern "C" int ks__mtg_finish_stage(int stage, int w, int h, const ks_mtg_bufs *b,
-                                    const float *prob, const float *reg, const float *pts,
-                                    const ks_mtg_thresholds *t, void *stream_, char *err,
-                                    size_t err_bytes) {
+extern "C" int ks__mtg_filter_stage(int stage, const ks_mtg_span *sp, int w, int h,
+                                    const ks_mtg_bufs *b, const float *prob, const float *reg,
+                                    const float *pts, const ks_mtg_thresholds *t, void *stream_,
+                                    char *err, size_t err_bytes) {
     cudaStream_t stream = (cudaStream_t)stream_;
+    if (span_ok(sp, err, err_bytes))
+        return -1;
     ks_mtg_state *s = b->state;
-    int batch = stage == 1 ? b->rb : b->ob;
-    filter_kernel<<<blocks_for(batch, 128), 128, 0, stream>>>(
-        stage, stage == 1 ? b->r_list : b->o_list, stage == 1 ? &s->n_r : &s->n_o, batch,
+    int64_t items = (int64_t)sp->n_frames * sp->per;
+    filter_kernel<<<blocks_for(items, 128), 128, 0, stream>>>(
+        stage, *sp, stage == 1 ? b->r_list : b->o_list, stage == 1 ? &s->n_r : &s->n_o,
         stage == 1 ? b->r_boxes : b->o_boxes, w, h, prob, reg, pts, t->t[stage],
         stage == 1 ? b->r_pass : b->o_pass, stage == 1 ? b->r_key : b->o_key,
         stage == 1 ? &s->n_rpass : &s->n_opass);
-    int rc = check("mtcnn stage filter", err, err_bytes);
-    if (rc)
-        return rc;
+    return check("mtcnn stage filter", err, err_bytes);
+}
+
+extern "C" int ks__mtg_nms_stage(int stage, int frame0, int n_frames, const ks_mtg_bufs *b,
+                                 const ks_mtg_thresholds *t, void *stream_, char *err,
+                                 size_t err_bytes) {
+    cudaStream_t stream = (cudaStream_t)stream_;
+    ks_mtg_state *s = b->state + frame0;
+    size_t o = (size_t)frame0 * KS_MTG_NMS_CAP;
     if (stage == 1)
-        return nms_launch(b->r_pass, b->r_key, &s->n_rpass, NULL, t->nms[1], 0, b->o_list,
-                          &s->n_o, stream, err, err_bytes);
-    return nms_launch(b->o_pass, b->o_key, &s->n_opass, NULL, t->nms[2], 1, b->final,
-                      &s->n_final, stream, err, err_bytes);
+        return nms_launch(b->r_pass + o, b->r_key + o, &s->n_rpass, NULL, t->nms[1], 0,
+                          b->o_list + o, &s->n_o, n_frames, stream, err, err_bytes);
+    return nms_launch(b->o_pass + o, b->o_key + o, &s->n_opass, NULL, t->nms[2], 1, b->final + o,
+                      &s->n_final, n_frames, stream, err, err_bytes);
 }
 
 // ------------------------------------------------------------ runtime helpers

@@ -5,7 +5,14 @@
  * same results, and the GPU block NMS equals ks__mtcnn_nms (union and Min)
  * on random boxes, and the per-level grid NMS (ks__mtg_pnet_post) keeps
  * exactly the cells a CPU ks__mtcnn_nms per level keeps on random grids
- * with tied scores. Skips (77) without CUDA or a GPU. */
+ * with tied scores. Frame batching: 3 different frames (ultraface/13.jpg,
+ * its mirror image, its BGR copy) in one run of a 4-frame pipeline each
+ * match the CPU on that frame, replays are identical, one image alone
+ * gives the first slot's result. Overflow: the dense crowd
+ * ultraface/17.jpg with R/O batches shrunk to 64/16 (1 and 2 frames per
+ * run) runs the extra candidates in chunks: nothing truncated, the CPU
+ * cascade's strong faces found (and vice versa), the same face count within
+ * 2%. Skips (77) without CUDA or a GPU. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +160,7 @@ static void test_grid_nms(void) {
         ks_mtg_bufs b;
         memset(&b, 0, sizeof b);
         b.cand_cap = cells;
+        b.nf = 1;
         KS_T_CHECK(!ks__mtg_malloc((void **)&b.state, sizeof(ks_mtg_state), err, sizeof err));
         KS_T_CHECK(!ks__mtg_malloc((void **)&b.status, (size_t)cells, err, sizeof err));
         KS_T_CHECK(!ks__mtg_malloc((void **)&b.cand, KS_MTG_CAND_BYTES(cells), err, sizeof err));
@@ -216,6 +224,189 @@ static void test_grid_nms(void) {
         ks__mtg_free(b.r_list);
         ks__mtg_free(dmap);
     }
+}
+#endif
+
+#ifdef KS_HAVE_CUDA
+/* Mirror image (x -> w-1-x) or the same pixels stored as BGR. */
+static ks_status variant_image(ks_context *ctx, const ks_image *src, int mirror, ks_image *out) {
+    ks_status st = ks_image_alloc(ctx, src->width, src->height,
+                                  mirror ? KS_PIXEL_RGB : KS_PIXEL_BGR, out);
+    if (st != KS_OK)
+        return st;
+    for (int y = 0; y < src->height; y++)
+        for (int x = 0; x < src->width; x++) {
+            const uint8_t *s = src->data + (size_t)y * src->stride + (size_t)x * 3;
+            uint8_t *d = out->data + (size_t)y * out->stride +
+                         (size_t)(mirror ? src->width - 1 - x : x) * 3;
+            for (int c = 0; c < 3; c++)
+                d[c] = mirror ? s[c] : s[2 - c];
+        }
+    return KS_OK;
+}
+
+/* 13.jpg, its mirror image and its BGR copy in one run of a 4-frame
+ * pipeline (slot 3 empty) vs the CPU on each. */
+static void test_frame_batch(ks_context *ctx, const char *dir, const ks_mtcnn_options *o,
+                             ks_mtcnn *cpu, const ks_image *img13) {
+    ks_image fr[3];
+    fr[0] = *img13;
+    if (variant_image(ctx, img13, 1, &fr[1]) != KS_OK || variant_image(ctx, img13, 0, &fr[2]) != KS_OK) {
+        KS_T_CHECK_MSG(0, "variant images: %s", ks_context_last_error(ctx));
+        return;
+    }
+    ks_detection *ref[3] = {0};
+    int nref[3] = {0};
+    for (int i = 0; i < 3; i++)
+        KS_T_CHECK_OK(ctx, ks__mtcnn_detect(cpu, &fr[i], &ref[i], &nref[i]));
+    for (int fp16 = 0; fp16 < 2; fp16++) {
+        ks_mtcnn_options go = *o;
+        go.use_gpu = 1;
+        go.fp16 = fp16;
+        go.tactic_timing = 0;
+        go.frame_batch = 4;
+        ks_mtcnn *g = NULL;
+        ks_status st = ks__mtcnn_create(ctx, dir, &go, &g);
+        KS_T_CHECK_MSG(st == KS_OK, "frame batch: %s", ks_context_last_error(ctx));
+        if (!g)
+            continue;
+        KS_T_CHECK(ks__mtcnn_gpu_frame_batch(g) == 4);
+        ks_detection *d[3][4] = {{0}};
+        int n[3][4] = {{0}};
+        ks_mtcnn_stats stt[4];
+        /* runs 0 (eager), 1 (graph capture), 2 (replay) */
+        for (int run = 0; run < 3; run++) {
+            st = ks__mtcnn_gpu_detect_batch(g, 0, 3, fr, d[run], n[run], stt);
+            KS_T_CHECK_MSG(st == KS_OK, "batch run %d: %s", run, ks_context_last_error(ctx));
+        }
+        float min_iou = fp16 ? 0.8f : 0.9f;
+        for (int i = 0; i < 3; i++) {
+            fprintf(stderr, "gpu batch %s frame %d: %d faces (cpu %d) | cand %d rnet %d onet %d trunc %d\n",
+                    fp16 ? "fp16" : "fp32", i, n[2][i], nref[i], stt[i].pnet_candidates,
+                    stt[i].rnet_in, stt[i].onet_in, stt[i].truncated);
+            int miss = unmatched(ref[i], nref[i], d[2][i], n[2][i], min_iou, "cpu box missing in batch") +
+                       unmatched(d[2][i], n[2][i], ref[i], nref[i], min_iou, "batch box missing on cpu");
+            KS_T_CHECK_MSG(miss == 0, "frame batch %s frame %d: %d strong boxes unmatched",
+                           fp16 ? "fp16" : "fp32", i, miss);
+            for (int run = 0; run < 2; run++)
+                KS_T_CHECK_MSG(n[run][i] == n[2][i] &&
+                                   (!n[2][i] || !memcmp(d[run][i], d[2][i], sizeof(ks_detection) * (size_t)n[2][i])),
+                               "frame batch frame %d: run %d differs from the replay", i, run);
+        }
+        /* the RGB and BGR copies are the same frame */
+        KS_T_CHECK_MSG(n[2][0] == n[2][2] &&
+                           (!n[2][0] || !memcmp(d[2][0], d[2][2], sizeof(ks_detection) * (size_t)n[2][0])),
+                       "frame batch: BGR frame differs from the RGB frame");
+        KS_T_CHECK_MSG(ks__mtcnn_gpu_graph_active(g, 0), "frame batch: no CUDA graph");
+        /* one image alone in the 4-frame pipeline */
+        ks_detection *d1 = NULL;
+        int n1 = 0;
+        KS_T_CHECK_OK(ctx, ks__mtcnn_gpu_detect(g, 0, &fr[1], &d1, &n1, NULL));
+        KS_T_CHECK_MSG(n1 == n[2][1] && (!n1 || !memcmp(d1, d[2][1], sizeof(ks_detection) * (size_t)n1)),
+                       "single image in a batch pipeline differs (%d vs %d faces)", n1, n[2][1]);
+        ks__free(ctx, d1);
+        /* more images than the batch: refused */
+        ks_image five[5] = {fr[0], fr[0], fr[0], fr[0], fr[0]};
+        ks_detection *d5[5];
+        int n5[5];
+        KS_T_CHECK(ks__mtcnn_gpu_detect_batch(g, 0, 5, five, d5, n5, NULL) == KS_INVALID_ARGUMENT);
+        ks_context_clear_error(ctx);
+        for (int run = 0; run < 3; run++)
+            for (int i = 0; i < 3; i++)
+                ks__free(ctx, d[run][i]);
+        ks__mtcnn_destroy(g);
+    }
+    for (int i = 0; i < 3; i++)
+        ks__free(ctx, ref[i]);
+    ks_image_release(ctx, &fr[1]);
+    ks_image_release(ctx, &fr[2]);
+}
+
+/* Dense crowd with R/O batches far below the candidate counts: the
+ * overflow chunks must find what the CPU finds. */
+static void test_overflow(ks_context *ctx, const char *dir) {
+    char p[2048];
+    snprintf(p, sizeof p, "%s/ultraface/17.jpg", ks_t_images_dir());
+    ks_image img;
+    if (ks_image_load_file(ctx, p, KS_PIXEL_RGB, &img) != KS_OK) {
+        fprintf(stderr, "note: %s not loaded: overflow test skipped\n", p);
+        ks_context_clear_error(ctx);
+        return;
+    }
+    ks_mtcnn_options o;
+    ks__mtcnn_options_init(&o);
+    o.min_face = 40;
+    ks_mtcnn *cpu = NULL;
+    KS_T_CHECK_OK(ctx, ks__mtcnn_create(ctx, dir, &o, &cpu));
+    ks_detection *ref = NULL;
+    int nref = 0;
+    ks_mtcnn_stats cs;
+    memset(&cs, 0, sizeof cs);
+    if (cpu) {
+        KS_T_CHECK_OK(ctx, ks__mtcnn_detect(cpu, &img, &ref, &nref));
+        ks__mtcnn_get_stats(cpu, &cs);
+    }
+    fprintf(stderr, "cpu crowd 17.jpg: %d faces | levels %d cand %d pkept %d rnet %d onet %d\n",
+            nref, cs.n_levels, cs.pnet_candidates, cs.pnet_kept, cs.rnet_in, cs.onet_in);
+    static const struct {
+        const char *label;
+        int per_level, rb, ob, fb;
+    } v[] = {{"per-level fp32 1024/256", 1, 1024, 256, 1},
+             {"per-level fp32 64/16", 1, 64, 16, 1},
+             {"canvas fp32 64/16 x2 frames", 0, 64, 16, 2}};
+    int n_big = -1;
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+        ks_mtcnn_options go = o;
+        go.use_gpu = 1;
+        go.pnet_per_level = v[k].per_level;
+        go.rnet_batch = v[k].rb;
+        go.onet_batch = v[k].ob;
+        go.frame_batch = v[k].fb;
+        go.tactic_timing = 0;
+        ks_mtcnn *g = NULL;
+        ks_status st = ks__mtcnn_create(ctx, dir, &go, &g);
+        KS_T_CHECK_MSG(st == KS_OK, "%s: %s", v[k].label, ks_context_last_error(ctx));
+        if (!g)
+            continue;
+        for (int run = 0; run < 2; run++) { /* eager, then graph + overflow chunks */
+            ks_image two[2] = {img, img};
+            ks_detection *d[2] = {0};
+            int n[2] = {0};
+            ks_mtcnn_stats s[2];
+            memset(s, 0, sizeof s);
+            st = ks__mtcnn_gpu_detect_batch(g, 0, v[k].fb, two, d, n, s);
+            KS_T_CHECK_MSG(st == KS_OK, "%s: %s", v[k].label, ks_context_last_error(ctx));
+            fprintf(stderr,
+                    "gpu crowd %-28s run %d: %d faces | cand %d pkept %d rnet %d onet %d trunc %d "
+                    "overflow %d\n",
+                    v[k].label, run, n[0], s[0].pnet_candidates, s[0].pnet_kept, s[0].rnet_in,
+                    s[0].onet_in, s[0].truncated, s[0].overflow);
+            KS_T_CHECK_MSG(s[0].truncated == 0, "%s: truncated %d", v[k].label, s[0].truncated);
+            if (v[k].rb < 1024)
+                KS_T_CHECK_MSG(s[0].overflow == 3,
+                               "%s: overflow %d (R %d, O %d): the test should overflow both batches",
+                               v[k].label, s[0].overflow, s[0].rnet_in, s[0].onet_in);
+            else
+                n_big = n[0];
+            int miss = unmatched(ref, nref, d[0], n[0], 0.9f, "cpu crowd box missing on gpu") +
+                       unmatched(d[0], n[0], ref, nref, 0.9f, "gpu crowd box missing on cpu");
+            KS_T_CHECK_MSG(miss == 0, "%s: %d strong boxes unmatched", v[k].label, miss);
+            int tol = nref / 50 > 1 ? nref / 50 : 1;
+            KS_T_CHECK_MSG(abs(n[0] - nref) <= tol, "%s: %d faces, CPU %d", v[k].label, n[0], nref);
+            if (n_big >= 0 && v[k].rb < 1024)
+                KS_T_CHECK_MSG(abs(n[0] - n_big) <= tol, "%s: %d faces, without overflow %d",
+                               v[k].label, n[0], n_big);
+            if (v[k].fb == 2)
+                KS_T_CHECK_MSG(n[1] == n[0] && (!n[0] || !memcmp(d[0], d[1], sizeof(ks_detection) * (size_t)n[0])),
+                               "%s: the two frames differ", v[k].label);
+            for (int i = 0; i < 2; i++)
+                ks__free(ctx, d[i]);
+        }
+        ks__mtcnn_destroy(g);
+    }
+    ks__free(ctx, ref);
+    ks__mtcnn_destroy(cpu);
+    ks_image_release(ctx, &img);
 }
 #endif
 
@@ -341,6 +532,9 @@ int main(void) {
                 ks__mtcnn_gpu_graph_active(g, 0) ? "active" : "off (eager)");
         ks__mtcnn_destroy(g);
     }
+    if (cpu && have[3])
+        test_frame_batch(ctx, path, &o, cpu, &img[3]);
+    test_overflow(ctx, path);
     /* through ks_detector with use_gpu */
     {
         ks_detector_options dopt;

@@ -1,8 +1,11 @@
 /* A plugin library for the tests, written against the public API only:
  * com.kestrel.test::Swish, y = x * sigmoid(beta * x) (float32), attribute
  * beta (float, default 1). Built as libks_test_plugin.so; kestrel finds it
- * through the exported ks_plugin_library_register. */
+ * through the exported ks_plugin_library_register. With CUDA
+ * (KS_TEST_PLUGIN_CUDA, tests/plugins/tests.cmake) it also has run_cuda,
+ * whose kernel is in ks_test_plugin_cuda.cu. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kestrel/plugin.h"
@@ -82,6 +85,28 @@ static ks_status sw_cpu(ks_context *ctx, const void *self, int n_in, const ks_te
     return KS_OK;
 }
 
+#ifdef KS_TEST_PLUGIN_CUDA
+int ks_test_swish_cuda(const float *x, float *y, int64_t n, float beta, void *stream, char *err,
+                       size_t err_bytes);
+
+static ks_status sw_cuda(ks_context *ctx, const void *self, int n_in, const ks_tensor *in,
+                         int n_out, ks_tensor *out, void *workspace, void *stream) {
+    const swish *s = self;
+    (void)workspace;
+    if (n_in != 1 || n_out != 1 || in[0].dtype != KS_DTYPE_FLOAT32 ||
+        out[0].dtype != KS_DTYPE_FLOAT32)
+        return ks_plugin_error(ctx, KS_UNSUPPORTED_DTYPE, "Swish: 1 float32 input and output");
+    int64_t n = 1;
+    for (int i = 0; i < in[0].ndim; i++)
+        n *= in[0].dims[i];
+    char err[128];
+    int rc = ks_test_swish_cuda(in[0].data, out[0].data, n, s->beta, stream, err, sizeof err);
+    if (rc)
+        return ks_plugin_error(ctx, KS_DEVICE_ERROR, "Swish: kernel launch: %s (%d)", err, rc);
+    return KS_OK;
+}
+#endif
+
 static const ks_plugin_desc swish_desc = {
     .api_version = KS_PLUGIN_API_VERSION,
     .name = "Swish",
@@ -95,6 +120,9 @@ static const ks_plugin_desc swish_desc = {
     .destroy = sw_destroy,
     .infer_shapes = sw_infer,
     .run_cpu = sw_cpu,
+#ifdef KS_TEST_PLUGIN_CUDA
+    .run_cuda = sw_cuda,
+#endif
 };
 
 KS_API ks_status ks_plugin_library_register(ks_context *ctx) {

@@ -8,13 +8,17 @@
  * are CORRUPT_FILE; every flipped byte is rejected or still instantiates
  * safely. With the CUDA backend compiled (no GPU needed): O-Net (Caffe,
  * PReLU taken by the plugin) lowers into plugin layers (FP16: casts around
- * the FP32-only plugin), logged in the build report, and a plugin without
- * run_cuda (the Swish test library) fails the build clearly.
+ * the FP32-only plugin), logged in the build report; the Swish test library
+ * (tests/plugins, loaded with ks_plugin_load_library) lowers into a plugin
+ * layer, and a variant of its descriptor without run_cuda fails the build
+ * clearly.
  *
- * GPU part (skips with 77 without a GPU): import -> build -> save -> load
- * (fresh context: fails without the plugin, then registered) -> run, plain
- * and through a CUDA graph, against the CPU session: FP32 <= 1e-4, FP16 <=
- * 1e-2 relative to the output's magnitude. */
+ * GPU part (skips with 77 without a GPU), for O-Net with the built-in PRelu
+ * plugin and for the Swish model with the library plugin: import -> build
+ * -> save -> load (fresh context: fails without the plugin, then
+ * registered / library loaded) -> run, plain and through a CUDA graph,
+ * against the CPU session: FP32 <= 1e-4, FP16 <= 1e-2 relative to the
+ * output's magnitude. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +189,13 @@ out:
     ks_context_destroy(ctx);
 }
 
+#ifdef KS_TEST_PLUGIN_PATH
+/* the build path, unless the binaries were moved (tools/gpu-check.sh) */
+static const char *test_plugin_path(void) {
+    return getenv("KS_TEST_PLUGIN_PATH") ? getenv("KS_TEST_PLUGIN_PATH") : KS_TEST_PLUGIN_PATH;
+}
+#endif
+
 static int count_kind(const ks_eng_desc *d, int kind, int dtype) {
     int k = 0;
     for (int i = 0; i < d->n_layers; i++)
@@ -260,19 +271,34 @@ static void host_lowering_checks(void) {
         ks_model_destroy(m);
     }
 #ifdef KS_TEST_PLUGIN_PATH
-    /* a plugin without run_cuda cannot go into a GPU engine: clear error */
-    /* the build path, unless the binaries were moved (tools/gpu-check.sh) */
-    const char *plugin_path = getenv("KS_TEST_PLUGIN_PATH") ? getenv("KS_TEST_PLUGIN_PATH")
-                                                            : KS_TEST_PLUGIN_PATH;
-    KS_T_CHECK_OK(ctx, ks_plugin_load_library(ctx, plugin_path));
-    m = NULL;
-    KS_T_CHECK_OK(ctx, ks_model_load_memory(ctx, swish_model_onnx, sizeof swish_model_onnx, NULL, &m));
-    if (m) {
+    /* the library's Swish (built with run_cuda alongside the CUDA backend)
+     * lowers into one plugin layer; a variant of its descriptor without
+     * run_cuda cannot go into a GPU engine: clear error */
+    KS_T_CHECK_OK(ctx, ks_plugin_load_library(ctx, test_plugin_path()));
+    const ks_plugin_desc *lib = ks_plugin_find(ctx, "com.kestrel.test", "Swish");
+    KS_T_CHECK(lib && lib->run_cuda);
+    for (int variant = 0; lib && variant < 2; variant++) {
+        static ks_plugin_desc no_cuda;
+        if (variant == 1) { /* same name and version: replaces the library's */
+            no_cuda = *lib;
+            no_cuda.run_cuda = NULL;
+            KS_T_CHECK_OK(ctx, ks_plugin_register(ctx, &no_cuda));
+        }
+        m = NULL;
+        KS_T_CHECK_OK(ctx, ks_model_load_memory(ctx, swish_model_onnx, sizeof swish_model_onnx, NULL, &m));
+        if (!m)
+            continue;
         ks_eng_desc *d = NULL;
         ks_status st = ks__engine_build_desc(m, NULL, 90, &d, NULL);
-        KS_T_CHECK_MSG(st == KS_UNSUPPORTED_OP && strstr(ks_context_last_error(ctx), "Swish") &&
-                           strstr(ks_context_last_error(ctx), "CUDA"),
-                       "Swish build: %s: %s", ks_status_name(st), ks_context_last_error(ctx));
+        if (variant == 0)
+            KS_T_CHECK_MSG(st == KS_OK && d && count_kind(d, KS_LAYER_PLUGIN, KS_DTYPE_FLOAT32) == 1,
+                           "Swish with run_cuda: %s: %s", ks_status_name(st), ks_context_last_error(ctx));
+        else
+            KS_T_CHECK_MSG(st == KS_UNSUPPORTED_OP && strstr(ks_context_last_error(ctx), "Swish") &&
+                               strstr(ks_context_last_error(ctx), "CUDA"),
+                           "Swish without run_cuda: %s: %s", ks_status_name(st), ks_context_last_error(ctx));
+        if (variant == 1)
+            fprintf(stderr, "plugin without run_cuda: %s\n", ks_context_last_error(ctx));
         if (d) {
             ks__eng_desc_free(d);
             ks__free(ctx, d);
@@ -297,17 +323,29 @@ static double rel_err(const float *g, const float *r, size_t n) {
     return md / fmax(mr, 1e-6);
 }
 
-static void gpu_run(ks_precision prec) {
-    const char *pname = prec == KS_PRECISION_FP16 ? "fp16" : "fp32";
+/* swish: the Swish model with the test library's plugin instead of O-Net
+ * with the built-in PRelu. */
+static void gpu_run(ks_precision prec, int swish) {
+    const char *pname = prec == KS_PRECISION_FP16 ? (swish ? "swish fp16" : "fp16")
+                                                  : (swish ? "swish fp32" : "fp32");
+    const char *plugin = swish ? "Swish" : "PRelu";
     double tol = prec == KS_PRECISION_FP16 ? 1e-2 : 1e-4;
     char path[2048];
     det3_path(path, sizeof path);
     ks_context *ctx;
     ks_context_create(NULL, &ctx);
-    KS_T_CHECK_OK(ctx, ks_plugin_prefer(ctx, "PRelu", 1));
     ks_model *m = NULL;
-    ks_status st = ks_model_load_file(ctx, path, NULL, &m);
-    KS_T_CHECK_MSG(st == KS_OK, "det3: %s", ks_context_last_error(ctx));
+    ks_status st;
+    if (swish) {
+#ifdef KS_TEST_PLUGIN_PATH
+        KS_T_CHECK_OK(ctx, ks_plugin_load_library(ctx, test_plugin_path()));
+#endif
+        st = ks_model_load_memory(ctx, swish_model_onnx, sizeof swish_model_onnx, NULL, &m);
+    } else {
+        KS_T_CHECK_OK(ctx, ks_plugin_prefer(ctx, "PRelu", 1));
+        st = ks_model_load_file(ctx, path, NULL, &m);
+    }
+    KS_T_CHECK_MSG(st == KS_OK, "%s: %s", swish ? "swish model" : "det3", ks_context_last_error(ctx));
     if (st != KS_OK) {
         ks_context_destroy(ctx);
         return;
@@ -317,6 +355,11 @@ static void gpu_run(ks_precision prec) {
     for (int i = 0; i < N_IN; i++)
         x[i] = (float)((i * 37) % 255) / 127.5f - 1.f;
     ks_tensor in = {KS_DTYPE_FLOAT32, 4, {1, 3, 48, 48}, x};
+    if (swish) { /* X [1, 2, 3, 4], values in [-4, 4] */
+        in.dims[1] = 2, in.dims[2] = 3, in.dims[3] = 4;
+        for (int i = 0; i < 24; i++)
+            x[i] = -4.f + (float)((i * 7) % 24) / 3.f;
+    }
     ks_tensor ref[3];
     memset(ref, 0, sizeof ref);
     ks_session *s = NULL;
@@ -325,7 +368,7 @@ static void gpu_run(ks_precision prec) {
     KS_T_CHECK_OK(ctx, ks_session_run(s, 1, &iname, &in, 0, NULL, ref));
     ks_session_destroy(s);
     int n_out = ks_model_num_outputs(m);
-    KS_T_CHECK(n_out == 3);
+    KS_T_CHECK(n_out == (swish ? 1 : 3));
 
     ks_build_config cfg;
     ks_build_config_init(&cfg);
@@ -349,12 +392,18 @@ static void gpu_run(ks_precision prec) {
     ks_context_create(NULL, &c2);
     ks_engine *e2 = NULL;
     st = ks_engine_load_file(c2, epath, &e2);
-    KS_T_CHECK_MSG(st == KS_NOT_FOUND && strstr(ks_context_last_error(c2), "PRelu"),
+    KS_T_CHECK_MSG(st == KS_NOT_FOUND && strstr(ks_context_last_error(c2), plugin),
                    "%s: load without the plugin: %s: %s", pname, ks_status_name(st),
                    ks_context_last_error(c2));
     ks_engine_destroy(e2);
     e2 = NULL;
-    KS_T_CHECK_OK(c2, ks_plugin_register(c2, ks_plugin_builtin("PRelu")));
+    if (swish) {
+#ifdef KS_TEST_PLUGIN_PATH
+        KS_T_CHECK_OK(c2, ks_plugin_load_library(c2, test_plugin_path()));
+#endif
+    } else {
+        KS_T_CHECK_OK(c2, ks_plugin_register(c2, ks_plugin_builtin("PRelu")));
+    }
     st = ks_engine_load_file(c2, epath, &e2);
     KS_T_CHECK_MSG(st == KS_OK, "%s load: %s", pname, ks_context_last_error(c2));
     if (e2) {
@@ -405,7 +454,11 @@ int main(void) {
             return ks_t_done();
         KS_T_SKIP("GPU part: no GPU or built without CUDA (host checks passed)");
     }
-    gpu_run(KS_PRECISION_FP32);
-    gpu_run(KS_PRECISION_FP16);
+    gpu_run(KS_PRECISION_FP32, 0);
+    gpu_run(KS_PRECISION_FP16, 0);
+#ifdef KS_TEST_PLUGIN_PATH
+    gpu_run(KS_PRECISION_FP32, 1);
+    gpu_run(KS_PRECISION_FP16, 1);
+#endif
     return ks_t_done();
 }
