@@ -520,6 +520,11 @@ static ks_status check_tensor(const ks_eng_desc *d, int i) {
     return KS_OK;
 }
 
+/* PReLU slope tensors: float32 [c] */
+static int sl_bad(const ks_eng_tensor *sl, int64_t c) {
+    return sl->ndim != 1 || sl->dims[0] != c || sl->dtype != KS_DTYPE_FLOAT32;
+}
+
 static const ks_eng_tensor *lt(const ks_eng_desc *d, const ks_eng_layer *l, int is_out, int k) {
     int id = is_out ? l->out[k] : l->in[k];
     return id >= 0 ? &d->tensors[id] : NULL;
@@ -578,9 +583,29 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
         if (ip[1] != w->dims[2] || ip[2] != w->dims[3] || ip[3] < 1 || ip[4] < 1 || ip[9] < 1 ||
             ip[10] < 1)
             return VFAIL("layer %d '%s': conv kernel/stride/dilation invalid", li, nm);
-        /* ip: 0 g, 1 kh, 2 kw, 3 sh, 4 sw, 5 pt, 6 pl, 7 pb, 8 pr, 9 dh, 10 dw */
-        int64_t oh = (x->dims[2] + ip[5] + ip[7] - ip[9] * (ip[1] - 1) - 1) / ip[3] + 1;
-        int64_t ow = (x->dims[3] + ip[6] + ip[8] - ip[10] * (ip[2] - 1) - 1) / ip[4] + 1;
+        /* ip: 0 g, 1 kh, 2 kw, 3 sh, 4 sw, 5 pt, 6 pl, 7 pb, 8 pr, 9 dh, 10 dw.
+         * OWN_DWPW (fused depthwise + pointwise): ip[0..10] are the 1x1
+         * conv's, the depthwise geometry is ip[14..23] in the same order
+         * (kh..dw), its activation ip[24] (fp[0], fp[1]); inputs 5, 6, 7 are
+         * its weights [c,1,kh,kw], bias [c] and PReLU slopes. */
+        const int64_t *gp = ip;
+        if (l->tactic == KS_TACTIC_OWN_DWPW) {
+            const ks_eng_tensor *dwt = lt(d, l, 0, 5), *dwb = lt(d, l, 0, 6), *dsl = lt(d, l, 0, 7);
+            for (int k = 14; k < 24; k++)
+                if (ip[k] < 0 || ip[k] > 4096)
+                    return VFAIL("layer %d '%s': dw+pw parameter %d = %lld", li, nm, k, (long long)ip[k]);
+            if (ip[0] != 1 || ip[1] != 1 || ip[2] != 1 || ip[3] != 1 || ip[4] != 1 || ip[5] || ip[6] ||
+                ip[7] || ip[8] || !dwt || dwt->ndim != 4 || dwt->dims[0] != x->dims[1] || dwt->dims[1] != 1 ||
+                dwt->dims[2] != ip[14] || dwt->dims[3] != ip[15] || ip[16] < 1 || ip[17] < 1 || ip[22] < 1 ||
+                ip[23] < 1 || dwt->dtype != l->dtype || l->algo < 0 || l->algo > 8 ||
+                (dwb && (dwb->ndim != 1 || dwb->dims[0] != x->dims[1] || dwb->dtype != l->dtype)) ||
+                ip[24] < 0 || ip[24] >= KS_ACT_COUNT ||
+                (ip[24] == KS_ACT_PRELU && (!dsl || sl_bad(dsl, x->dims[1]))))
+                return VFAIL("layer %d '%s': dw+pw parameters invalid", li, nm);
+            gp = ip + 13;
+        }
+        int64_t oh = (x->dims[2] + gp[5] + gp[7] - gp[9] * (gp[1] - 1) - 1) / gp[3] + 1;
+        int64_t ow = (x->dims[3] + gp[6] + gp[8] - gp[10] * (gp[2] - 1) - 1) / gp[4] + 1;
         if (oh != y->dims[2] || ow != y->dims[3])
             return VFAIL("layer %d '%s': conv output %lldx%lld, geometry gives %lldx%lld", li, nm,
                          (long long)y->dims[2], (long long)y->dims[3], (long long)oh, (long long)ow);

@@ -132,6 +132,171 @@ static void conv_case(int C, int M, int H, int W, int k, int s, int pad, int gro
     free(b);
 }
 
+/* Builds the packed model and checks the build report names `needle`
+ * (that the fusion under test happened). */
+static void expect_report(const uint8_t *buf, size_t n, ks_precision prec, const char *needle, const char *label) {
+    ks_model *m = NULL;
+    ks_status st = ks_model_load_memory(ctx, buf, n, NULL, &m);
+    KS_T_CHECK_OK(ctx, st);
+    if (st != KS_OK)
+        return;
+    ks_build_config cfg;
+    ks_build_config_init(&cfg);
+    cfg.precision = prec;
+    ks_engine *e = NULL;
+    st = ks_engine_build(m, &cfg, &e);
+    KS_T_CHECK_MSG(st == KS_OK, "%s: build: %s: %s", label, ks_status_name(st), ks_context_last_error(ctx));
+    if (e) {
+        const char *r = ks_engine_build_report(e);
+        KS_T_CHECK_MSG(r && strstr(r, needle), "%s (%s): build report lacks '%s':\n%s", label,
+                       prec == KS_PRECISION_FP16 ? "fp16" : "fp32", needle, r ? r : "");
+        ks_engine_destroy(e);
+    }
+    ks_model_destroy(m);
+}
+
+/* run_case plus: the report must contain `needle` in both precisions, and
+ * the engine must survive serialize + load (engine-file validation). */
+static void run_case_fused(tb_model *tb, const char *label, const char *needle) {
+    size_t n;
+    uint8_t *buf = tb_pack(tb, &n);
+    for (int p = 0; p < 2; p++) {
+        expect_report(buf, n, p ? KS_PRECISION_FP16 : KS_PRECISION_FP32, needle, label);
+        gt_opts o;
+        memset(&o, 0, sizeof o);
+        o.precision = p ? KS_PRECISION_FP16 : KS_PRECISION_FP32;
+        o.tol = p ? 1e-2 : 1e-4;
+        o.lo = -1.f;
+        o.hi = 1.f;
+        o.label = label;
+        o.check_graph = 1;
+        o.check_roundtrip = 1;
+        double r = gt_compare(ctx, NULL, buf, n, &o);
+        if (r < 0 || r > o.tol)
+            fprintf(stderr, "  case %-48s %s rel %.3g\n", label, p ? "fp16" : "fp32", r);
+    }
+    n_cases++;
+    free(buf);
+    tb_free(tb);
+}
+
+/* activation node `act` (NULL = none) from `in` to `out` */
+static void act_node(tb_model *tb, const char *act, const char *in, const char *out, int C, const char *tag) {
+    char ins[96], nm[64];
+    snprintf(nm, sizeof nm, "%s_act", tag);
+    if (!act) {
+        tb_node(tb, "Identity", nm, in, out);
+    } else if (!strcmp(act, "Clip")) {
+        char lo[32], hi[32];
+        snprintf(lo, sizeof lo, "%s_lo", tag);
+        snprintf(hi, sizeof hi, "%s_hi", tag);
+        float lo6[1] = {0.f}, hi6[1] = {6.f};
+        tb_init_f(tb, lo, 0, NULL, lo6);
+        tb_init_f(tb, hi, 0, NULL, hi6);
+        snprintf(ins, sizeof ins, "%s,%s,%s", in, lo, hi);
+        tb_node(tb, "Clip", nm, ins, out);
+    } else if (!strcmp(act, "PRelu")) {
+        char sn[32];
+        snprintf(sn, sizeof sn, "%s_slope", tag);
+        int64_t sd[3] = {C, 1, 1};
+        float *sl = rnd((size_t)C, 0.f, 0.5f);
+        tb_init_f(tb, sn, 3, sd, sl);
+        free(sl);
+        snprintf(ins, sizeof ins, "%s,%s", in, sn);
+        tb_node(tb, "PRelu", nm, ins, out);
+    } else {
+        tb_node(tb, act, nm, in, out);
+    }
+}
+
+/* depthwise kxk (+BN) + act, then 1x1 + act [+ residual]: the fused
+ * depthwise+pointwise layer, forced on with KESTREL_DWPW=force[:cfg] */
+static void dwpw_case(int N, int C, int K, int H, int W, int k, int s, const char *dact, const char *pact,
+                      int residual, int cfg) {
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    int64_t xd[4] = {N, C, H, W};
+    tb_input(&tb, "x", TB_FLOAT, 4, xd);
+    int64_t dwd[4] = {C, 1, k, k}, cd[1] = {C}, pwd[4] = {K, C, 1, 1}, kd[1] = {K};
+    float *dw = rnd((size_t)(C * k * k), -0.5f, 0.5f), *db = rnd((size_t)C, -0.5f, 0.5f);
+    float *pw = rnd((size_t)(K * C), -0.5f, 0.5f), *pb = rnd((size_t)K, -0.5f, 0.5f);
+    tb_init_f(&tb, "dw", 4, dwd, dw);
+    tb_init_f(&tb, "db", 1, cd, db);
+    tb_init_f(&tb, "pw", 4, pwd, pw);
+    tb_init_f(&tb, "pb", 1, kd, pb);
+    Onnx__NodeProto *n = tb_node(&tb, "Conv", "dwconv", "x,dw,db", "d");
+    tb_attr_ints(&tb, n, "kernel_shape", 2, (int64_t[]){k, k});
+    tb_attr_ints(&tb, n, "strides", 2, (int64_t[]){s, s});
+    tb_attr_ints(&tb, n, "pads", 4, (int64_t[]){k / 2, k / 2, k / 2, k / 2});
+    tb_attr_i(&tb, n, "group", C);
+    act_node(&tb, dact, "d", "da", C, "dw");
+    n = tb_node(&tb, "Conv", "pwconv", "da,pw,pb", "p");
+    tb_attr_ints(&tb, n, "kernel_shape", 2, (int64_t[]){1, 1});
+    act_node(&tb, pact, "p", residual ? "pa" : "y", K, "pw");
+    if (residual) /* x + pw(dw(x)): K == C, stride 1 */
+        tb_node(&tb, "Add", "add", "pa,x", "y");
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    char label[160], env[32];
+    snprintf(label, sizeof label, "dw+pw N%d C%d K%d %dx%d k%d s%d %s/%s%s cfg%d", N, C, K, H, W, k, s,
+             dact ? dact : "-", pact ? pact : "-", residual ? " res" : "", cfg);
+    snprintf(env, sizeof env, cfg >= 0 ? "force:%d" : "force", cfg);
+    setenv("KESTREL_DWPW", env, 1);
+    run_case_fused(&tb, label, "Depthwise+pointwise fusion: 1 of 1 pairs fused");
+    unsetenv("KESTREL_DWPW");
+    free(dw); free(db); free(pw); free(pb);
+}
+
+/* sibling convs on one tensor (different output channel counts) whose
+ * outputs feed a conv, a 1x1 conv and an elementwise op: horizontal fusion */
+static void hfuse_case(int N, int k) {
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    int C = 8, H = 12, W = 13;
+    int64_t xd[4] = {N, C, H, W};
+    tb_input(&tb, "x", TB_FLOAT, 4, xd);
+    const int ks[3] = {16, 24, 5};
+    const char *nm[3] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        int64_t wd[4] = {ks[i], C, k, k}, bd[1] = {ks[i]};
+        float *w = rnd((size_t)(ks[i] * C * k * k), -0.5f, 0.5f), *b = rnd((size_t)ks[i], -0.5f, 0.5f);
+        char wn[16], bn[16], ins[48], out[16];
+        snprintf(wn, sizeof wn, "hw_%s", nm[i]);
+        snprintf(bn, sizeof bn, "hb_%s", nm[i]);
+        tb_init_f(&tb, wn, 4, wd, w);
+        tb_init_f(&tb, bn, 1, bd, b);
+        snprintf(ins, sizeof ins, "x,%s,%s", wn, bn);
+        snprintf(out, sizeof out, "%s0", nm[i]);
+        Onnx__NodeProto *n = tb_node(&tb, "Conv", nm[i], ins, out);
+        tb_attr_ints(&tb, n, "kernel_shape", 2, (int64_t[]){k, k});
+        tb_attr_ints(&tb, n, "pads", 4, (int64_t[]){k / 2, k / 2, k / 2, k / 2});
+        char an[16];
+        snprintf(an, sizeof an, "%s_relu", nm[i]);
+        snprintf(ins, sizeof ins, "%s1", nm[i]);
+        tb_node(&tb, "Relu", an, out, ins);
+        free(w);
+        free(b);
+    }
+    int64_t w1d[4] = {8, 16, 3, 3}, w2d[4] = {8, 24, 1, 1}, b8[1] = {8};
+    float *w1 = rnd(8 * 16 * 9, -0.3f, 0.3f), *w2 = rnd(8 * 24, -0.3f, 0.3f), *bb = rnd(8, -0.5f, 0.5f);
+    tb_init_f(&tb, "w1", 4, w1d, w1);
+    tb_init_f(&tb, "w2", 4, w2d, w2);
+    tb_init_f(&tb, "bb", 1, b8, bb);
+    Onnx__NodeProto *n = tb_node(&tb, "Conv", "ca", "a1,w1,bb", "ya");
+    tb_attr_ints(&tb, n, "kernel_shape", 2, (int64_t[]){3, 3});
+    tb_attr_ints(&tb, n, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    n = tb_node(&tb, "Conv", "cb", "b1,w2,bb", "yb");
+    tb_attr_ints(&tb, n, "kernel_shape", 2, (int64_t[]){1, 1});
+    tb_node(&tb, "Add", "add", "ya,yb", "y");
+    tb_node(&tb, "Sigmoid", "sig", "c1", "y2");
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    tb_output(&tb, "y2", TB_FLOAT, -1, NULL);
+    char label[96];
+    snprintf(label, sizeof label, "horizontal fusion N%d k%d (16+24+5 channels)", N, k);
+    run_case_fused(&tb, label,
+                   N == 1 ? "3 sibling convs merged into 1" : "0 sibling convs merged into 0; 1 groups left apart");
+    free(w1); free(w2); free(bb);
+}
+
 static void unary_case(const char *op, float lo, float hi) {
     tb_model tb;
     tb_init(&tb, 8, 13);
@@ -304,6 +469,19 @@ int main(void) {
     conv_case(8, 8, 12, 12, 3, 1, 1, 8, 1, "PRelu", 0, 0, NULL);
     conv_case(8, 8, 12, 12, 3, 1, 1, 1, 1, "HardSwish", 0, 0, NULL);
     conv_case(32, 64, 20, 20, 3, 1, 1, 1, 1, "Relu", 1, 0, NULL);          /* bigger: cuDNN tactics */
+    /* fused depthwise + pointwise (forced): every tile config once, channel
+     * counts off the tile sizes, strides 1/2, epilogues, batch 1 and 3 */
+    for (int cfg = 0; cfg < 9; cfg++)
+        dwpw_case(1 + cfg / 7, 24 + cfg, 40 - 3 * cfg, 13, 17, 3, 1 + cfg % 2, "Relu", NULL, 0, cfg);
+    dwpw_case(1, 32, 64, 20, 20, 3, 1, "Clip", "Relu", 0, -1);          /* MobileNet ReLU6 */
+    dwpw_case(3, 17, 33, 15, 11, 3, 2, "PRelu", "PRelu", 0, -1);        /* batch 3, PReLU both */
+    dwpw_case(2, 48, 48, 10, 12, 3, 1, NULL, "Relu", 1, -1);            /* residual, batch 2 */
+    dwpw_case(1, 8, 130, 9, 7, 5, 1, "Relu", "Sigmoid", 0, -1);         /* 5x5, K over 128 */
+    dwpw_case(2, 64, 16, 8, 8, 3, 2, "Relu", NULL, 0, 5);
+    /* horizontal fusion of siblings (batch 2: left apart, still correct) */
+    hfuse_case(1, 1);
+    hfuse_case(1, 3);
+    hfuse_case(2, 1);
     const char *un[] = {"Relu", "Sigmoid", "Tanh", "Exp", "HardSwish", "HardSigmoid", "Softplus", "Elu",
                         "Abs", "Neg", "LeakyRelu", "Floor", "Ceil", "Erf", "Softsign"};
     for (size_t i = 0; i < GT_LEN(un); i++) {

@@ -1747,6 +1747,7 @@ ks_status ks__engine_build_desc(ks_model *model, const ks_build_config *cfg, int
     kb B;
     memset(&B, 0, sizeof B);
     ks_status st = build_desc(&B, model, cfg, sm, out);
+    ks__free(model->ctx, B.dwpw);
     if (report)
         *report = B.report;
     else
@@ -1774,6 +1775,7 @@ ks_status ks_engine_build(ks_model *model, const ks_build_config *cfg_in, ks_eng
     ks_eng_desc *d = NULL;
     ks_status st = build_desc(b, model, cfg_in, sm, &d);
     if (st != KS_OK) {
+        ks__free(ctx, b->dwpw);
         ks__free(ctx, b->report);
         return st;
     }
@@ -1788,6 +1790,8 @@ ks_status ks_engine_build(ks_model *model, const ks_build_config *cfg_in, ks_eng
             e = NULL;
         }
     }
+    ks__free(ctx, b->dwpw);
+    b->dwpw = NULL;
     if (st == KS_OK) {
         e->build_seconds = now_s() - t0;
         ks__kb_report(b, "Build time: %.3f s\n", e->build_seconds);

@@ -19,6 +19,9 @@ typedef struct kb {
     int *is_output;
     int n_bn_folded, n_act_fused, n_res_fused, n_ew_fused, n_views, n_casts;
     int n_plugins;
+    int *dwpw;       /* candidate depthwise -> pointwise layer pairs (2 ints each), by
+                      * final layer index; fused or not by tactics.c */
+    int n_dwpw;
     char *report;
     size_t report_len, report_cap;
 } kb;
@@ -32,6 +35,11 @@ void ks__kb_report(kb *b, const char *fmt, ...)
 ks_status ks__plan_bind_output(kb *b, int i, int tid, const char *name);
 /* Concat elimination, dead-layer removal, activation memory plan. */
 ks_status ks__plan_passes(kb *b);
+/* KESTREL_DWPW: "off" = no fused depthwise+pointwise candidates; "force" or
+ * "force:N" = fuse every candidate (tile config N) whatever the timing says
+ * (tests); unset = timed. Returns 0 off, 1 timed, 2 forced (fastest tile),
+ * 3 + N forced with tile N. */
+int ks__dwpw_mode(void);
 /* Times candidate tactics per layer (timing cache) and fixes workspace. */
 ks_status ks__tactics_select(kb *b, ks_engine *e);
 /* Lowering + passes only (no GPU): for tests and tools. */

@@ -63,6 +63,9 @@ ks_status ks__cuda_init(ks_context *ctx, int *device, int *sm);
 ks_status ks__cuda_engine_from_desc(ks_context *ctx, ks_eng_desc *d, ks_engine **out);
 /* Creates cuDNN descriptors for layer li (idempotent). */
 ks_status ks__cuda_layer_setup(ks_engine *e, int li);
+/* Removes layer li from the engine (its runtime state freed, later layers
+ * shift down); for the builder after a fusion decided by timing. */
+void ks__cuda_engine_drop_layer(ks_engine *e, int li);
 /* Enqueues one layer. */
 ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s);
 /* Enqueues a PLUGIN layer (plugin_layer.c): the plugin's run_cuda on

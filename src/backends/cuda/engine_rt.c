@@ -157,11 +157,23 @@ static void set_tactic_str(ks_engine *e, int li) {
     else if (l->kind == KS_LAYER_PLUGIN)
         snprintf(r->tactic_str, sizeof(r->tactic_str), "plugin:%s",
                  ks__eng_str(&e->d, (uint32_t)l->ip[KS_ENG_PLUGIN_IP_NAME]));
-    else if (l->tactic == KS_TACTIC_OWN_GEMM || l->tactic == KS_TACTIC_OWN_DW)
+    else if (l->tactic == KS_TACTIC_OWN_GEMM || l->tactic == KS_TACTIC_OWN_DW || l->tactic == KS_TACTIC_OWN_DWPW)
         snprintf(r->tactic_str, sizeof(r->tactic_str), "%s:%d", ks__tactic_name(l->tactic),
                  l->tactic == KS_TACTIC_OWN_GEMM && l->ip[13] > 0 ? (int)l->ip[13] : l->algo);
     else
         snprintf(r->tactic_str, sizeof(r->tactic_str), "%s", ks__tactic_name(l->tactic));
+}
+
+void ks__cuda_engine_drop_layer(ks_engine *e, int li) {
+    if (li < 0 || li >= e->d.n_layers)
+        return;
+    layer_free(&e->lrt[li]);
+    ks__plugin_node_free(e->ctx, e->lrt[li].plugin);
+    for (int i = li; i + 1 < e->d.n_layers; i++) {
+        e->d.layers[i] = e->d.layers[i + 1];
+        e->lrt[i] = e->lrt[i + 1];
+    }
+    e->d.n_layers--;
 }
 
 void ks_engine_destroy(ks_engine *e) {
@@ -467,7 +479,22 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
     case KS_LAYER_CONV: {
         ks_conv_args a;
         fill_conv_args(ec, l, &a);
-        if (l->tactic == KS_TACTIC_OWN_DW) {
+        if (l->tactic == KS_TACTIC_OWN_DWPW) {
+            /* fused depthwise + pointwise (format: docs/format.md, engine_file.c) */
+            const ks_eng_tensor *x = T(0);
+            ks_dwpw_args f;
+            memset(&f, 0, sizeof f);
+            f.x = a.x; f.dw_w = P(5); f.dw_bias = P(6); f.dw_prelu = (const float *)P(7);
+            f.dw_act = (int)ip[24]; f.dw_act_a = l->fp[0]; f.dw_act_b = l->fp[1];
+            f.w = a.w; f.bias = a.bias; f.res = a.res; f.prelu = a.prelu;
+            f.act = a.act; f.act_a = a.act_a; f.act_b = a.act_b; f.res_after_act = a.res_after_act;
+            f.y = a.y;
+            f.n = (int)x->dims[0]; f.c = (int)x->dims[1]; f.ih = (int)x->dims[2]; f.iw = (int)x->dims[3];
+            f.k = a.k; f.oh = a.oh; f.ow = a.ow;
+            f.kh = (int)ip[14]; f.kw = (int)ip[15]; f.sh = (int)ip[16]; f.sw = (int)ip[17];
+            f.pt = (int)ip[18]; f.pl = (int)ip[19]; f.dh = (int)ip[22]; f.dw = (int)ip[23];
+            CU(ks__cu_conv_dwpw(&f, half, l->algo, s));
+        } else if (l->tactic == KS_TACTIC_OWN_DW) {
             CU(ks__cu_conv_dw(&a, half, l->algo, s));
         } else if (l->tactic == KS_TACTIC_OWN_DIRECT) {
             CU(ks__cu_conv_direct(&a, half, s));

@@ -47,8 +47,8 @@ int ks__cu_conv_dw_tiled_fits(const ks_conv_args *a);
  * activation dw_act) + pointwise 1x1 (c -> k, bias, activation act,
  * residual) convolution: y = pw(dw(x)) without writing the intermediate.
  * cfg 0..KS_DWPW_N_CFG-1 picks the tile (out channels x pixels): 0 64x64,
- * 1 32x64, 2 32x32, 3 64x32, 4 16x64, 5 128x32, 6 16x128. */
-#define KS_DWPW_N_CFG 7
+ * 1 32x64, 2 32x32, 3 64x32, 4 16x64, 5 128x32, 6 16x128, 7 16x32, 8 32x16. */
+#define KS_DWPW_N_CFG 9
 typedef struct ks_dwpw_args {
     const void *x;                       /* [n, c, ih, iw] */
     const void *dw_w, *dw_bias;          /* [c, 1, kh, kw], [c] (may be NULL) */

@@ -1,6 +1,7 @@
 /* Engine-description passes: output binding, concat elimination, dead-layer
  * removal and the activation memory planner (liveness + best-fit offsets).
  * Host-only logic on the ks_eng_desc. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,181 @@ static int by_size(const void *a, const void *b) {
     return x->first - y->first;
 }
 
+/* Conv layers that can share one launch with conv li: same input tensor and
+ * geometry, groups 1, same dtype and activation, no residual or PReLU, and
+ * an arena output that no one has turned into a view. */
+static int hsib_ok(const ks_eng_desc *d, const ks_eng_layer *l) {
+    if (l->kind != KS_LAYER_CONV || l->ip[0] != 1 || l->n_out != 1 || l->in[3] >= 0 ||
+        l->act == KS_ACT_PRELU || l->tactic != KS_TACTIC_OWN_GEMM)
+        return 0;
+    return d->tensors[l->out[0]].storage == KS_STORE_ARENA;
+}
+
+static int hsib_same(const ks_eng_layer *a, const ks_eng_layer *c) {
+    if (a->in[0] != c->in[0] || a->dtype != c->dtype || a->act != c->act || a->act_a != c->act_a ||
+        a->act_b != c->act_b || a->ip[12] != c->ip[12])
+        return 0;
+    for (int k = 1; k <= 10; k++)
+        if (a->ip[k] != c->ip[k])
+            return 0;
+    return 1;
+}
+
+/* Appends n bytes of weight tensor t (or zeros when t < 0) at dst. */
+static void copy_weight(const ks_eng_desc *d, int t, uint8_t *dst, int64_t n) {
+    if (t < 0 || d->tensors[t].storage != KS_STORE_WEIGHT || d->tensors[t].bytes != n)
+        memset(dst, 0, (size_t)n);
+    else
+        memcpy(dst, d->weights + d->tensors[t].offset, (size_t)n);
+}
+
+#define KS_HFUSE_MAX 8
+
+/* Horizontal fusion: sibling convs reading one tensor become one conv with
+ * the output channels concatenated; each sibling's output becomes a channel
+ * slice view of the merged output. Only at batch 1, where a channel slice
+ * of NCHW is contiguous (the engine's kernels take dense tensors). */
+static ks_status hfuse(kb *b, char *dead, int *n_merged, int *n_groups, int *n_batch_skip) {
+    ks_eng_desc *d = b->d;
+    int nl = d->n_layers;
+    for (int li = 0; li < nl; li++) {
+        if (dead[li] || !hsib_ok(d, &d->layers[li]))
+            continue;
+        int grp[KS_HFUSE_MAX], ng = 0;
+        grp[ng++] = li;
+        for (int lj = li + 1; lj < nl && ng < KS_HFUSE_MAX; lj++)
+            if (!dead[lj] && hsib_ok(d, &d->layers[lj]) && hsib_same(&d->layers[li], &d->layers[lj]))
+                grp[ng++] = lj;
+        if (ng < 2)
+            continue;
+        const ks_eng_tensor *x = &d->tensors[d->layers[li].in[0]];
+        if (x->dims[0] != 1) {
+            (*n_batch_skip)++;
+            for (int k = 1; k < ng; k++) /* not again as the head of a smaller group */
+                dead[grp[k]] |= 2;
+            continue;
+        }
+        const ks_eng_tensor *y0 = &d->tensors[d->layers[li].out[0]], *w0 = &d->tensors[d->layers[li].in[1]];
+        int dt = d->layers[li].dtype;
+        int64_t es = ks_dtype_size((ks_dtype)dt);
+        int64_t ktot = 0, per = w0->dims[1] * w0->dims[2] * w0->dims[3];
+        for (int k = 0; k < ng; k++)
+            ktot += d->tensors[d->layers[grp[k]].out[0]].dims[1];
+        uint8_t *wb = ks__alloc(b->ctx, (size_t)(ktot * per * es));
+        uint8_t *bb = ks__alloc(b->ctx, (size_t)(ktot * es));
+        if (!wb || !bb) {
+            ks__free(b->ctx, wb);
+            ks__free(b->ctx, bb);
+            return ks__oom(b->ctx, 0, "horizontal fusion");
+        }
+        char name[512];
+        int64_t koff = 0;
+        name[0] = 0;
+        for (int k = 0; k < ng; k++) {
+            const ks_eng_layer *l = &d->layers[grp[k]];
+            int64_t kk = d->tensors[l->out[0]].dims[1];
+            copy_weight(d, l->in[1], wb + koff * per * es, kk * per * es);
+            copy_weight(d, l->in[2], bb + koff * es, kk * es);
+            size_t L = strlen(name);
+            snprintf(name + L, sizeof name - L, "%s%s", k ? "|" : "", ks__eng_str(d, l->name));
+            koff += kk;
+        }
+        int64_t wd[4] = {ktot, w0->dims[1], w0->dims[2], w0->dims[3]};
+        int64_t yd[4] = {1, ktot, y0->dims[2], y0->dims[3]};
+        int wid = ks__eng_add_weight(d, name, (ks_dtype)dt, 4, wd, wb);
+        int bid = wid >= 0 ? ks__eng_add_weight(d, name, (ks_dtype)dt, 1, &ktot, bb) : -1;
+        int yid = bid >= 0 ? ks__eng_add_tensor(d, name, (ks_dtype)dt, 4, yd) : -1;
+        uint32_t nm = yid >= 0 ? ks__eng_add_string(d, name) : UINT32_MAX;
+        ks__free(b->ctx, wb);
+        ks__free(b->ctx, bb);
+        if (nm == UINT32_MAX)
+            return ks__oom(b->ctx, 0, "horizontal fusion");
+        d->tensors[yid].storage = KS_STORE_ARENA;
+        koff = 0;
+        for (int k = 0; k < ng; k++) {
+            ks_eng_tensor *t = &d->tensors[d->layers[grp[k]].out[0]];
+            t->storage = KS_STORE_VIEW;
+            t->root = yid;
+            t->offset = koff * t->dims[2] * t->dims[3] * es;
+            koff += t->dims[1];
+            if (k)
+                dead[grp[k]] = 1;
+        }
+        ks_eng_layer *l = &d->layers[li];
+        l->name = nm;
+        l->in[1] = wid;
+        l->in[2] = bid;
+        l->out[0] = yid;
+        (*n_merged) += ng;
+        (*n_groups)++;
+    }
+    for (int li = 0; li < nl; li++)
+        dead[li] &= 1;
+    return KS_OK;
+}
+
+/* A depthwise conv layer (no residual) whose output, an arena tensor nobody
+ * else reads or views, is the input of a plain 1x1 conv of the same dtype. */
+static ks_status find_dwpw(kb *b) {
+    ks_eng_desc *d = b->d;
+    b->n_dwpw = 0;
+    if (ks__dwpw_mode() == 0)
+        return KS_OK;
+    int nl = d->n_layers, cap = 0;
+    ks__free(b->ctx, b->dwpw);
+    b->dwpw = NULL;
+    for (int li = 0; li < nl; li++) {
+        const ks_eng_layer *l = &d->layers[li];
+        if (l->kind != KS_LAYER_CONV || l->tactic != KS_TACTIC_OWN_DW || l->in[3] >= 0 || l->n_out != 1)
+            continue;
+        int t = l->out[0];
+        if (d->tensors[t].storage != KS_STORE_ARENA)
+            continue;
+        /* one reader, through t itself or a same-shape view of it
+         * (Identity); nothing else writes or binds it */
+        int ok = 1, pw = -1;
+        for (int i = 0; i < d->n_inputs + d->n_outputs && ok; i++)
+            ok = ks__eng_root(d, d->bindings[i], NULL) != t;
+        for (int lj = 0; lj < nl && ok; lj++) {
+            const ks_eng_layer *m = &d->layers[lj];
+            for (int k = 0; k < m->n_in && ok; k++) {
+                int64_t off = 0;
+                if (m->in[k] < 0 || ks__eng_root(d, m->in[k], &off) != t)
+                    continue;
+                const ks_eng_tensor *v = &d->tensors[m->in[k]];
+                if (pw >= 0 || k != 0 || lj <= li || off != 0 || v->ndim != 4 ||
+                    memcmp(v->dims, d->tensors[t].dims, 4 * sizeof(int64_t)))
+                    ok = 0;
+                pw = lj;
+            }
+            for (int k = 0; k < m->n_out && ok && lj != li; k++)
+                ok = ks__eng_root(d, m->out[k], NULL) != t;
+        }
+        if (!ok || pw < 0)
+            continue;
+        const ks_eng_layer *p = &d->layers[pw];
+        const int64_t *ip = p->ip;
+        if (p->kind != KS_LAYER_CONV || p->dtype != l->dtype || p->tactic != KS_TACTIC_OWN_GEMM || ip[0] != 1 ||
+            ip[1] != 1 || ip[2] != 1 || ip[3] != 1 || ip[4] != 1 || ip[5] || ip[6] || ip[7] || ip[8] ||
+            p->n_out != 1)
+            continue;
+        if (b->n_dwpw == cap) {
+            int nc = cap ? cap * 2 : 16;
+            int *np = ks__realloc(b->ctx, b->dwpw, (size_t)nc * 2 * sizeof(int));
+            if (!np)
+                return ks__oom(b->ctx, 0, "dw+pw pairs");
+            b->dwpw = np;
+            cap = nc;
+        }
+        b->dwpw[2 * b->n_dwpw] = li;
+        b->dwpw[2 * b->n_dwpw + 1] = pw;
+        b->n_dwpw++;
+    }
+    if (b->n_dwpw)
+        ks__kb_report(b, "Depthwise+pointwise pairs: %d candidates for the fused dw+pw tactic\n", b->n_dwpw);
+    return KS_OK;
+}
+
 ks_status ks__plan_passes(kb *b) {
     ks_eng_desc *d = b->d;
     ks_context *ctx = b->ctx;
@@ -135,6 +311,32 @@ ks_status ks__plan_passes(kb *b) {
     ks__kb_report(b, "After concat elimination: %d layers (%d concats removed)\n", count_live(d, dead),
                   n_concat_elim);
 
+    /* ---- horizontal fusion (after concat elimination, which it must not
+     * defeat: siblings already writing into a concat buffer are left) */
+    if (ON(b, HORIZONTAL_FUSE)) {
+        int n_merged = 0, n_groups = 0, n_batch_skip = 0;
+        st = hfuse(b, dead, &n_merged, &n_groups, &n_batch_skip);
+        if (st != KS_OK)
+            goto done;
+        ks__kb_report(b,
+                      "After horizontal fusion: %d layers (%d sibling convs merged into %d; %d groups left "
+                      "apart at batch > 1)\n",
+                      count_live(d, dead), n_merged, n_groups, n_batch_skip);
+        if (d->n_tensors != nt) {
+            nt = d->n_tensors;
+            ks__free(ctx, need);
+            ks__free(ctx, iv);
+            ks__free(ctx, slot);
+            need = ks__alloc(ctx, (size_t)nt + 1);
+            iv = ks__alloc_array(ctx, (size_t)nt + 1, sizeof(root_iv));
+            slot = ks__alloc_array(ctx, (size_t)nt + 1, sizeof(int));
+            if (!need || !iv || !slot) {
+                st = ks__oom(ctx, 0, "planner");
+                goto done;
+            }
+        }
+    }
+
     /* ---- dead layers: per root, backwards */
     if (ON(b, DEAD_ELIM)) {
         for (int i = 0; i < d->n_inputs + d->n_outputs; i++)
@@ -166,6 +368,13 @@ ks_status ks__plan_passes(kb *b) {
     }
     compact(d, dead);
     nl = d->n_layers;
+
+    /* ---- fused depthwise + pointwise candidates (decided by timing in
+     * tactics.c): the depthwise input must stay live until the pointwise
+     * layer, which reads it when fused */
+    st = find_dwpw(b);
+    if (st != KS_OK)
+        goto done;
 
     /* ---- memory plan */
     for (int t = 0; t < nt; t++) {
@@ -205,6 +414,12 @@ ks_status ks__plan_passes(kb *b) {
                 }
             }
         }
+    }
+    for (int i = 0; i < b->n_dwpw; i++) {
+        int r = ks__eng_root(d, d->layers[b->dwpw[2 * i]].in[0], NULL);
+        int pw = b->dwpw[2 * i + 1];
+        if (r >= 0 && slot[r] >= 0 && iv[slot[r]].last < pw)
+            iv[slot[r]].last = pw;
     }
     qsort(iv, (size_t)n_roots, sizeof(root_iv), by_size);
     int64_t arena = 0, naive = 0;

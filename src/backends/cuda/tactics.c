@@ -5,6 +5,7 @@
  * real shapes; the fastest correct one is kept. A timing cache (text file
  * keyed by layer signature + GPU + cuDNN version) lets a rebuild skip timing. */
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -164,6 +165,178 @@ static int read_out(ks_exec_context *ec, const ks_eng_tensor *y, void *yp, float
     return 1;
 }
 
+int ks__dwpw_mode(void) {
+    const char *m = getenv("KESTREL_DWPW");
+    if (!m || !*m)
+        return 1;
+    if (!strcmp(m, "off") || !strcmp(m, "0"))
+        return 0;
+    if (!strncmp(m, "force", 5)) {
+        int c = -1;
+        if (m[5] != ':' || sscanf(m + 6, "%d", &c) != 1 || c < 0 || c >= KS_DWPW_N_CFG)
+            c = -1;
+        return 3 + c;
+    }
+    return 1;
+}
+
+/* Rel L2 of got vs ref over n. */
+static double rel_l2(const float *got, const float *ref, int64_t n) {
+    double e = 0, r = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double dd = (double)got[i] - ref[i];
+        e += dd * dd;
+        r += (double)ref[i] * ref[i];
+    }
+    return sqrt(e) / (sqrt(r) + 1e-12);
+}
+
+/* Turns pointwise layer p into the fused dw+pw layer reading dw's input. */
+static void make_dwpw(ks_eng_layer *p, const ks_eng_layer *dw, int cfg) {
+    p->in[0] = dw->in[0];
+    p->in[5] = dw->in[1];
+    p->in[6] = dw->in[2];
+    p->in[7] = dw->act == KS_ACT_PRELU ? dw->in[4] : -1;
+    p->n_in = 8;
+    for (int k = 1; k <= 10; k++)
+        p->ip[13 + k] = dw->ip[k];
+    p->ip[13] = 0;
+    p->ip[24] = dw->act;
+    p->fp[0] = dw->act_a;
+    p->fp[1] = dw->act_b;
+    p->tactic = KS_TACTIC_OWN_DWPW;
+    p->algo = cfg;
+    p->workspace_bytes = 0;
+}
+
+/* Fused depthwise + pointwise: for every candidate pair found by the planner
+ * (b->dwpw), times the fused kernel's tiles against the two layers' chosen
+ * tactics; where fused is faster (or KESTREL_DWPW=force), the pointwise
+ * layer becomes the fused one and the depthwise layer is dropped. */
+static ks_status dwpw_select(kb *b, ks_engine *e, ks_exec_context *ec, cudaStream_t s, tcache *tc,
+                             const double *lus, cudaEvent_t ev0, cudaEvent_t ev1, float *ref, float *got,
+                             void *tmp, int *n_timed) {
+    ks_context *ctx = b->ctx;
+    ks_eng_desc *d = &e->d;
+    int mode = ks__dwpw_mode();
+    if (b->n_dwpw == 0 || mode == 0)
+        return KS_OK;
+    char *drop = ks__alloc(ctx, (size_t)d->n_layers + 1);
+    if (!drop)
+        return ks__oom(ctx, 0, "dw+pw");
+    memset(drop, 0, (size_t)d->n_layers + 1);
+    int n_fused = 0, n_cached = 0;
+    double saved_us = 0;
+    for (int i = 0; i < b->n_dwpw; i++) {
+        int di = b->dwpw[2 * i], pi = b->dwpw[2 * i + 1];
+        ks_eng_layer *dw = &d->layers[di], *p = &d->layers[pi];
+        const ks_eng_tensor *x = &d->tensors[dw->in[0]], *y = &d->tensors[p->out[0]];
+        int64_t ny = ks__eng_numel(y);
+        char key[320];
+        snprintf(key, sizeof key,
+                 "sm%d|cudnn%u|dwpw|%s|x%lldx%lldx%lldx%lld|k%lldx%lld|s%lldx%lld|p%lld,%lld,%lld,%lld|d%lldx%lld|"
+                 "da%d|m%lld|a%d|r%d%lld",
+                 b->sm, d->cudnn_version, p->dtype == KS_DTYPE_FLOAT16 ? "fp16" : "fp32", (long long)x->dims[0],
+                 (long long)x->dims[1], (long long)x->dims[2], (long long)x->dims[3], (long long)dw->ip[1],
+                 (long long)dw->ip[2], (long long)dw->ip[3], (long long)dw->ip[4], (long long)dw->ip[5],
+                 (long long)dw->ip[6], (long long)dw->ip[7], (long long)dw->ip[8], (long long)dw->ip[9],
+                 (long long)dw->ip[10], dw->act, (long long)y->dims[1], p->act, p->in[3] >= 0,
+                 (long long)p->ip[11]);
+        int best_cfg = -1;
+        double best_us = 1e30, pair_us = lus[di] + lus[pi];
+        tc_entry *hit = mode == 1 ? tc_find(tc, key) : NULL;
+        if (hit) {
+            n_cached++;
+            if (hit->tactic == KS_TACTIC_OWN_DWPW && hit->algo < KS_DWPW_N_CFG) {
+                best_cfg = hit->algo;
+                best_us = hit->us;
+            }
+        } else if (mode >= 2 || b->cfg->tactic_timing) {
+            /* reference: the pair with its chosen tactics */
+            ks__cu_fill_random(ec->tp[p->out[0]], y->bytes / 2, 1, -9.f, 9.f, 77u, s);
+            if (ks__cuda_run_layer(ec, di, s) != KS_OK || ks__cuda_run_layer(ec, pi, s) != KS_OK ||
+                cudaStreamSynchronize(s) != cudaSuccess || !read_out(ec, y, ec->tp[p->out[0]], ref, tmp)) {
+                ks__free(ctx, drop);
+                return ks__error_prefix(ctx, "dw+pw reference run");
+            }
+            ks_eng_layer save = *p;
+            double tol = p->dtype == KS_DTYPE_FLOAT16 || p->ip[12] || dw->ip[12] ? 4e-3 : 2e-5;
+            for (int c = 0; c < KS_DWPW_N_CFG; c++) {
+                if (mode >= 3 && c != mode - 3)
+                    continue;
+                make_dwpw(p, dw, c);
+                ks__cu_fill_random(ec->tp[p->out[0]], y->bytes / 2, 1, -9.f, 9.f, 99u + c, s);
+                if (ks__cuda_run_layer(ec, pi, s) != KS_OK || cudaStreamSynchronize(s) != cudaSuccess) {
+                    cudaGetLastError();
+                    ks_context_clear_error(ctx);
+                    continue;
+                }
+                if (!read_out(ec, y, ec->tp[p->out[0]], got, tmp))
+                    continue;
+                double err = rel_l2(got, ref, ny);
+                if (!(err <= tol)) {
+                    ks__log(ctx, KS_LOG_WARN, "layer '%s': fused dw+pw tile %d rejected (rel L2 error %.3g)",
+                            ks__eng_str(d, p->name), c, err);
+                    continue;
+                }
+                for (int w = 0; w < 2; w++)
+                    ks__cuda_run_layer(ec, pi, s);
+                cudaEventRecord(ev0, s);
+                for (int r = 0; r < 10; r++)
+                    ks__cuda_run_layer(ec, pi, s);
+                cudaEventRecord(ev1, s);
+                float ms = 0;
+                if (cudaEventSynchronize(ev1) != cudaSuccess) {
+                    cudaGetLastError();
+                    continue;
+                }
+                cudaEventElapsedTime(&ms, ev0, ev1);
+                double us = ms * 100.0;
+                if (us < best_us) {
+                    best_us = us;
+                    best_cfg = c;
+                }
+            }
+            *p = save;
+            (*n_timed)++;
+            if (mode == 1)
+                tc_put(ctx, tc, key, best_cfg >= 0 && best_us < pair_us ? KS_TACTIC_OWN_DWPW : KS_TACTIC_DEFAULT,
+                       best_cfg >= 0 ? best_cfg : 0, best_us);
+        }
+        int fuse = best_cfg >= 0 && (mode >= 2 || best_us < pair_us);
+        ks__log(ctx, KS_LOG_INFO, "dw+pw '%s' -> '%s': pair %.2f us, fused tile %d %.2f us: %s",
+                ks__eng_str(d, dw->name), ks__eng_str(d, p->name), pair_us, best_cfg, best_us,
+                fuse ? "fused" : "kept apart");
+        if (!fuse)
+            continue;
+        char name[256];
+        snprintf(name, sizeof name, "%s+%s", ks__eng_str(d, dw->name), ks__eng_str(d, p->name));
+        uint32_t nm = ks__eng_add_string(d, name);
+        d = &e->d;
+        dw = &d->layers[di];
+        p = &d->layers[pi];
+        make_dwpw(p, dw, best_cfg);
+        if (nm != UINT32_MAX)
+            p->name = nm;
+        snprintf(e->lrt[pi].tactic_str, sizeof e->lrt[pi].tactic_str, "%s:%d", ks__tactic_name(p->tactic),
+                 best_cfg);
+        drop[di] = 1;
+        n_fused++;
+        if (pair_us < 1e29)
+            saved_us += pair_us - best_us;
+    }
+    for (int li = d->n_layers - 1; li >= 0; li--)
+        if (drop[li])
+            ks__cuda_engine_drop_layer(e, li);
+    ks__free(ctx, drop);
+    ks__kb_report(b,
+                  "Depthwise+pointwise fusion: %d of %d pairs fused (%d decisions from the timing cache%s), "
+                  "%.1f us saved by timing; %d layers\n",
+                  n_fused, b->n_dwpw, n_cached, mode >= 2 ? "; forced by KESTREL_DWPW" : "", saved_us,
+                  d->n_layers);
+    return KS_OK;
+}
+
 ks_status ks__tactics_select(kb *b, ks_engine *e) {
     ks_context *ctx = b->ctx;
     ks_eng_desc *d = &e->d;
@@ -191,6 +364,7 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
     cudaStream_t s = NULL;
     cudaEvent_t ev0 = NULL, ev1 = NULL;
     float *ref = NULL, *got = NULL;
+    double *lus = NULL;
     void *tmp = NULL;
     int64_t max_out = 0;
     for (int i = 0; i < d->n_layers; i++)
@@ -231,6 +405,11 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
         n_sm = 132;
     int n_timed = 0, n_cached = 0;
     int64_t ws_final = 0;
+    lus = ks__alloc_array(ctx, (size_t)d->n_layers + 1, sizeof(double));
+    if (!lus) {
+        st = ks__oom(ctx, 0, "tactic times");
+        goto done;
+    }
     for (int li = 0; li < d->n_layers; li++) {
         ks_eng_layer *l = &d->layers[li];
         if (l->kind != KS_LAYER_CONV)
@@ -397,6 +576,7 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
         }
         l->tactic = best_t;
         set_own_cfg(l, best_t, best_a);
+        lus[li] = best_us;
         l->workspace_bytes = 0;
         if (best_t == KS_TACTIC_OWN_GEMM && own_ws(ny, best_a) > 0) {
             l->workspace_bytes = own_ws(ny, best_a);
@@ -423,9 +603,16 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
             snprintf(e->lrt[li].tactic_str, sizeof e->lrt[li].tactic_str, "%s:%d/splitk%d", ks__tactic_name(best_t),
                      KS_IGEMM_TILE(best_a), KS_IGEMM_SPLIT(best_a));
     }
-    d->workspace_bytes = ws_final;
     ks__kb_report(b, "Tactic selection: %d conv layers timed, %d from the timing cache, %.3f s\n", n_timed,
                   n_cached, now_s() - t0);
+    st = dwpw_select(b, e, ec, s, &tc, lus, ev0, ev1, ref, got, tmp, &n_timed);
+    if (st != KS_OK)
+        goto done;
+    ws_final = 0;
+    for (int li = 0; li < d->n_layers; li++)
+        if (d->layers[li].kind == KS_LAYER_CONV && d->layers[li].workspace_bytes > ws_final)
+            ws_final = d->layers[li].workspace_bytes;
+    d->workspace_bytes = ws_final;
     if (b->cfg->timing_cache_path && n_timed > 0)
         tc_save(&tc, b->cfg->timing_cache_path);
 done:
@@ -440,5 +627,6 @@ done:
     ks__free(ctx, got);
     ks__free(ctx, tmp);
     ks__free(ctx, tc.e);
+    ks__free(ctx, lus);
     return st;
 }
