@@ -188,6 +188,13 @@ static ks_status build_engine(ks_context *ctx, const char *onnx, ks_cli_build_op
                 po.input_width = (int32_t)o->shapes[k].dims[3];
                 po.input_height = (int32_t)o->shapes[k].dims[2];
             }
+        /* the shapes asked for (batch included) before the append, which folds the graph's
+           shape subgraphs; a static dim that differs (a refused batch rewrite) is left to the
+           builder */
+        for (int k = 0; k < o->cfg.n_input_shapes; k++)
+            if (o->shapes[k].name &&
+                ks_model_set_input_shape(m, o->shapes[k].name, o->shapes[k].ndim, o->shapes[k].dims) != KS_OK)
+                ks_context_clear_error(ctx);
         st = ks_vision_append_postprocess(m, (ks_detector_family)pp_family, &po);
         if (st != KS_OK) {
             ks_model_destroy(m);

@@ -296,6 +296,7 @@ ks_status ks__detector_gpu_create(ks_detector *d) {
     ks_detector_gpu *g = d->gpu;
     int pp = ks__detector_want_postprocess(d, 1);
     int want = d->opt.max_batch > 0 ? d->opt.max_batch : 1;
+    int dyn_batch = d->io.in_dims[0] < 0; /* declared dims (read before the input was fixed) */
     ks_build_config cfg;
     ks_build_config_init(&cfg);
     cfg.precision = d->opt.fp16 ? KS_PRECISION_FP16 : KS_PRECISION_FP32;
@@ -325,8 +326,14 @@ ks_status ks__detector_gpu_create(ks_detector *d) {
         }
     }
     /* decode + NMS inside the engine (after the batch rewrite, which does not follow plugins) */
-    if (st == KS_OK && pp)
+    if (st == KS_OK && pp) {
+        /* A dynamic batch was fixed to 1 by ks__detector_setup_input; the append folds the
+           graph's shape subgraphs (ks_model_optimize), so give it the engine's batch first. */
+        int vid = want > 1 && dyn_batch ? ks__graph_find_value(d->model->graph, d->input_name) : -1;
+        if (vid >= 0 && d->model->graph->values[vid].t.ndim == 4)
+            d->model->graph->values[vid].t.dims[0] = want;
         st = append_postprocess(d);
+    }
     if (st == KS_OK)
         st = ks_engine_build(d->model, &cfg, &g->engine);
     if (st == KS_OK)

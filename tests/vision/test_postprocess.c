@@ -130,8 +130,11 @@ static void check_outputs(ks_context *ctx, const char *path, ks_detector_family 
     ks_model_destroy(m);
 }
 
-/* A batch-2 appended model gives, per image, what the batch-1 one gives. */
-static void check_batch2(ks_context *ctx, const char *path) {
+/* A batch-2 appended model gives, per image, what the batch-1 one gives. yolo = 0: UltraFace
+ * (exported for batch 1, rewritten by ks__graph_set_batch); 1: YOLOv5 (dynamic batch, FP16
+ * input, fixed to 2 with ks_model_set_input_shape before the append, as the GPU detector and
+ * `kestrel build --postprocess --batch` do). */
+static void check_batch2(ks_context *ctx, const char *path, int yolo) {
     ks_model *m1 = NULL, *m2 = NULL;
     KS_T_CHECK_OK(ctx, ks_model_load_file(ctx, path, NULL, &m1));
     KS_T_CHECK_OK(ctx, ks_model_load_file(ctx, path, NULL, &m2));
@@ -139,10 +142,16 @@ static void check_batch2(ks_context *ctx, const char *path) {
         ks_model_destroy(m1), ks_model_destroy(m2);
         return;
     }
-    KS_T_CHECK_OK(ctx, ks__graph_set_batch(m2->graph, 2));
+    if (yolo) {
+        int64_t d1[4] = {1, 3, 640, 640}, d2[4] = {2, 3, 640, 640};
+        KS_T_CHECK_OK(ctx, ks_model_set_input_shape(m1, ks_model_input_name(m1, 0), 4, d1));
+        KS_T_CHECK_OK(ctx, ks_model_set_input_shape(m2, ks_model_input_name(m2, 0), 4, d2));
+    } else {
+        KS_T_CHECK_OK(ctx, ks__graph_set_batch(m2->graph, 2));
+    }
     ks_detector_options o;
     ks_detector_options_init(&o);
-    o.score_threshold = 0.3f;
+    o.score_threshold = yolo ? 0.1f : 0.3f;
     KS_T_CHECK_OK(ctx, ks_vision_append_postprocess(m1, KS_FAMILY_AUTO, &o));
     KS_T_CHECK_OK(ctx, ks_vision_append_postprocess(m2, KS_FAMILY_AUTO, &o));
     ks_session *s1 = NULL, *s2 = NULL;
@@ -153,34 +162,42 @@ static void check_batch2(ks_context *ctx, const char *path) {
     int64_t dims[KS_MAX_DIMS];
     KS_T_CHECK_OK(ctx, ks_model_input_info(m1, 0, &d, &n, dims, NULL));
     int64_t per = dims[1] * dims[2] * dims[3];
-    float *x = malloc(sizeof(float) * (size_t)per * 2);
+    size_t es = d == KS_DTYPE_FLOAT16 ? 2 : 4;
+    char *x = malloc(es * (size_t)per * 2);
     /* two real photos, preprocessed as UltraFace wants (stretch, RGB, (x-127)/128) */
     ks_preprocess_config pc;
     ks_preprocess_config_init(&pc);
     pc.width = (int32_t)dims[3], pc.height = (int32_t)dims[2];
     pc.channel_order = KS_PIXEL_RGB;
+    pc.dtype = d;
     for (int c = 0; c < 3; c++)
         pc.mean[c] = 127.f, pc.std[c] = 128.f;
+    if (yolo) { /* Ultralytics letterbox, /255 */
+        pc.resize = KS_RESIZE_LETTERBOX, pc.placement = KS_PLACE_CENTER, pc.round_content = 1;
+        for (int c = 0; c < 3; c++)
+            pc.mean[c] = 0.f, pc.std[c] = 1.f, pc.pad_value[c] = 114.f;
+        pc.scale = 1.0f / 255.0f;
+    }
     static const char *const imgs[2] = {"ultraface/17.jpg", "faces_misc/tensorrtpro_group.jpg"};
     for (int b = 0; b < 2; b++) {
         char ip[4096];
         snprintf(ip, sizeof ip, "%s/%s", ks_t_images_dir(), imgs[b]);
         ks_image img;
-        memset(x + b * per, 0, sizeof(float) * (size_t)per);
+        memset(x + b * per * es, 0, es * (size_t)per);
         if (ks_image_load_file(ctx, ip, KS_PIXEL_BGR, &img) == KS_OK) {
-            KS_T_CHECK_OK(ctx, ks_preprocess_cpu(ctx, &pc, 1, &img, x + b * per, NULL));
+            KS_T_CHECK_OK(ctx, ks_preprocess_cpu(ctx, &pc, 1, &img, x + b * per * es, NULL));
             ks_image_release(ctx, &img);
         }
     }
     const char *in_name = ks_model_input_name(m1, 0);
     ks_tensor outs2[5], outs1[5];
     memset(outs2, 0, sizeof outs2);
-    ks_tensor in2 = {KS_DTYPE_FLOAT32, 4, {2, dims[1], dims[2], dims[3]}, x};
+    ks_tensor in2 = {d, 4, {2, dims[1], dims[2], dims[3]}, x};
     KS_T_CHECK_OK(ctx, ks_session_run(s2, 1, &in_name, &in2, 0, NULL, outs2));
     int no = ks_model_num_outputs(m1);
     for (int b = 0; b < 2; b++) {
         memset(outs1, 0, sizeof outs1);
-        ks_tensor in1 = {KS_DTYPE_FLOAT32, 4, {1, dims[1], dims[2], dims[3]}, x + b * per};
+        ks_tensor in1 = {d, 4, {1, dims[1], dims[2], dims[3]}, x + b * per * es};
         KS_T_CHECK_OK(ctx, ks_session_run(s1, 1, &in_name, &in1, 0, NULL, outs1));
         for (int i = 0; i < no; i++) {
             size_t nb = ks_tensor_nbytes(&outs1[i]);
@@ -233,7 +250,11 @@ int main(void) {
     }
     if (!only || !*only || strstr("ultraface/version-RFB-320.onnx", only)) {
         snprintf(mp, sizeof mp, "%s/ultraface/version-RFB-320.onnx", ks_t_models_dir());
-        check_batch2(ctx, mp);
+        check_batch2(ctx, mp, 0);
+    }
+    if (!only || !*only || strstr("yolov5/yolov5n_fp16_dynamic.onnx", only)) {
+        snprintf(mp, sizeof mp, "%s/yolov5/yolov5n_fp16_dynamic.onnx", ks_t_models_dir());
+        check_batch2(ctx, mp, 1);
     }
 
     int total_imgs = 0, total_dets = 0, total_bad = 0;
