@@ -164,7 +164,6 @@ void ks__detector_gpu_destroy(ks_detector *d) {
  * host to the kept boxes). */
 static ks_status gpu_init_postprocess(ks_detector *d) {
     ks_detector_gpu *g = d->gpu;
-    const char *msg_ = "";
     ks_det_io io;
     memset(&io, 0, sizeof io);
     io.n_outputs = g->n_out;
