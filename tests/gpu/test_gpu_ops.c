@@ -448,6 +448,161 @@ static void move_cases(void) {
     run_case(&tb, "gemm(transB,bias)+matmul", -1.f, 1.f);
 }
 
+/* ---- bandwidth fast paths of the elementwise / data-movement kernels:
+ * large tensors (the YOLOv5 detect head at batch 32), odd sizes that defeat
+ * vectorization, misaligned and negative-step slices, broadcasts */
+static void transpose_case(int r, const int64_t *d, const int64_t *perm, const char *label) {
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    tb_input(&tb, "x", TB_FLOAT, r, d);
+    Onnx__NodeProto *n = tb_node(&tb, "Transpose", "tr", "x", "y");
+    tb_attr_ints(&tb, n, "perm", r, perm);
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    run_case(&tb, label, -1.f, 1.f);
+}
+
+static void slice_case(int r, const int64_t *d, int64_t st, int64_t en, int64_t ax, int64_t step, const char *label) {
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    tb_input(&tb, "x", TB_FLOAT, r, d);
+    int64_t d1[1] = {1};
+    tb_init_i64(&tb, "st", 1, d1, &st);
+    tb_init_i64(&tb, "en", 1, d1, &en);
+    tb_init_i64(&tb, "ax", 1, d1, &ax);
+    tb_init_i64(&tb, "sp", 1, d1, &step);
+    tb_node(&tb, "Slice", "sl", "x,st,en,ax,sp", "y");
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    run_case(&tb, label, -1.f, 1.f);
+}
+
+static void bcast_case(int rx, const int64_t *xd, int rz, const int64_t *zd, const char *op, const char *label) {
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    tb_input(&tb, "x", TB_FLOAT, rx, xd);
+    tb_input(&tb, "z", TB_FLOAT, rz, zd);
+    tb_node(&tb, op, "b", "x,z", "t");
+    tb_node(&tb, "Sigmoid", "s", "t", "y");
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    run_case(&tb, label, 0.5f, 2.f);
+}
+
+/* YOLOv5 detect head: [N,255,H,W] -> reshape [N,3,85,H,W] -> transpose ->
+ * sigmoid -> split 2/2/81 -> xy*2-0.5+grid, (wh*2)^2*anchor -> concat -> reshape */
+static void yolo_head_case(int N, int H, int W, int full_chain) {
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    int64_t xd[4] = {N, 255, H, W};
+    tb_input(&tb, "x", TB_FLOAT, 4, xd);
+    tb_init_i64(&tb, "s5", 1, (int64_t[]){5}, (int64_t[]){N, 3, 85, H, W});
+    tb_node(&tb, "Reshape", "rs", "x,s5", "r");
+    Onnx__NodeProto *n = tb_node(&tb, "Transpose", "tr", "r", "t");
+    tb_attr_ints(&tb, n, "perm", 5, (int64_t[]){0, 1, 3, 4, 2});
+    tb_node(&tb, "Sigmoid", "sg", "t", "s");
+    if (!full_chain) {
+        tb_init_i64(&tb, "spl", 1, (int64_t[]){3}, (int64_t[]){2, 2, 81});
+        n = tb_node(&tb, "Split", "split", "s,spl", "a,b,c");
+        tb_attr_i(&tb, n, "axis", 4);
+        tb_output(&tb, "a", TB_FLOAT, -1, NULL);
+        tb_output(&tb, "b", TB_FLOAT, -1, NULL);
+        tb_output(&tb, "c", TB_FLOAT, -1, NULL);
+        tb_output(&tb, "s", TB_FLOAT, -1, NULL);
+    } else {
+        tb_init_i64(&tb, "spl", 1, (int64_t[]){3}, (int64_t[]){2, 2, 81});
+        n = tb_node(&tb, "Split", "split", "s,spl", "a,b,c");
+        tb_attr_i(&tb, n, "axis", 4);
+        size_t ng = (size_t)3 * H * W * 2;
+        float *grid = rnd(ng, -1.f, 1.f), *anc = rnd(6, 0.5f, 2.f);
+        float two[1] = {2.f}, half[1] = {0.5f}, stride[1] = {8.f};
+        tb_init_f(&tb, "grid", 5, (int64_t[]){1, 3, H, W, 2}, grid);
+        tb_init_f(&tb, "anc", 5, (int64_t[]){1, 3, 1, 1, 2}, anc);
+        tb_init_f(&tb, "two", 0, NULL, two);
+        tb_init_f(&tb, "half", 0, NULL, half);
+        tb_init_f(&tb, "stride", 0, NULL, stride);
+        tb_node(&tb, "Mul", "m1", "a,two", "a1");
+        tb_node(&tb, "Sub", "m2", "a1,half", "a2");
+        tb_node(&tb, "Add", "m3", "a2,grid", "a3");
+        tb_node(&tb, "Mul", "m4", "a3,stride", "xy");
+        tb_node(&tb, "Mul", "w1", "b,two", "b1");
+        tb_node(&tb, "Pow", "w2", "b1,two", "b2");
+        tb_node(&tb, "Mul", "w3", "b2,anc", "wh");
+        n = tb_node(&tb, "Concat", "cat", "xy,wh,c", "cc");
+        tb_attr_i(&tb, n, "axis", 4);
+        tb_init_i64(&tb, "s3", 1, (int64_t[]){3}, (int64_t[]){N, -1, 85});
+        tb_node(&tb, "Reshape", "rs2", "cc,s3", "y");
+        tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+        free(grid);
+        free(anc);
+    }
+    char label[96];
+    snprintf(label, sizeof label, "yolo head %dx255x%dx%d %s", N, H, W, full_chain ? "chain" : "split");
+    run_case(&tb, label, -3.f, 3.f);
+}
+
+static void concat_odd_case(int64_t e0, int64_t e1, int64_t e2, int axis) {
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    int64_t a[3] = {3, 5, e0}, b[3] = {3, 5, e1}, c[3] = {3, 5, e2};
+    if (axis == 1) { a[1] = e0; a[2] = 7; b[1] = e1; b[2] = 7; c[1] = e2; c[2] = 7; }
+    tb_input(&tb, "a", TB_FLOAT, 3, a);
+    tb_input(&tb, "b", TB_FLOAT, 3, b);
+    tb_input(&tb, "c", TB_FLOAT, 3, c);
+    Onnx__NodeProto *n = tb_node(&tb, "Concat", "cat", "a,b,c", "y");
+    tb_attr_i(&tb, n, "axis", axis);
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    char label[96];
+    snprintf(label, sizeof label, "concat axis%d %lld/%lld/%lld", axis, (long long)e0, (long long)e1, (long long)e2);
+    run_case(&tb, label, -1.f, 1.f);
+}
+
+static void bandwidth_cases(void) {
+    int64_t big[5] = {32, 3, 80, 80, 85};
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    tb_input(&tb, "x", TB_FLOAT, 5, big);
+    tb_node(&tb, "Sigmoid", "sg", "x", "y");
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    run_case(&tb, "sigmoid 32x3x80x80x85", -4.f, 4.f);
+    transpose_case(5, (int64_t[]){32, 3, 85, 80, 80}, (int64_t[]){0, 1, 3, 4, 2}, "transpose 32x3x85x80x80 ->(0,1,3,4,2)");
+    yolo_head_case(32, 80, 80, 0);
+    yolo_head_case(32, 40, 40, 1);
+    yolo_head_case(2, 7, 9, 1);
+    /* odd sizes: tails of the 4/8-lane paths, tiles cut at every edge */
+    int64_t odd[4] = {3, 7, 13, 17};
+    tb_init(&tb, 8, 13);
+    tb_input(&tb, "x", TB_FLOAT, 4, odd);
+    tb_node(&tb, "HardSwish", "hs", "x", "y");
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    run_case(&tb, "hardswish 3x7x13x17", -4.f, 4.f);
+    transpose_case(4, (int64_t[]){2, 3, 37, 41}, (int64_t[]){0, 2, 3, 1}, "transpose 2x3x37x41 (0,2,3,1)");
+    transpose_case(4, (int64_t[]){2, 3, 37, 41}, (int64_t[]){0, 3, 1, 2}, "transpose 2x3x37x41 (0,3,1,2)");
+    transpose_case(4, (int64_t[]){2, 3, 37, 41}, (int64_t[]){3, 2, 1, 0}, "transpose 2x3x37x41 (3,2,1,0)");
+    transpose_case(4, (int64_t[]){5, 1, 33, 1}, (int64_t[]){3, 2, 1, 0}, "transpose 5x1x33x1 (3,2,1,0)");
+    transpose_case(3, (int64_t[]){4, 64, 96}, (int64_t[]){0, 2, 1}, "transpose 4x64x96 (0,2,1)");
+    transpose_case(6, (int64_t[]){2, 3, 4, 5, 6, 7}, (int64_t[]){5, 0, 3, 1, 4, 2}, "transpose rank6 (5,0,3,1,4,2)");
+    transpose_case(6, (int64_t[]){2, 3, 4, 5, 6, 7}, (int64_t[]){0, 2, 1, 3, 4, 5}, "transpose rank6 (0,2,1,3,4,5)");
+    transpose_case(6, (int64_t[]){2, 3, 4, 5, 20, 17}, (int64_t[]){5, 0, 3, 1, 2, 4}, "transpose rank6 tiled, 3 batch dims");
+    int64_t sd[4] = {2, 6, 9, 85};
+    slice_case(4, sd, 1, 84, 3, 1, "slice last 1:84 (misaligned)");
+    slice_case(4, sd, 4, 85, 3, 1, "slice last 4:85 (odd run)");
+    slice_case(4, (int64_t[]){2, 6, 9, 80}, 8, 72, 3, 1, "slice last 8:72 (16B runs)");
+    slice_case(4, (int64_t[]){2, 6, 9, 80}, 0, 80, 3, 2, "slice last ::2");
+    slice_case(4, sd, 83, -100, 3, -1, "slice last 83::-1");
+    slice_case(4, sd, 5, 0, 1, -2, "slice channels 5:0:-2");
+    slice_case(4, sd, 1, 5, 1, 1, "slice channels 1:5 (long runs)");
+    slice_case(4, (int64_t[]){3, 5, 64, 64}, 16, 48, 2, 1, "slice rows 16:48");
+    /* broadcast: per-channel, innermost vector, middle axis, V-divisible and not */
+    bcast_case(4, (int64_t[]){2, 6, 5, 16}, 4, (int64_t[]){1, 6, 1, 1}, "Add", "bcast 2x6x5x16 + 1x6x1x1");
+    bcast_case(4, (int64_t[]){2, 6, 5, 16}, 1, (int64_t[]){16}, "Mul", "bcast 2x6x5x16 * 16");
+    bcast_case(4, (int64_t[]){2, 6, 5, 16}, 4, (int64_t[]){2, 1, 5, 16}, "Sub", "bcast 2x6x5x16 - 2x1x5x16");
+    bcast_case(4, (int64_t[]){2, 6, 5, 7}, 4, (int64_t[]){2, 6, 1, 7}, "Div", "bcast 2x6x5x7 / 2x6x1x7");
+    bcast_case(3, (int64_t[]){6, 5, 7}, 4, (int64_t[]){2, 1, 1, 1}, "Max", "bcast 6x5x7 max 2x1x1x1");
+    bcast_case(4, (int64_t[]){1, 32, 40, 40}, 4, (int64_t[]){1, 32, 40, 40}, "Add", "same 1x32x40x40 add");
+    concat_odd_case(2, 2, 81, 2);
+    concat_odd_case(8, 16, 8, 2);
+    concat_odd_case(3, 1, 5, 1);
+    concat_odd_case(8, 8, 16, 1);
+}
+
 int main(void) {
     gt_require_gpu();
     ks_context_create(NULL, &ctx);
@@ -520,6 +675,7 @@ int main(void) {
     resize_case("linear", "pytorch_half_pixel", 0.5f, 2.f);
     resize_case("linear", "asymmetric", 1.5f, 0.5f);
     move_cases();
+    bandwidth_cases();
     fprintf(stderr, "%d op cases\n", n_cases);
     ks_context_destroy(ctx);
     return ks_t_done();

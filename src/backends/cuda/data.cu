@@ -1,7 +1,9 @@
 // Data movement: strided N-d copy (transpose, slice, pad), concat, gather,
 // dtype casts, random fill for timing buffers.
 #include <stdlib.h>
+#include <type_traits>
 #include "backends/cuda/common.cuh"
+#include "backends/cuda/fastdiv.cuh"
 
 namespace {
 
@@ -121,7 +123,313 @@ int cast_from(const S *x, void *y, int dst, int64_t n, cudaStream_t s) {
     return 0;
 }
 
+// ---- 32-bit fast paths (every index and offset below 2^31) ----
+
+struct Nd32 {
+    const void *x; void *y;
+    int rank;
+    ks_fdiv od[6];
+    int32_t st[6];
+    int32_t in_offset;
+    int32_t idims[6], pad_before[6];
+    int pad_mode;
+    uint64_t pad_value;
+};
+
+// One element of B bytes per thread (B up to 16 after widening the innermost run).
+template <int B, bool PAD>
+__global__ void __launch_bounds__(256) nd32_k(const __grid_constant__ Nd32 p, uint32_t total) {
+    ks_pdl_wait();
+    typedef typename Elem<B>::t E;
+    uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    uint32_t t = i;
+    int32_t off = p.in_offset;
+    bool inside = true;
+#pragma unroll
+    for (int d = 5; d >= 0; d--) {
+        if (d >= p.rank) continue;
+        uint32_t q = ks_fdiv_q(p.od[d], t);
+        int32_t c = (int32_t)(t - q * p.od[d].d);
+        t = q;
+        if (PAD) {
+            int32_t sc = c - p.pad_before[d], n = p.idims[d];
+            if (sc < 0 || sc >= n) {
+                if (p.pad_mode == KS_ENG_PAD_CONSTANT) inside = false;
+                else if (p.pad_mode == KS_ENG_PAD_EDGE) sc = sc < 0 ? 0 : n - 1;
+                else {
+                    if (n == 1) sc = 0;
+                    else {
+                        int32_t per = 2 * (n - 1);
+                        sc %= per; if (sc < 0) sc += per;
+                        if (sc >= n) sc = per - sc;
+                    }
+                }
+            }
+            c = sc;
+        }
+        off += c * p.st[d];
+    }
+    E v;
+    if (!PAD || inside) v = ((const E *)p.x)[off];
+    else if constexpr (B <= 8) v = (E)p.pad_value;
+    ((E *)p.y)[i] = v;
+}
+
+// Batched 2-d transpose through a 32x33 shared tile: output dim Q (the
+// innermost, input stride sq) and output dim P (input stride 1, output stride
+// op); the other dims are batch dims decoded once per thread.
+struct TrP {
+    const void *x; void *y;
+    uint32_t Q, P, sq, op, ntq, ntp;
+    int nb;
+    ks_fdiv bd[4];
+    uint32_t bst_in[4], bst_out[4];
+};
+
+template <int B>
+__global__ void __launch_bounds__(256) transpose_tile_k(const __grid_constant__ TrP p) {
+    ks_pdl_wait();
+    typedef typename Elem<B>::t E;
+    typedef typename std::conditional<B == 8, uint64_t, typename std::conditional<B == 2, uint16_t, uint32_t>::type>::type S;
+    __shared__ S tile[32][33];
+    uint32_t bid = blockIdx.x;
+    uint32_t tq = bid % p.ntq; bid /= p.ntq;
+    uint32_t tp = bid % p.ntp; bid /= p.ntp;
+    uint32_t ib = 0, ob = 0;
+    for (int d = p.nb - 1; d >= 0; d--) {
+        uint32_t q = ks_fdiv_q(p.bd[d], bid), c = bid - q * p.bd[d].d;
+        bid = q;
+        ib += c * p.bst_in[d];
+        ob += c * p.bst_out[d];
+    }
+    const E *x = (const E *)p.x + ib;
+    E *y = (E *)p.y + ob;
+    uint32_t q0 = tq * 32, p0 = tp * 32, tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+#pragma unroll
+    for (uint32_t j = ty; j < 32; j += 8) {
+        uint32_t q = q0 + j, pp = p0 + tx;
+        if (q < p.Q && pp < p.P) tile[j][tx] = (S)x[q * p.sq + pp];
+    }
+    __syncthreads();
+#pragma unroll
+    for (uint32_t j = ty; j < 32; j += 8) {
+        uint32_t pp = p0 + j, q = q0 + tx;
+        if (q < p.Q && pp < p.P) y[pp * p.op + q] = (E)tile[tx][j];
+    }
+}
+
+// Concat with one grid row per input: element i of input k is row
+// i / ext[k], column i % ext[k] (units of B bytes).
+struct Cat32 {
+    const void *in[8];
+    void *y;
+    uint32_t n[8], dst_off[8], row;
+    ks_fdiv ext[8];
+};
+
+template <int B>
+__global__ void __launch_bounds__(256) concat32_k(const __grid_constant__ Cat32 p) {
+    ks_pdl_wait();
+    typedef typename Elem<B>::t E;
+    int k = blockIdx.y;
+    uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= p.n[k]) return;
+    uint32_t o = ks_fdiv_q(p.ext[k], i), c = i - o * p.ext[k].d;
+    ((E *)p.y)[o * p.row + p.dst_off[k] + c] = ((const E *)p.in[k])[i];
+}
+
+// float <-> half casts, 4 elements per thread (16- and 8-byte accesses).
+__global__ void __launch_bounds__(256) cast_f2h_k(const float *x, __half *y, int64_t n) {
+    int64_t i = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) * 4;
+    if (i + 4 <= n) {
+        float4 v = __ldg((const float4 *)(x + i));
+        __half2 a = __floats2half2_rn(v.x, v.y), b = __floats2half2_rn(v.z, v.w);
+        uint2 u;
+        u.x = *(uint32_t *)&a;
+        u.y = *(uint32_t *)&b;
+        *(uint2 *)(y + i) = u;
+    } else {
+        for (; i < n; i++) y[i] = __float2half_rn(x[i]);
+    }
+}
+__global__ void __launch_bounds__(256) cast_h2f_k(const __half *x, float *y, int64_t n) {
+    int64_t i = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) * 4;
+    if (i + 4 <= n) {
+        uint2 u = __ldg((const uint2 *)(x + i));
+        float2 a = __half22float2(*(__half2 *)&u.x), b = __half22float2(*(__half2 *)&u.y);
+        *(float4 *)(y + i) = make_float4(a.x, a.y, b.x, b.y);
+    } else {
+        for (; i < n; i++) y[i] = __half2float(x[i]);
+    }
+}
+
+static int nd_fast(const ks_nd_args *a, int eb, int64_t total, cudaStream_t s) {
+    const int64_t LIM = (int64_t)1 << 31;
+    if (total >= LIM || a->rank < 1 || a->rank > 6) return 1;
+    Nd32 p;
+    memset(&p, 0, sizeof p);
+    p.x = a->x; p.y = a->y;
+    p.pad_mode = a->pad_mode;
+    p.pad_value = a->pad_value;
+    if (a->pad_mode >= 0) {
+        int64_t in_n = 1;
+        for (int d = 0; d < a->rank; d++) {
+            in_n *= a->idims[d];
+            if (a->pad_before[d] > LIM / 2 || a->pad_before[d] < -LIM / 2) return 1;
+        }
+        if (in_n >= LIM || a->in_offset != 0) return 1;
+        p.rank = a->rank;
+        for (int d = 0; d < a->rank; d++) {
+            p.od[d] = ks_fdiv_make((uint32_t)a->odims[d]);
+            p.st[d] = (int32_t)a->in_strides[d];
+            p.idims[d] = (int32_t)a->idims[d];
+            p.pad_before[d] = (int32_t)a->pad_before[d];
+        }
+        unsigned g = ks_blocks(total, 256);
+        switch (eb) {
+        case 1: return ks_launch(nd32_k<1, true>, dim3(g), dim3(256), s, p, (uint32_t)total), 0;
+        case 2: return ks_launch(nd32_k<2, true>, dim3(g), dim3(256), s, p, (uint32_t)total), 0;
+        case 4: return ks_launch(nd32_k<4, true>, dim3(g), dim3(256), s, p, (uint32_t)total), 0;
+        case 8: return ks_launch(nd32_k<8, true>, dim3(g), dim3(256), s, p, (uint32_t)total), 0;
+        default: return 1;
+        }
+    }
+    // transpose / slice: drop size-1 dims, merge dims contiguous in the input
+    int64_t od[6], st[6], off = a->in_offset;
+    int r = 0;
+    for (int d = 0; d < a->rank; d++) {
+        if (a->odims[d] == 1) continue;
+        if (r > 0 && st[r - 1] == a->in_strides[d] * a->odims[d]) {
+            od[r - 1] *= a->odims[d];
+            st[r - 1] = a->in_strides[d];
+            continue;
+        }
+        od[r] = a->odims[d];
+        st[r] = a->in_strides[d];
+        r++;
+    }
+    if (r == 0) { od[0] = 1; st[0] = 1; r = 1; }
+    // largest input offset reached (|.| bound) must fit in int32
+    int64_t hi = off, lo = off;
+    for (int d = 0; d < r; d++) {
+        int64_t e = st[d] * (od[d] - 1);
+        if (e > 0) hi += e; else lo += e;
+    }
+    if (hi >= LIM || lo < 0) return 1;
+    // transpose: innermost output dim strided, some other dim contiguous in the input
+    // (innermost under 16: the generic kernel reads few interleaved streams, coalesced enough)
+    int pd = -1;
+    for (int d = 0; d < r - 1; d++)
+        if (st[d] == 1) pd = d;
+    if (st[r - 1] != 1 && pd >= 0 && r - 2 <= 4 && eb <= 8 && od[r - 1] >= 16) {
+        TrP t;
+        memset(&t, 0, sizeof t);
+        int64_t ost[6], c = 1;
+        for (int d = r - 1; d >= 0; d--) { ost[d] = c; c *= od[d]; }
+        t.x = (const uint8_t *)a->x + off * eb;
+        t.y = a->y;
+        t.Q = (uint32_t)od[r - 1]; t.sq = (uint32_t)st[r - 1];
+        t.P = (uint32_t)od[pd]; t.op = (uint32_t)ost[pd];
+        t.ntq = (t.Q + 31) / 32; t.ntp = (t.P + 31) / 32;
+        int64_t nbk = 1;
+        for (int d = 0; d < r - 1; d++) {
+            if (d == pd) continue;
+            if (st[d] < 0) return 1;
+            t.bd[t.nb] = ks_fdiv_make((uint32_t)od[d]);
+            t.bst_in[t.nb] = (uint32_t)st[d];
+            t.bst_out[t.nb] = (uint32_t)ost[d];
+            t.nb++;
+            nbk *= od[d];
+        }
+        if (st[r - 1] < 0) return 1;
+        int64_t blocks = nbk * t.ntq * t.ntp;
+        if (blocks < LIM) {
+            dim3 g((unsigned)blocks);
+            switch (eb) {
+            case 1: ks_launch(transpose_tile_k<1>, g, dim3(256), s, t); return 0;
+            case 2: ks_launch(transpose_tile_k<2>, g, dim3(256), s, t); return 0;
+            case 4: ks_launch(transpose_tile_k<4>, g, dim3(256), s, t); return 0;
+            case 8: ks_launch(transpose_tile_k<8>, g, dim3(256), s, t); return 0;
+            default: break;
+            }
+        }
+    }
+    // contiguous innermost run: widen the element to up to 16 bytes
+    int B = eb;
+    if (st[r - 1] == 1) {
+        int V = 16 / eb;
+        for (; V > 1; V >>= 1) {
+            int ok = od[r - 1] % V == 0 && off % V == 0 && ((uintptr_t)a->x % (V * eb)) == 0 &&
+                     ((uintptr_t)a->y % (V * eb)) == 0;
+            for (int d = 0; d < r - 1 && ok; d++)
+                if (st[d] % V) ok = 0;
+            if (ok) break;
+        }
+        if (V > 1) {
+            od[r - 1] /= V;
+            for (int d = 0; d < r - 1; d++) st[d] /= V;
+            off /= V;
+            total /= V;
+            B = eb * V;
+        }
+    }
+    p.rank = r;
+    p.in_offset = (int32_t)off;
+    for (int d = 0; d < r; d++) {
+        p.od[d] = ks_fdiv_make((uint32_t)od[d]);
+        p.st[d] = (int32_t)st[d];
+    }
+    dim3 g(ks_blocks(total, 256));
+    switch (B) {
+    case 1: ks_launch(nd32_k<1, false>, g, dim3(256), s, p, (uint32_t)total); return 0;
+    case 2: ks_launch(nd32_k<2, false>, g, dim3(256), s, p, (uint32_t)total); return 0;
+    case 4: ks_launch(nd32_k<4, false>, g, dim3(256), s, p, (uint32_t)total); return 0;
+    case 8: ks_launch(nd32_k<8, false>, g, dim3(256), s, p, (uint32_t)total); return 0;
+    case 16: ks_launch(nd32_k<16, false>, g, dim3(256), s, p, (uint32_t)total); return 0;
+    default: return 1;
+    }
+}
+
+static int concat_fast(const ks_concat_args *a, int B, cudaStream_t s) {
+    const int64_t LIM = (int64_t)1 << 31;
+    if (a->n_in < 1 || a->n_in > 8 || a->outer * a->total / B >= LIM) return 1;
+    Cat32 p;
+    memset(&p, 0, sizeof p);
+    p.y = a->y;
+    p.row = (uint32_t)(a->total / B);
+    uint32_t maxn = 0, off = 0;
+    for (int k = 0; k < a->n_in; k++) {
+        uint32_t e = (uint32_t)(a->extent[k] / B);
+        p.in[k] = a->in[k];
+        p.n[k] = (uint32_t)(a->outer * e);
+        p.ext[k] = ks_fdiv_make(e ? e : 1);
+        p.dst_off[k] = off;
+        off += e;
+        if (p.n[k] > maxn) maxn = p.n[k];
+    }
+    if (maxn == 0) return 0;
+    dim3 g(ks_blocks(maxn, 256), (unsigned)a->n_in);
+    switch (B) {
+    case 16: ks_launch(concat32_k<16>, g, dim3(256), s, p); break;
+    case 8: ks_launch(concat32_k<8>, g, dim3(256), s, p); break;
+    case 4: ks_launch(concat32_k<4>, g, dim3(256), s, p); break;
+    case 2: ks_launch(concat32_k<2>, g, dim3(256), s, p); break;
+    default: ks_launch(concat32_k<1>, g, dim3(256), s, p); break;
+    }
+    return 0;
+}
+
 } // namespace
+
+static int fast_off_state = -1;
+int ks__cu_fast_off(void) {
+    if (fast_off_state < 0) { /* benign race, as for pdl_state */
+        const char *e = getenv("KESTREL_FAST_MOVE");
+        fast_off_state = e && *e == '0';
+    }
+    return fast_off_state;
+}
 
 static int pdl_state = -1;
 int ks__pdl_enabled(void) {
@@ -139,6 +447,7 @@ extern "C" int ks__cu_nd_copy(const ks_nd_args *a, int elem_bytes, void *stream)
     for (int d = 0; d < a->rank; d++) total *= a->odims[d];
     if (total <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
+    if (!ks__cu_fast_off() && nd_fast(a, elem_bytes, total, s) == 0) KS_CU_RET();
     unsigned b = ks_blocks(total, 256);
     switch (elem_bytes) {
     case 1: ks_launch(nd_copy_k<1>, dim3(b), dim3(256), s, *a, total); break;
@@ -160,6 +469,7 @@ extern "C" int ks__cu_concat(const ks_concat_args *a, void *stream) {
     int64_t total = a->outer * a->total / B;
     if (total <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
+    if (!ks__cu_fast_off() && concat_fast(a, B, s) == 0) KS_CU_RET();
     unsigned b = ks_blocks(total, 256);
     switch (B) {
     case 16: ks_launch(concat_k<16>, dim3(b), dim3(256), s, *a, total); break;
@@ -195,6 +505,17 @@ extern "C" int ks__cu_cast(const void *x, int src, void *y, int dst, int64_t n, 
     if (n <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
     int r;
+    if (!ks__cu_fast_off() && ((uintptr_t)x % 16) == 0 && ((uintptr_t)y % 16) == 0) {
+        unsigned b4 = ks_blocks((n + 3) / 4, 256);
+        if (src == KS_DTYPE_FLOAT32 && dst == KS_DTYPE_FLOAT16) {
+            cast_f2h_k<<<b4, 256, 0, s>>>((const float *)x, (__half *)y, n);
+            KS_CU_RET();
+        }
+        if (src == KS_DTYPE_FLOAT16 && dst == KS_DTYPE_FLOAT32) {
+            cast_h2f_k<<<b4, 256, 0, s>>>((const __half *)x, (float *)y, n);
+            KS_CU_RET();
+        }
+    }
     switch (src) {
     case KS_DTYPE_FLOAT32: r = cast_from((const float *)x, y, dst, n, s); break;
     case KS_DTYPE_FLOAT16: r = cast_from((const __half *)x, y, dst, n, s); break;

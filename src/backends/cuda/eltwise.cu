@@ -2,6 +2,7 @@
 // registers r0..r3, up to 12 instructions over 8 registers, one output.
 // Covers every unary activation, binary arithmetic and fused chains.
 #include "backends/cuda/common.cuh"
+#include "backends/cuda/fastdiv.cuh"
 
 namespace {
 
@@ -69,6 +70,259 @@ __global__ void eltwise_k(const __grid_constant__ EwP p, int64_t numel) {
     ks_st((T *)p.y + i, r[p.out_reg & 7]);
 }
 
+// ---- fast path: every instruction writes the accumulator r4 (what the
+// builder emits), inputs r0..r3 are read-only, so no register file is
+// indexed at run time. V consecutive elements per thread with 16-byte
+// loads/stores of same-shape inputs; broadcast inputs through 32-bit
+// collapsed strides and precomputed fast division.
+enum { IN_SAME = 0, IN_SCALAR = 1, IN_STRIDED = 2 };
+
+struct EwF {
+    const void *in[KS_CU_EW_MAX_IN];
+    void *y;
+    int n_in, rank;
+    int kind[KS_CU_EW_MAX_IN];
+    ks_fdiv fd[6];
+    uint32_t st[KS_CU_EW_MAX_IN][6];
+    int n_instr;
+    int32_t op[12], ra[12], rb[12], act[12];
+    float imm[12], imm2[12];
+    int out_reg;
+};
+
+template <typename T, int V> __device__ __forceinline__ void ld_vec(const T *p, float *o) {
+    if constexpr (V == 1) {
+        o[0] = ks_ld(p);
+    } else if constexpr (sizeof(T) == 4) {
+        static_assert(V == 4, "float: 4 lanes");
+        float4 v = __ldg((const float4 *)p);
+        o[0] = v.x; o[1] = v.y; o[2] = v.z; o[3] = v.w;
+    } else {
+        static_assert(V == 8, "half: 8 lanes");
+        uint4 u = __ldg((const uint4 *)p);
+        const __half2 *h = (const __half2 *)&u;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            float2 f = __half22float2(h[j]);
+            o[2 * j] = f.x; o[2 * j + 1] = f.y;
+        }
+    }
+}
+
+template <typename T, int V> __device__ __forceinline__ void st_vec(T *p, const float *o) {
+    if constexpr (V == 1) {
+        ks_st(p, o[0]);
+    } else if constexpr (sizeof(T) == 4) {
+        *(float4 *)p = make_float4(o[0], o[1], o[2], o[3]);
+    } else {
+        uint4 u;
+        __half2 *h = (__half2 *)&u;
+#pragma unroll
+        for (int j = 0; j < 4; j++) h[j] = __floats2half2_rn(o[2 * j], o[2 * j + 1]);
+        *(uint4 *)p = u;
+    }
+}
+
+template <int V> __device__ __forceinline__ void act_vec(int act, const float *a, float *o, float p0, float p1) {
+    switch (act) {
+    case KS_ACT_RELU:
+#pragma unroll
+        for (int e = 0; e < V; e++) o[e] = fmaxf(a[e], 0.f);
+        break;
+    case KS_ACT_SIGMOID:
+#pragma unroll
+        for (int e = 0; e < V; e++) o[e] = ks_sigmoid(a[e]);
+        break;
+    case KS_ACT_SILU:
+#pragma unroll
+        for (int e = 0; e < V; e++) o[e] = a[e] * ks_sigmoid(a[e]);
+        break;
+    case KS_ACT_CLIP:
+#pragma unroll
+        for (int e = 0; e < V; e++) o[e] = fminf(fmaxf(a[e], p0), p1);
+        break;
+    case KS_ACT_LEAKY:
+#pragma unroll
+        for (int e = 0; e < V; e++) o[e] = a[e] >= 0.f ? a[e] : a[e] * p0;
+        break;
+    default:
+#pragma unroll
+        for (int e = 0; e < V; e++) o[e] = ks_apply_act(act, a[e], p0, p1);
+        break;
+    }
+}
+
+template <int V>
+__device__ __forceinline__ void step_vec(int op, int act, float imm, float imm2, const float *a, const float *b,
+                                         float *o) {
+#define KS_EW_LOOP(expr) _Pragma("unroll") for (int e = 0; e < V; e++) o[e] = (expr); break;
+    switch (op) {
+    case KS_EW_UNARY: act_vec<V>(act, a, o, imm, imm2); break;
+    case KS_EW_ADD: KS_EW_LOOP(a[e] + b[e])
+    case KS_EW_SUB: KS_EW_LOOP(a[e] - b[e])
+    case KS_EW_MUL: KS_EW_LOOP(a[e] * b[e])
+    case KS_EW_DIV: KS_EW_LOOP(a[e] / b[e])
+    case KS_EW_MIN: KS_EW_LOOP(fminf(a[e], b[e]))
+    case KS_EW_MAX: KS_EW_LOOP(fmaxf(a[e], b[e]))
+    case KS_EW_ADDC: KS_EW_LOOP(a[e] + imm)
+    case KS_EW_MULC: KS_EW_LOOP(a[e] * imm)
+    case KS_EW_RSUBC: KS_EW_LOOP(imm - a[e])
+    case KS_EW_RDIVC: KS_EW_LOOP(imm / a[e])
+    case KS_EW_PRELU: KS_EW_LOOP(a[e] >= 0.f ? a[e] : a[e] * b[e])
+    default: KS_EW_LOOP(binop(op, a[e], b[e], imm, imm2, act))
+    }
+#undef KS_EW_LOOP
+}
+
+template <int V>
+__device__ __forceinline__ void pick(int r, const float (&x)[KS_CU_EW_MAX_IN][V], const float *acc, float *o) {
+#pragma unroll
+    for (int e = 0; e < V; e++)
+        o[e] = r == 0 ? x[0][e] : r == 1 ? x[1][e] : r == 2 ? x[2][e] : r == 3 ? x[3][e] : acc[e];
+}
+
+// BC: some input is broadcast with strides (then V divides the innermost
+// collapsed dim, so a thread's V elements share one row).
+template <typename T, int V, bool BC>
+__global__ void __launch_bounds__(256) ew_fast_k(const __grid_constant__ EwF p, int64_t numel) {
+    ks_pdl_wait();
+    int64_t i0 = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) * V;
+    if (i0 >= numel) return;
+    const bool full = i0 + V <= numel;
+    float x[KS_CU_EW_MAX_IN][V];
+    uint32_t base[KS_CU_EW_MAX_IN] = {0, 0, 0, 0};
+    if (BC) {
+        uint32_t t = (uint32_t)i0;
+#pragma unroll
+        for (int d = 5; d >= 0; d--) {
+            if (d >= p.rank) continue;
+            uint32_t q = ks_fdiv_q(p.fd[d], t), c = t - q * p.fd[d].d;
+            t = q;
+#pragma unroll
+            for (int k = 0; k < KS_CU_EW_MAX_IN; k++) base[k] += c * p.st[k][d];
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < KS_CU_EW_MAX_IN; k++) {
+#pragma unroll
+        for (int e = 0; e < V; e++) x[k][e] = 0.f;
+        if (k >= p.n_in) continue;
+        const T *in = (const T *)p.in[k];
+        int kind = p.kind[k];
+        if (kind == IN_SCALAR) {
+            float v = ks_ld(in);
+#pragma unroll
+            for (int e = 0; e < V; e++) x[k][e] = v;
+        } else if (kind == IN_SAME && full) {
+            ld_vec<T, V>(in + i0, x[k]);
+        } else if (kind == IN_SAME) {
+#pragma unroll
+            for (int e = 0; e < V; e++)
+                if (i0 + e < numel) x[k][e] = ks_ld(in + i0 + e);
+        } else {
+            uint32_t s = p.st[k][p.rank - 1];
+#pragma unroll
+            for (int e = 0; e < V; e++) x[k][e] = ks_ld(in + base[k] + (uint32_t)e * s);
+        }
+    }
+    float acc[V];
+#pragma unroll
+    for (int e = 0; e < V; e++) acc[e] = 0.f;
+    for (int s = 0; s < p.n_instr; s++) {
+        float a[V], b[V];
+        pick<V>(p.ra[s], x, acc, a);
+        pick<V>(p.rb[s], x, acc, b);
+        step_vec<V>(p.op[s], p.act[s], p.imm[s], p.imm2[s], a, b, acc);
+    }
+    float out[V];
+    pick<V>(p.out_reg, x, acc, out);
+    T *y = (T *)p.y + i0;
+    if (full) st_vec<T, V>(y, out);
+    else {
+#pragma unroll
+        for (int e = 0; e < V; e++)
+            if (i0 + e < numel) ks_st(y + e, out[e]);
+    }
+}
+
+// Host: the fast path applies when every instruction writes r4 and reads
+// r0..r4; returns 0 when launched, 1 when the generic kernel must run.
+static int ew_fast(const ks_ew_args *a, int64_t numel, int half, cudaStream_t s) {
+    if (numel >= ((int64_t)1 << 31) || a->n_in < 1 || a->n_in > KS_CU_EW_MAX_IN || a->rank < 1 || a->rank > 6)
+        return 1;
+    for (int k = 0; k < a->n_instr; k++)
+        if (a->dst[k] != 4 || a->ra[k] < 0 || a->ra[k] > 4 || a->rb[k] < 0 || a->rb[k] > 4) return 1;
+    if (a->out_reg < 0 || a->out_reg > 4 || (a->out_reg == 4 && a->n_instr == 0) ||
+        (a->out_reg < 4 && a->out_reg >= a->n_in))
+        return 1;
+    EwF p;
+    memset(&p, 0, sizeof p);
+    p.y = a->y;
+    p.n_in = a->n_in;
+    p.n_instr = a->n_instr;
+    p.out_reg = a->out_reg;
+    for (int k = 0; k < 12; k++) {
+        p.op[k] = a->op[k]; p.ra[k] = a->ra[k]; p.rb[k] = a->rb[k]; p.act[k] = a->act[k];
+        p.imm[k] = a->imm[k]; p.imm2[k] = a->imm2[k];
+    }
+    // collapse: drop size-1 dims, merge neighbours contiguous for every input
+    int64_t dims[6], st[KS_CU_EW_MAX_IN][6];
+    int r = 0;
+    for (int d = 0; d < a->rank; d++) {
+        if (a->dims[d] == 1) continue;
+        if (r > 0) {
+            int m = 1;
+            for (int k = 0; k < a->n_in; k++)
+                if (st[k][r - 1] != a->strides[k][d] * a->dims[d]) m = 0;
+            if (m) {
+                dims[r - 1] *= a->dims[d];
+                for (int k = 0; k < a->n_in; k++) st[k][r - 1] = a->strides[k][d];
+                continue;
+            }
+        }
+        dims[r] = a->dims[d];
+        for (int k = 0; k < a->n_in; k++) st[k][r] = a->strides[k][d];
+        r++;
+    }
+    if (r == 0) {
+        dims[0] = 1;
+        for (int k = 0; k < a->n_in; k++) st[k][0] = 0;
+        r = 1;
+    }
+    int bc = 0;
+    const int V = half ? 8 : 4, eb = half ? 2 : 4;
+    int vec_ok = ((uintptr_t)a->y % 16) == 0;
+    for (int k = 0; k < a->n_in; k++) {
+        int same = 1, scalar = 1;
+        int64_t cs = 1;
+        for (int d = r - 1; d >= 0; d--) {
+            if (st[k][d] != cs) same = 0;
+            if (st[k][d] != 0) scalar = 0;
+            cs *= dims[d];
+        }
+        p.in[k] = a->in[k];
+        p.kind[k] = same || a->same_shape[k] ? IN_SAME : scalar ? IN_SCALAR : IN_STRIDED;
+        if (p.kind[k] == IN_STRIDED) bc = 1;
+        if (p.kind[k] == IN_SAME && ((uintptr_t)a->in[k] % 16) != 0) vec_ok = 0;
+    }
+    (void)eb;
+    if (bc && dims[r - 1] % V) vec_ok = 0;
+    p.rank = r;
+    for (int d = 0; d < r; d++) {
+        p.fd[d] = ks_fdiv_make((uint32_t)dims[d]);
+        for (int k = 0; k < a->n_in; k++) p.st[k][d] = (uint32_t)st[k][d];
+    }
+    int v = vec_ok ? V : 1;
+    dim3 g(ks_blocks((numel + v - 1) / v, 256)), b(256);
+#define KS_EW_GO(TT, VV)                                                         \
+    (bc ? ks_launch(ew_fast_k<TT, VV, true>, g, b, s, p, numel)                  \
+        : ks_launch(ew_fast_k<TT, VV, false>, g, b, s, p, numel))
+    if (half) { if (v > 1) KS_EW_GO(__half, 8); else KS_EW_GO(__half, 1); }
+    else { if (v > 1) KS_EW_GO(float, 4); else KS_EW_GO(float, 1); }
+#undef KS_EW_GO
+    return 0;
+}
+
 } // namespace
 
 extern "C" int ks__cu_eltwise(const ks_ew_args *a, int64_t numel, int half, void *stream) {
@@ -89,6 +343,7 @@ extern "C" int ks__cu_eltwise(const ks_ew_args *a, int64_t numel, int half, void
     p.out_reg = a->out_reg;
     if (numel <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
+    if (!ks__cu_fast_off() && ew_fast(a, numel, half, s) == 0) KS_CU_RET();
     if (half) ks_launch(eltwise_k<__half>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
     else ks_launch(eltwise_k<float>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
     KS_CU_RET();

@@ -1,19 +1,31 @@
 // Pooling, softmax and resize kernels.
 #include <float.h>
 #include "backends/cuda/common.cuh"
+#include "backends/cuda/fastdiv.cuh"
 
 namespace {
 
-template <typename T>
-__global__ void pool_k(ks_pool_args p) {
+// I32: every index below 2^31, decoded with precomputed fast division.
+template <typename T, bool I32>
+__global__ void pool_k(ks_pool_args p, ks_fdiv fow, ks_fdiv foh) {
     ks_pdl_wait();
     int64_t total = (int64_t)p.n * p.c * p.oh * p.ow;
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total) return;
-    int ox = (int)(i % p.ow);
-    int64_t t = i / p.ow;
-    int oy = (int)(t % p.oh);
-    int64_t nc = t / p.oh;
+    int ox, oy;
+    int64_t nc;
+    if (I32) {
+        uint32_t u = (uint32_t)i, t = ks_fdiv_q(fow, u);
+        ox = (int)(u - t * fow.d);
+        uint32_t q = ks_fdiv_q(foh, t);
+        oy = (int)(t - q * foh.d);
+        nc = q;
+    } else {
+        ox = (int)(i % p.ow);
+        int64_t t = i / p.ow;
+        oy = (int)(t % p.oh);
+        nc = t / p.oh;
+    }
     const T *x = (const T *)p.x + nc * p.h * p.w;
     int hs = oy * p.sh - p.pt, ws = ox * p.sw - p.pl;
     int he = min(hs + p.kh, p.h + p.pb), we = min(ws + p.kw, p.w + p.pr);
@@ -108,16 +120,26 @@ __global__ void __launch_bounds__(1024) softmax_block_k(const T *x, T *y, int64_
 // mapping, so every coordinate mode matches the CPU reference): per output
 // row two input rows + weights, per output column two input columns +
 // weights.
-template <typename T>
-__global__ void resize_k(ks_resize_args p) {
+template <typename T, bool I32>
+__global__ void resize_k(ks_resize_args p, ks_fdiv fow, ks_fdiv foh) {
     ks_pdl_wait();
     int64_t total = p.outer * p.oh * p.ow;
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total) return;
-    int ox = (int)(i % p.ow);
-    int64_t t = i / p.ow;
-    int oy = (int)(t % p.oh);
-    int64_t o = t / p.oh;
+    int ox, oy;
+    int64_t o;
+    if (I32) {
+        uint32_t u = (uint32_t)i, t = ks_fdiv_q(fow, u);
+        ox = (int)(u - t * fow.d);
+        uint32_t q = ks_fdiv_q(foh, t);
+        oy = (int)(t - q * foh.d);
+        o = q;
+    } else {
+        ox = (int)(i % p.ow);
+        int64_t t = i / p.ow;
+        oy = (int)(t % p.oh);
+        o = t / p.oh;
+    }
     const T *x = (const T *)p.x + o * p.ih * p.iw;
     int y0 = __ldg(p.idx + 2 * oy), y1 = __ldg(p.idx + 2 * oy + 1);
     int x0 = __ldg(p.idx + 2 * p.oh + 2 * ox), x1 = __ldg(p.idx + 2 * p.oh + 2 * ox + 1);
@@ -138,9 +160,17 @@ __global__ void resize_k(ks_resize_args p) {
 
 extern "C" int ks__cu_pool(const ks_pool_args *a, int half, void *stream) {
     int64_t total = (int64_t)a->n * a->c * a->oh * a->ow;
+    if (total <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
-    if (half) ks_launch(pool_k<__half>, dim3(ks_blocks(total, 256)), dim3(256), s, *a);
-    else ks_launch(pool_k<float>, dim3(ks_blocks(total, 256)), dim3(256), s, *a);
+    dim3 g(ks_blocks(total, 256));
+    ks_fdiv fw = ks_fdiv_make((uint32_t)a->ow), fh = ks_fdiv_make((uint32_t)a->oh);
+    if (total < ((int64_t)1 << 31) && !ks__cu_fast_off()) {
+        if (half) ks_launch(pool_k<__half, true>, g, dim3(256), s, *a, fw, fh);
+        else ks_launch(pool_k<float, true>, g, dim3(256), s, *a, fw, fh);
+    } else {
+        if (half) ks_launch(pool_k<__half, false>, g, dim3(256), s, *a, fw, fh);
+        else ks_launch(pool_k<float, false>, g, dim3(256), s, *a, fw, fh);
+    }
     KS_CU_RET();
 }
 
@@ -164,8 +194,16 @@ extern "C" int ks__cu_softmax(const void *x, void *y, int64_t outer, int64_t axi
 
 extern "C" int ks__cu_resize(const ks_resize_args *a, int half, void *stream) {
     int64_t total = a->outer * a->oh * a->ow;
+    if (total <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
-    if (half) ks_launch(resize_k<__half>, dim3(ks_blocks(total, 256)), dim3(256), s, *a);
-    else ks_launch(resize_k<float>, dim3(ks_blocks(total, 256)), dim3(256), s, *a);
+    dim3 g(ks_blocks(total, 256));
+    ks_fdiv fw = ks_fdiv_make((uint32_t)a->ow), fh = ks_fdiv_make((uint32_t)a->oh);
+    if (total < ((int64_t)1 << 31) && !ks__cu_fast_off()) {
+        if (half) ks_launch(resize_k<__half, true>, g, dim3(256), s, *a, fw, fh);
+        else ks_launch(resize_k<float, true>, g, dim3(256), s, *a, fw, fh);
+    } else {
+        if (half) ks_launch(resize_k<__half, false>, g, dim3(256), s, *a, fw, fh);
+        else ks_launch(resize_k<float, false>, g, dim3(256), s, *a, fw, fh);
+    }
     KS_CU_RET();
 }
