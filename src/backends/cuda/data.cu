@@ -138,11 +138,8 @@ struct Nd32 {
 
 // One element of B bytes per thread (B up to 16 after widening the innermost run).
 template <int B, bool PAD>
-__global__ void __launch_bounds__(256) nd32_k(const __grid_constant__ Nd32 p, uint32_t total) {
-    ks_pdl_wait();
+__device__ __forceinline__ typename Elem<B>::t nd32_load(const Nd32 &p, uint32_t i) {
     typedef typename Elem<B>::t E;
-    uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= total) return;
     uint32_t t = i;
     int32_t off = p.in_offset;
     bool inside = true;
@@ -173,7 +170,28 @@ __global__ void __launch_bounds__(256) nd32_k(const __grid_constant__ Nd32 p, ui
     E v;
     if (!PAD || inside) v = ((const E *)p.x)[off];
     else if constexpr (B <= 8) v = (E)p.pad_value;
-    ((E *)p.y)[i] = v;
+    return v;
+}
+
+// ND32_ILP elements per thread (blockDim apart, loads issued before stores:
+// more bytes in flight for 1- and 2-byte elements).
+#define ND32_ILP 4
+template <int B, bool PAD>
+__global__ void __launch_bounds__(256) nd32_k(const __grid_constant__ Nd32 p, uint32_t total) {
+    ks_pdl_wait();
+    typedef typename Elem<B>::t E;
+    uint32_t i0 = blockIdx.x * blockDim.x * ND32_ILP + threadIdx.x;
+    E v[ND32_ILP];
+#pragma unroll
+    for (int j = 0; j < ND32_ILP; j++) {
+        uint32_t i = i0 + j * blockDim.x;
+        if (i < total) v[j] = nd32_load<B, PAD>(p, i);
+    }
+#pragma unroll
+    for (int j = 0; j < ND32_ILP; j++) {
+        uint32_t i = i0 + j * blockDim.x;
+        if (i < total) ((E *)p.y)[i] = v[j];
+    }
 }
 
 // Batched 2-d transpose through a 32x33 shared tile: output dim Q (the
@@ -219,24 +237,38 @@ __global__ void __launch_bounds__(256) transpose_tile_k(const __grid_constant__ 
     }
 }
 
-// Concat with one grid row per input: element i of input k is row
-// i / ext[k], column i % ext[k] (units of B bytes).
+// Concat in output order (coalesced stores): output element i is row
+// i / row, column c = i % row, taken from the input whose column range holds c.
 struct Cat32 {
     const void *in[8];
     void *y;
-    uint32_t n[8], dst_off[8], row;
-    ks_fdiv ext[8];
+    uint32_t ext[8], dst_off[8];
+    int n_in;
+    ks_fdiv row;
 };
 
 template <int B>
-__global__ void __launch_bounds__(256) concat32_k(const __grid_constant__ Cat32 p) {
+__global__ void __launch_bounds__(256) concat32_k(const __grid_constant__ Cat32 p, uint32_t total) {
     ks_pdl_wait();
     typedef typename Elem<B>::t E;
-    int k = blockIdx.y;
-    uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= p.n[k]) return;
-    uint32_t o = ks_fdiv_q(p.ext[k], i), c = i - o * p.ext[k].d;
-    ((E *)p.y)[o * p.row + p.dst_off[k] + c] = ((const E *)p.in[k])[i];
+    uint32_t i0 = blockIdx.x * blockDim.x * ND32_ILP + threadIdx.x;
+    E v[ND32_ILP];
+#pragma unroll
+    for (int j = 0; j < ND32_ILP; j++) {
+        uint32_t i = i0 + j * blockDim.x;
+        if (i >= total) continue;
+        uint32_t o = ks_fdiv_q(p.row, i), c = i - o * p.row.d;
+        int k = 0;
+#pragma unroll
+        for (int q = 1; q < 8; q++)
+            if (q < p.n_in && c >= p.dst_off[q]) k = q;
+        v[j] = ((const E *)p.in[k])[o * p.ext[k] + c - p.dst_off[k]];
+    }
+#pragma unroll
+    for (int j = 0; j < ND32_ILP; j++) {
+        uint32_t i = i0 + j * blockDim.x;
+        if (i < total) ((E *)p.y)[i] = v[j];
+    }
 }
 
 // float <-> half casts, 4 elements per thread (16- and 8-byte accesses).
@@ -286,7 +318,7 @@ static int nd_fast(const ks_nd_args *a, int eb, int64_t total, cudaStream_t s) {
             p.idims[d] = (int32_t)a->idims[d];
             p.pad_before[d] = (int32_t)a->pad_before[d];
         }
-        unsigned g = ks_blocks(total, 256);
+        unsigned g = ks_blocks((total + ND32_ILP - 1) / ND32_ILP, 256);
         switch (eb) {
         case 1: return ks_launch(nd32_k<1, true>, dim3(g), dim3(256), s, p, (uint32_t)total), 0;
         case 2: return ks_launch(nd32_k<2, true>, dim3(g), dim3(256), s, p, (uint32_t)total), 0;
@@ -380,7 +412,7 @@ static int nd_fast(const ks_nd_args *a, int eb, int64_t total, cudaStream_t s) {
         p.od[d] = ks_fdiv_make((uint32_t)od[d]);
         p.st[d] = (int32_t)st[d];
     }
-    dim3 g(ks_blocks(total, 256));
+    dim3 g(ks_blocks((total + ND32_ILP - 1) / ND32_ILP, 256));
     switch (B) {
     case 1: ks_launch(nd32_k<1, false>, g, dim3(256), s, p, (uint32_t)total); return 0;
     case 2: ks_launch(nd32_k<2, false>, g, dim3(256), s, p, (uint32_t)total); return 0;
@@ -393,29 +425,34 @@ static int nd_fast(const ks_nd_args *a, int eb, int64_t total, cudaStream_t s) {
 
 static int concat_fast(const ks_concat_args *a, int B, cudaStream_t s) {
     const int64_t LIM = (int64_t)1 << 31;
-    if (a->n_in < 1 || a->n_in > 8 || a->outer * a->total / B >= LIM) return 1;
+    int64_t total = a->outer * a->total / B;
+    if (a->n_in < 1 || a->n_in > 8 || total >= LIM || a->total / B < 1) return 1;
     Cat32 p;
     memset(&p, 0, sizeof p);
     p.y = a->y;
-    p.row = (uint32_t)(a->total / B);
-    uint32_t maxn = 0, off = 0;
+    p.n_in = a->n_in;
+    p.row = ks_fdiv_make((uint32_t)(a->total / B));
+    uint32_t off = 0;
     for (int k = 0; k < a->n_in; k++) {
         uint32_t e = (uint32_t)(a->extent[k] / B);
         p.in[k] = a->in[k];
-        p.n[k] = (uint32_t)(a->outer * e);
-        p.ext[k] = ks_fdiv_make(e ? e : 1);
+        p.ext[k] = e;
         p.dst_off[k] = off;
         off += e;
-        if (p.n[k] > maxn) maxn = p.n[k];
     }
-    if (maxn == 0) return 0;
-    dim3 g(ks_blocks(maxn, 256), (unsigned)a->n_in);
+    /* empty inputs: their range [off, off) never matches a later one's start
+     * strictly before it, but equal starts pick the last; give empty inputs
+     * an unreachable start */
+    for (int k = 0; k < a->n_in; k++)
+        if (p.ext[k] == 0) p.dst_off[k] = 0xffffffffu;
+    if (total <= 0) return 0;
+    dim3 g(ks_blocks((total + ND32_ILP - 1) / ND32_ILP, 256));
     switch (B) {
-    case 16: ks_launch(concat32_k<16>, g, dim3(256), s, p); break;
-    case 8: ks_launch(concat32_k<8>, g, dim3(256), s, p); break;
-    case 4: ks_launch(concat32_k<4>, g, dim3(256), s, p); break;
-    case 2: ks_launch(concat32_k<2>, g, dim3(256), s, p); break;
-    default: ks_launch(concat32_k<1>, g, dim3(256), s, p); break;
+    case 16: ks_launch(concat32_k<16>, g, dim3(256), s, p, (uint32_t)total); break;
+    case 8: ks_launch(concat32_k<8>, g, dim3(256), s, p, (uint32_t)total); break;
+    case 4: ks_launch(concat32_k<4>, g, dim3(256), s, p, (uint32_t)total); break;
+    case 2: ks_launch(concat32_k<2>, g, dim3(256), s, p, (uint32_t)total); break;
+    default: ks_launch(concat32_k<1>, g, dim3(256), s, p, (uint32_t)total); break;
     }
     return 0;
 }

@@ -129,13 +129,13 @@ template <int V> __device__ __forceinline__ void act_vec(int act, const float *a
 #pragma unroll
         for (int e = 0; e < V; e++) o[e] = fmaxf(a[e], 0.f);
         break;
-    case KS_ACT_SIGMOID:
+    case KS_ACT_SIGMOID: // approximate reciprocal (2 ulp): 1 / inf = 0 for large -x
 #pragma unroll
-        for (int e = 0; e < V; e++) o[e] = ks_sigmoid(a[e]);
+        for (int e = 0; e < V; e++) o[e] = __fdividef(1.f, 1.f + __expf(-a[e]));
         break;
     case KS_ACT_SILU:
 #pragma unroll
-        for (int e = 0; e < V; e++) o[e] = a[e] * ks_sigmoid(a[e]);
+        for (int e = 0; e < V; e++) o[e] = __fdividef(a[e], 1.f + __expf(-a[e]));
         break;
     case KS_ACT_CLIP:
 #pragma unroll
@@ -183,7 +183,8 @@ __device__ __forceinline__ void pick(int r, const float (&x)[KS_CU_EW_MAX_IN][V]
 
 // BC: some input is broadcast with strides (then V divides the innermost
 // collapsed dim, so a thread's V elements share one row).
-template <typename T, int V, bool BC>
+// ONE: a single instruction acc = op(r0, r1): no operand selection.
+template <typename T, int V, bool BC, bool ONE>
 __global__ void __launch_bounds__(256) ew_fast_k(const __grid_constant__ EwF p, int64_t numel) {
     ks_pdl_wait();
     int64_t i0 = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) * V;
@@ -228,14 +229,18 @@ __global__ void __launch_bounds__(256) ew_fast_k(const __grid_constant__ EwF p, 
     float acc[V];
 #pragma unroll
     for (int e = 0; e < V; e++) acc[e] = 0.f;
-    for (int s = 0; s < p.n_instr; s++) {
-        float a[V], b[V];
-        pick<V>(p.ra[s], x, acc, a);
-        pick<V>(p.rb[s], x, acc, b);
-        step_vec<V>(p.op[s], p.act[s], p.imm[s], p.imm2[s], a, b, acc);
-    }
     float out[V];
-    pick<V>(p.out_reg, x, acc, out);
+    if (ONE) {
+        step_vec<V>(p.op[0], p.act[0], p.imm[0], p.imm2[0], x[0], x[1], out);
+    } else {
+        for (int s = 0; s < p.n_instr; s++) {
+            float a[V], b[V];
+            pick<V>(p.ra[s], x, acc, a);
+            pick<V>(p.rb[s], x, acc, b);
+            step_vec<V>(p.op[s], p.act[s], p.imm[s], p.imm2[s], a, b, acc);
+        }
+        pick<V>(p.out_reg, x, acc, out);
+    }
     T *y = (T *)p.y + i0;
     if (full) st_vec<T, V>(y, out);
     else {
@@ -314,9 +319,15 @@ static int ew_fast(const ks_ew_args *a, int64_t numel, int half, cudaStream_t s)
     }
     int v = vec_ok ? V : 1;
     dim3 g(ks_blocks((numel + v - 1) / v, 256)), b(256);
-#define KS_EW_GO(TT, VV)                                                         \
-    (bc ? ks_launch(ew_fast_k<TT, VV, true>, g, b, s, p, numel)                  \
-        : ks_launch(ew_fast_k<TT, VV, false>, g, b, s, p, numel))
+    int op0 = a->op[0];
+    int ign_b = op0 == KS_EW_UNARY || op0 == KS_EW_ADDC || op0 == KS_EW_MULC || op0 == KS_EW_RSUBC ||
+                op0 == KS_EW_RDIVC || op0 == KS_EW_POWC;
+    int one = a->n_instr == 1 && a->ra[0] == 0 && a->out_reg == 4 && ((a->rb[0] == 1 && a->n_in >= 2) || ign_b);
+#define KS_EW_GO(TT, VV)                                                                          \
+    (bc ? (one ? ks_launch(ew_fast_k<TT, VV, true, true>, g, b, s, p, numel)                      \
+               : ks_launch(ew_fast_k<TT, VV, true, false>, g, b, s, p, numel))                    \
+        : (one ? ks_launch(ew_fast_k<TT, VV, false, true>, g, b, s, p, numel)                     \
+               : ks_launch(ew_fast_k<TT, VV, false, false>, g, b, s, p, numel)))
     if (half) { if (v > 1) KS_EW_GO(__half, 8); else KS_EW_GO(__half, 1); }
     else { if (v > 1) KS_EW_GO(float, 4); else KS_EW_GO(float, 1); }
 #undef KS_EW_GO
