@@ -213,6 +213,10 @@ typedef enum ks_box_decoder {
                            kps [B,n*A,10]; A points per cell at (col*s, row*s) */
     KS_DECODE_YOLO,     /* rows [B,N,5+n_classes]: cx,cy,w,h (input pixels), obj, classes;
                            score = obj * best class score (one class per row) */
+    KS_DECODE_YOLO_GRID, /* YOLOv5 raw heads, per level [B,A,H,W,5+C] (or [B,A*(5+C),H,W] with
+                           yolo_channels_first) logits: sigmoid, then xy = (2 sx - 0.5 + cell) *
+                           stride, wh = (2 sw)^2 * anchor, score = obj * best class; rows in
+                           (level, anchor, y, x) order = the in-graph [B,N,5+C] rows */
     KS_BOX_DECODER_COUNT
 } ks_box_decoder;
 
@@ -225,7 +229,8 @@ typedef enum ks_score_mode {
 typedef struct ks_decode_level {
     int32_t stride;
     int32_t grid_w, grid_h;
-    int32_t n_anchors;  /* points per cell (SCRFD: 2) */
+    int32_t n_anchors;  /* points per cell (SCRFD: 2; YOLO_GRID: anchors, at most 4) */
+    float anchors[4][2]; /* YOLO_GRID: anchor w, h in input pixels */
 } ks_decode_level;
 
 /* Shared by the CPU and CUDA decoders. */
@@ -243,6 +248,7 @@ typedef struct ks_decode_params {
     int32_t n_levels;        /* YUNET/SCRFD */
     ks_decode_level levels[KS_DECODE_MAX_LEVELS];
     ks_dtype dtype;          /* of the network outputs: FLOAT32 or FLOAT16 */
+    int32_t yolo_channels_first; /* YOLO_GRID: 1 = levels are [B, A*(5+C), H, W] */
 } ks_decode_params;
 
 /* Network outputs (host pointers for the CPU decoder, device pointers for CUDA). SSD,
@@ -264,6 +270,9 @@ typedef struct ks_candidates {
 } ks_candidates;
 
 KS_API void ks_decode_params_init(ks_decode_params *p);
+/* YOLO_GRID: 3 levels (stride 8, 16, 32) with the standard YOLOv5 anchors (n/s/m/l/x P3-P5)
+ * and grids for input_w x input_h (set those first); n_rows set to their sum. */
+KS_API void ks_decode_yolov5_levels(ks_decode_params *p);
 KS_API ks_status ks_decode_check(ks_context *ctx, const ks_decode_params *p);
 KS_API ks_status ks_decode_cpu(ks_context *ctx, const ks_decode_params *p,
                                const ks_decode_inputs *in, const ks_candidates *out);

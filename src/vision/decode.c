@@ -8,10 +8,10 @@
 
 _Static_assert((int)KS_V_DEC_SSD == (int)KS_DECODE_SSD && (int)KS_V_DEC_CORNERS == (int)KS_DECODE_CORNERS &&
                    (int)KS_V_DEC_YUNET == (int)KS_DECODE_YUNET && (int)KS_V_DEC_SCRFD == (int)KS_DECODE_SCRFD &&
-                   (int)KS_V_DEC_YOLO == (int)KS_DECODE_YOLO,
+                   (int)KS_V_DEC_YOLO == (int)KS_DECODE_YOLO && (int)KS_V_DEC_YOLO_GRID == (int)KS_DECODE_YOLO_GRID,
                "decoder ids");
 
-static const char *const decoder_names[] = {"ssd", "corners", "yunet", "scrfd", "yolo"};
+static const char *const decoder_names[] = {"ssd", "corners", "yunet", "scrfd", "yolo", "yolo_grid"};
 _Static_assert(KS_ARRAY_LEN(decoder_names) == KS_BOX_DECODER_COUNT, "decoder names");
 
 void ks_decode_params_init(ks_decode_params *p) {
@@ -54,6 +54,19 @@ ks_status ks_decode_check(ks_context *ctx, const ks_decode_params *p) {
         if (p->n_classes <= 0)
             return ks__error(ctx, KS_INVALID_ARGUMENT, "decode (yolo): n_classes %d", (int)p->n_classes);
         break;
+    case KS_DECODE_YOLO_GRID:
+        if (p->n_classes <= 0)
+            return ks__error(ctx, KS_INVALID_ARGUMENT, "decode (yolo_grid): n_classes %d", (int)p->n_classes);
+        for (int l = 0; l < p->n_levels && l < KS_DECODE_MAX_LEVELS; l++) {
+            if (p->levels[l].n_anchors > 4)
+                return ks__error(ctx, KS_INVALID_ARGUMENT, "decode (yolo_grid): level %d has %d anchors (at most 4)", l,
+                                 (int)p->levels[l].n_anchors);
+            for (int a = 0; a < p->levels[l].n_anchors && a < 4; a++)
+                if (!(p->levels[l].anchors[a][0] > 0.0f) || !(p->levels[l].anchors[a][1] > 0.0f))
+                    return ks__error(ctx, KS_INVALID_ARGUMENT, "decode (yolo_grid): level %d anchor %d is %gx%g", l, a,
+                                     (double)p->levels[l].anchors[a][0], (double)p->levels[l].anchors[a][1]);
+        }
+        /* fall through: levels and rows */
     default: {
         if (p->n_levels <= 0 || p->n_levels > KS_DECODE_MAX_LEVELS)
             return ks__error(ctx, KS_INVALID_ARGUMENT, "decode (%s): %d levels (1..%d)", nm, (int)p->n_levels,
@@ -119,6 +132,28 @@ ks_status ks__vdec_build(ks_context *ctx, const ks_decode_params *p, const ks_de
         d->boxes = in->boxes[0];
         d->n_landmarks = 0, d->out_landmarks = NULL;
         break;
+    case KS_DECODE_YOLO_GRID: {
+        d->n_levels = p->n_levels;
+        d->channels_first = p->yolo_channels_first ? 1 : 0;
+        d->n_landmarks = 0, d->out_landmarks = NULL;
+        int32_t off = 0;
+        for (int l = 0; l < p->n_levels; l++) {
+            const ks_decode_level *L = &p->levels[l];
+            ks_vdec_level *v = &d->lv[l];
+            if (!in->boxes[l])
+                return ks__error(ctx, KS_INVALID_ARGUMENT, "decode (yolo_grid): level %d: missing head output", l);
+            v->boxes = in->boxes[l];
+            v->stride = L->stride;
+            v->grid_w = L->grid_w;
+            v->grid_h = L->grid_h;
+            v->n_anchors = L->n_anchors;
+            memcpy(v->anchors, L->anchors, sizeof v->anchors);
+            v->n_rows = L->grid_w * L->grid_h * L->n_anchors;
+            v->row_offset = off;
+            off += v->n_rows;
+        }
+        break;
+    }
     default: {
         d->n_levels = p->n_levels;
         int32_t off = 0;
@@ -181,6 +216,25 @@ ks_status ks_decode_cuda(ks_context *ctx, const ks_decode_params *p, const ks_de
     KS_UNUSED(p), KS_UNUSED(in), KS_UNUSED(out), KS_UNUSED(stream);
     return ks__error(ctx, KS_NO_DEVICE, "ks_decode_cuda: built without CUDA");
 #endif
+}
+
+void ks_decode_yolov5_levels(ks_decode_params *p) {
+    static const float anchors[3][3][2] = {
+        {{10, 13}, {16, 30}, {33, 23}}, {{30, 61}, {62, 45}, {59, 119}}, {{116, 90}, {156, 198}, {373, 326}}};
+    if (!p)
+        return;
+    p->n_levels = 3;
+    p->n_rows = 0;
+    for (int l = 0; l < 3; l++) {
+        ks_decode_level *L = &p->levels[l];
+        memset(L, 0, sizeof(*L));
+        L->stride = 8 << l;
+        L->grid_w = (p->input_w + L->stride - 1) / L->stride;
+        L->grid_h = (p->input_h + L->stride - 1) / L->stride;
+        L->n_anchors = 3;
+        memcpy(L->anchors, anchors[l], sizeof anchors[l]);
+        p->n_rows += L->grid_w * L->grid_h * 3;
+    }
 }
 
 /* -------------------------------------------------------------------- priors */

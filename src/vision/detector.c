@@ -135,6 +135,28 @@ static void describe_outputs(const ks_det_io *io, char *buf, size_t n) {
     }
 }
 
+/* YOLOv5 raw detection heads (no in-graph decode): three outputs [B,3,H,W,5+C] (1) or
+ * [B,3*(5+C),H,W] (2) with the same C; 0 otherwise. */
+int ks__detector_yolo_heads(const ks_det_io *m) {
+    if (m->n_outputs != 3)
+        return 0;
+    int kind = 0;
+    int64_t no = -1;
+    for (int i = 0; i < 3; i++) {
+        const int64_t *d = m->out_dims[i];
+        int k = 0;
+        int64_t c = -1;
+        if (m->out_ndim[i] == 5 && (d[1] < 0 || d[1] == 3) && d[4] >= 6)
+            k = 1, c = d[4];
+        else if (m->out_ndim[i] == 4 && d[1] > 0 && d[1] % 3 == 0 && d[1] / 3 >= 6)
+            k = 2, c = d[1] / 3;
+        if (!k || (kind && k != kind) || (no >= 0 && c != no))
+            return 0;
+        kind = k, no = c;
+    }
+    return kind;
+}
+
 ks_detector_family ks__detector_guess_family(const ks_det_io *m) {
     int n = m->n_outputs;
     if (find_output(m, "cls_8") >= 0 && find_output(m, "obj_8") >= 0 && find_output(m, "bbox_8") >= 0)
@@ -147,6 +169,8 @@ ks_detector_family ks__detector_guess_family(const ks_det_io *m) {
             return KS_FAMILY_YOLOV5;
         return KS_FAMILY_AUTO;
     }
+    if (n == 3 && ks__detector_yolo_heads(m))
+        return KS_FAMILY_YOLOV5;
     if (n == 3) {
         int have4 = 0, have2 = 0, have10 = 0;
         for (int i = 0; i < 3; i++) {
@@ -340,15 +364,30 @@ ks_status ks__detector_setup_outputs(ks_detector *d) {
         d->n_levels = 3;
         break;
     case KS_FAMILY_YOLOV5:
-        if (n == 1)
+        d->yolo_grid = 0;
+        if (n == 1) {
             d->o_boxes[0] = 0;
+        } else if ((d->yolo_grid = ks__detector_yolo_heads(m))) {
+            /* levels by falling grid height (stride 8, 16, 32); output order when unknown */
+            int ord[3] = {0, 1, 2}, hd = 2; /* H is dim 2 in both layouts */
+            for (int i = 0; i < 3; i++)
+                for (int j = i + 1; j < 3; j++)
+                    if (m->out_dims[ord[j]][hd] > 0 && m->out_dims[ord[i]][hd] > 0 &&
+                        m->out_dims[ord[j]][hd] > m->out_dims[ord[i]][hd]) {
+                        int t = ord[i];
+                        ord[i] = ord[j], ord[j] = t;
+                    }
+            for (int l = 0; l < 3; l++)
+                d->o_boxes[l] = ord[l], d->strides[l] = 8 << l;
+            d->n_levels = 3;
+        }
         break;
     default:
         break;
     }
     int ok = d->o_boxes[0] >= 0 && (d->family == KS_FAMILY_YOLOV5 || d->o_scores[0] >= 0);
     for (int l = 1; l < d->n_levels; l++)
-        ok &= d->o_boxes[l] >= 0 && d->o_scores[l] >= 0;
+        ok &= d->o_boxes[l] >= 0 && (d->family == KS_FAMILY_YOLOV5 || d->o_scores[l] >= 0);
     if (d->family == KS_FAMILY_YUNET)
         for (int l = 0; l < 3; l++)
             ok &= d->o_obj[l] >= 0;
@@ -387,6 +426,8 @@ ks_status ks__detector_alloc_buffers(ks_detector *d) {
 }
 
 int ks__detector_want_postprocess(const ks_detector *d, int gpu) {
+    if (d->family == KS_FAMILY_YOLOV5 && d->yolo_grid)
+        return 0; /* the DetectionDecode plugin has no grid decode yet: separate stages */
     int v = d->opt.postprocess;
     const char *env = getenv("KESTREL_DETECTOR_POSTPROCESS");
     if (v < 0 && env && *env)
@@ -678,6 +719,25 @@ ks_status ks__detector_decode_params(ks_detector *d, int32_t batch, const int64_
         break;
     }
     case KS_FAMILY_YOLOV5: {
+        if (d->yolo_grid) {
+            p->kind = KS_DECODE_YOLO_GRID;
+            p->yolo_channels_first = d->yolo_grid == 2;
+            ks_decode_yolov5_levels(p);
+            for (int l = 0; l < 3; l++) {
+                int oi = d->o_boxes[l];
+                const int64_t *od = odims[oi];
+                const ks_decode_level *L = &p->levels[l];
+                int64_t no = d->yolo_grid == 1 ? od[4] : od[1] / 3;
+                int okd = od[0] == batch && (d->yolo_grid == 1 ? (ondim[oi] == 5 && od[1] == 3 && od[2] == L->grid_h &&
+                                                                  od[3] == L->grid_w)
+                                                               : (ondim[oi] == 4 && od[1] == 3 * no &&
+                                                                  od[2] == L->grid_h && od[3] == L->grid_w));
+                if (!okd || no < 6 || (l && no != 5 + p->n_classes))
+                    BAD_SHAPE(oi);
+                p->n_classes = (int32_t)no - 5;
+            }
+            break;
+        }
         if (ondim[ob] != 3 || odims[ob][0] != batch || odims[ob][2] < 6)
             BAD_SHAPE(ob);
         p->kind = KS_DECODE_YOLO;

@@ -47,6 +47,7 @@ struct ks_detector {
     int o_obj[KS_DECODE_MAX_LEVELS], o_kps[KS_DECODE_MAX_LEVELS];
     int strides[KS_DECODE_MAX_LEVELS];
     int n_levels;
+    int yolo_grid;                /* YOLOv5 raw heads: 1 = [B,3,H,W,5+C], 2 = [B,3*(5+C),H,W] */
     float *priors;                /* SSD families */
     int64_t n_priors;
     /* host buffers */
@@ -69,6 +70,7 @@ struct ks_detector {
 
 ks_status ks__det_io_from_model(ks_context *ctx, const ks_model *m, ks_det_io *io);
 ks_detector_family ks__detector_guess_family(const ks_det_io *io);
+int ks__detector_yolo_heads(const ks_det_io *io);
 /* Creation steps shared by the CPU and GPU paths (d->io filled first). */
 ks_status ks__detector_resolve_family(ks_detector *d);
 ks_status ks__detector_setup_input(ks_detector *d);

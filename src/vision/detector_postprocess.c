@@ -138,7 +138,7 @@ static ks_status add_plugin_node(pp_builder *b, const char *name, const char *op
     return KS_OK;
 }
 
-static const char *const decoder_attr_names[KS_BOX_DECODER_COUNT] = {"ssd", "corners", "yunet", "scrfd", "yolo"};
+static const char *const decoder_attr_names[KS_BOX_DECODER_COUNT] = {"ssd", "corners", "yunet", "scrfd", "yolo", "yolo_grid"};
 
 ks_status ks__detector_append_postprocess(ks_detector *d) {
     ks_context *ctx = d->ctx;

@@ -829,6 +829,8 @@ ks_status ks__mtcnn_detector_create(ks_context *ctx, const char *model_dir,
     if (opt && opt->use_gpu) {
         o.use_gpu = 1;
         o.fp16 = opt->fp16 ? 1 : 0;
+        /* ks_detector_options.max_batch: frames per GPU cascade run (detect with n images) */
+        o.frame_batch = opt->max_batch < 1 ? 1 : (opt->max_batch > 32 ? 32 : opt->max_batch);
         ks_status st = ks__mtcnn_create(ctx, model_dir, &o, &m);
         if (st == KS_OK) {
             *out = m;
@@ -858,9 +860,20 @@ ks_status ks__mtcnn_detector_detect(void *mp, int n_images, const ks_image *imag
     int *cnt = ks__alloc_array(m->ctx, (size_t)n_images + 1, sizeof(int));
     ks_status st = per && cnt ? KS_OK : ks__oom(m->ctx, 0, "mtcnn results");
     size_t total = 0;
-    for (int i = 0; i < n_images && st == KS_OK; i++) {
-        st = ks__mtcnn_detect(m, &images[i], &per[i], &cnt[i]);
-        total += (size_t)cnt[i];
+    int fb = m->gpu ? ks__mtcnn_gpu_frame_batch(m) : 1;
+    for (int i = 0; i < n_images && st == KS_OK;) {
+        /* GPU frame batching: up to fb consecutive images of one size in one cascade run */
+        int k = 1;
+        while (fb > 1 && i + k < n_images && k < fb && images[i + k].width == images[i].width &&
+               images[i + k].height == images[i].height && images[i].width > 0 && images[i].height > 0)
+            k++;
+        if (k > 1)
+            st = ks__mtcnn_gpu_detect_batch(m, 0, k, &images[i], &per[i], &cnt[i], NULL);
+        else
+            st = ks__mtcnn_detect(m, &images[i], &per[i], &cnt[i]);
+        for (int j = 0; j < k && st == KS_OK; j++)
+            total += (size_t)cnt[i + j];
+        i += k;
     }
     if (st == KS_OK) {
         m->last = ks__alloc_array(m->ctx, total + 1, sizeof(ks_detection));

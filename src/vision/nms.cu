@@ -1,19 +1,37 @@
-// Batched greedy NMS, one thread block per image, same rule and order as ks_nms_cpu:
-//  1. stable compaction of rows with score > threshold (block-wide prefix sum);
-//  2. bitonic sort of the survivors by (score desc, row asc) -- in shared memory when
-//     they fit (<= 4096), else in the image's workspace;
-//  3. gather the first K = min(count, top_k) boxes/classes contiguously;
-//  4. greedy sweep: for each candidate i not yet suppressed (block-uniform decision after
-//     a barrier), thread 0 writes it out and all threads suppress later j with IoU > thr.
-// IoU uses non-contracted arithmetic (vision_kernels.h) so decisions equal the CPU's.
+// Batched greedy NMS on the GPU, same decisions and output order as ks_nms_cpu.
+//
+// Bitmask path (the default: when the candidates considered, K <= min(top_k, n_rows), fit
+// NMS_MASK_MAX), four launches on the caller's stream, no host synchronisation, no
+// allocation (CUDA-graph capturable):
+//  1. sort_kernel, one block per image: stable compaction of rows with score > threshold
+//     (block prefix sum), bitonic sort by (score desc, row asc) -- in shared memory when the
+//     survivors fit (<= 4096), else in the image's workspace -- and a gather of the first
+//     K = min(count, top_k) boxes/classes;
+//  2. mask_kernel, many 64-thread blocks per image: the upper-triangular matrix of
+//     "IoU(i, j) > thr (and same class when class-aware)" bits over the sorted candidates,
+//     j > i, 64-bit words, stored triangular (row i keeps words i/64 .. nb-1);
+//  3. walk_kernel, one warp per image: walks the rows in order keeping a "removed" word per
+//     column block in shared memory; inside a 64-candidate block the next kept candidate is
+//     the lowest bit not removed (the kept row's diagonal word comes by shuffle), then the
+//     block's kept rows are OR-ed into the later words, one word per lane -- no block
+//     barrier per candidate. Stops at max_output kept.
+//  4. emit_kernel: writes the kept boxes (mapped through the transform), scores, classes,
+//     row indices and landmarks, zeros the rest.
+// Larger K (top_k <= 0 or > NMS_MASK_MAX) use the previous one-block-per-image kernel whose
+// greedy sweep has a barrier per candidate (sweep_kernel). Both share step 1.
+// IoU uses non-contracted arithmetic (vision_kernels.h) and the same operand order as the CPU
+// (kept box first), so decisions equal the CPU's bit for bit.
 #include <cuda_runtime.h>
 #include <float.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "vision/vision_internal.h"
 
 #define NMS_THREADS 512
 #define NMS_SMEM_SORT 4096
+#define NMS_MASK_MAX 8192 /* K above this: the sweep kernel (mask would be > 4 MiB per image) */
+#define NMS_MASK_BLOCKS (NMS_MASK_MAX / 64)
 
 static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
 
@@ -26,25 +44,44 @@ static int64_t next_pow2(int64_t n) {
 
 // Per-image workspace layout (each part 256-byte aligned).
 struct WsLayout {
-    size_t keys, idx, boxes, cls, supp, per_image;
+    size_t keys, idx, boxes, cls, supp, misc, keep, mask, per_image;
+    int32_t kmax; // most candidates considered (min(top_k, n_rows))
+    int use_mask;
 };
 
-static WsLayout ws_layout(int32_t n_rows) {
+static int32_t kmax_of(int32_t n_rows, int32_t top_k) { return (top_k > 0 && top_k < n_rows) ? top_k : n_rows; }
+
+// 64-bit words of the triangular mask for nb column blocks: 64 rows per block, row block rb
+// keeps nb - rb words.
+static __host__ __device__ __forceinline__ int64_t tri_words(int64_t nb) { return 64 * (nb * (nb + 1) / 2); }
+
+// First word of row i (block rb = i / 64) in the triangular mask of nb blocks.
+static __device__ __forceinline__ int64_t row_off(int32_t i, int32_t nb) {
+    int64_t rb = i >> 6;
+    return 64 * (rb * nb - rb * (rb - 1) / 2) + (int64_t)(i & 63) * (nb - rb);
+}
+
+static WsLayout ws_layout(int32_t n_rows, int32_t top_k) {
     int64_t P = next_pow2(n_rows);
     WsLayout l;
+    l.kmax = kmax_of(n_rows, top_k);
+    l.use_mask = l.kmax <= NMS_MASK_MAX;
+    int64_t nb = ((int64_t)l.kmax + 63) / 64;
     size_t o = 0;
     l.keys = o, o += align256(sizeof(float) * P);
     l.idx = o, o += align256(sizeof(int32_t) * P);
     l.boxes = o, o += align256(sizeof(float4) * n_rows);
     l.cls = o, o += align256(sizeof(int32_t) * n_rows);
-    l.supp = o, o += align256(n_rows);
+    l.supp = o, o += l.use_mask ? 0 : align256(n_rows);
+    l.misc = o, o += align256(sizeof(int32_t) * 2); // [0] K, [1] kept
+    l.keep = o, o += l.use_mask ? align256(sizeof(int32_t) * l.kmax) : 0;
+    l.mask = o, o += l.use_mask ? align256(sizeof(uint64_t) * (size_t)tri_words(nb)) : 0;
     l.per_image = o;
     return l;
 }
 
 extern "C" size_t ks__nms_cuda_ws_bytes(int32_t batch, int32_t n_rows, int32_t top_k) {
-    (void)top_k;
-    return ws_layout(n_rows).per_image * (size_t)batch;
+    return ws_layout(n_rows, top_k).per_image * (size_t)batch;
 }
 
 // Bitonic sort of P (power of two) entries, descending by (key desc, idx asc).
@@ -82,78 +119,67 @@ struct NmsArgs {
     WsLayout L;
 };
 
-static __global__ void __launch_bounds__(NMS_THREADS) nms_kernel(const NmsArgs a) {
-    __shared__ float s_key[NMS_SMEM_SORT];
-    __shared__ int32_t s_idx[NMS_SMEM_SORT];
-    __shared__ int32_t s_warp[NMS_THREADS / 32];
-    __shared__ int32_t s_total;
-    const int b = blockIdx.x, tid = threadIdx.x, N = a.n_rows;
+struct NmsSmem {
+    float key[NMS_SMEM_SORT];
+    int32_t idx[NMS_SMEM_SORT];
+    int32_t warp[NMS_THREADS / 32];
+    int32_t total;
+};
+
+// Steps 1-3 of one image (one block): compaction, sort, gather. Returns K (block-uniform).
+static __device__ int compact_sort_gather(const NmsArgs &a, int b, NmsSmem &s) {
+    const int tid = threadIdx.x, N = a.n_rows;
     char *ws = a.ws + (size_t)b * a.L.per_image;
     float *g_key = (float *)(ws + a.L.keys);
     int32_t *g_idx = (int32_t *)(ws + a.L.idx);
     float4 *sbox = (float4 *)(ws + a.L.boxes);
     int32_t *scls = (int32_t *)(ws + a.L.cls);
-    uint8_t *supp = (uint8_t *)(ws + a.L.supp);
     const float *sc = a.scores + (size_t)b * N;
     const float *bx = a.boxes + (size_t)b * N * 4;
     const int32_t *cl = a.classes + (size_t)b * N;
-    const int M = a.max_out;
 
-    // zero this image's outputs
-    for (int k = tid; k < M; k += blockDim.x) {
-        size_t o = (size_t)b * M + k;
-        a.oboxes[o * 4] = a.oboxes[o * 4 + 1] = a.oboxes[o * 4 + 2] = a.oboxes[o * 4 + 3] = 0.0f;
-        a.oscores[o] = 0.0f;
-        a.oclasses[o] = 0;
-        if (a.oindices)
-            a.oindices[o] = 0;
-        for (int q = 0; q < 2 * a.n_lm_out; q++)
-            a.olandmarks[o * 2 * a.n_lm_out + q] = 0.0f;
-    }
-    // 1. compaction (stable) into g_key / g_idx
     if (tid == 0)
-        s_total = 0;
+        s.total = 0;
     __syncthreads();
     const int lane = tid & 31, warp = tid >> 5, n_warps = blockDim.x >> 5;
     for (int base = 0; base < N; base += blockDim.x) {
         int r = base + tid;
-        float s = r < N ? sc[r] : -1.0f;
-        int flag = r < N && s > a.score_thr;
+        float v = r < N ? sc[r] : -1.0f;
+        int flag = r < N && v > a.score_thr;
         unsigned ballot = __ballot_sync(0xffffffffu, flag);
         int in_warp = __popc(ballot & ((1u << lane) - 1u));
         if (lane == 0)
-            s_warp[warp] = __popc(ballot);
+            s.warp[warp] = __popc(ballot);
         __syncthreads();
         int before = 0, chunk = 0;
         for (int w = 0; w < n_warps; w++) {
-            before += w < warp ? s_warp[w] : 0;
-            chunk += s_warp[w];
+            before += w < warp ? s.warp[w] : 0;
+            chunk += s.warp[w];
         }
-        int pos = s_total + before + in_warp;
+        int pos = s.total + before + in_warp;
         if (flag) {
-            g_key[pos] = s;
+            g_key[pos] = v;
             g_idx[pos] = r;
         }
         __syncthreads();
         if (tid == 0)
-            s_total += chunk;
+            s.total += chunk;
         __syncthreads();
     }
-    const int count = s_total;
-    // 2. sort
+    const int count = s.total;
     int P = 1;
     while (P < count)
         P <<= 1;
     if (count > 1) {
         if (P <= NMS_SMEM_SORT) {
             for (int t = tid; t < P; t += blockDim.x) {
-                s_key[t] = t < count ? g_key[t] : -FLT_MAX;
-                s_idx[t] = t < count ? g_idx[t] : INT32_MAX;
+                s.key[t] = t < count ? g_key[t] : -FLT_MAX;
+                s.idx[t] = t < count ? g_idx[t] : INT32_MAX;
             }
             __syncthreads();
-            bitonic(s_key, s_idx, P);
+            bitonic(s.key, s.idx, P);
             for (int t = tid; t < count; t += blockDim.x)
-                g_key[t] = s_key[t], g_idx[t] = s_idx[t];
+                g_key[t] = s.key[t], g_idx[t] = s.idx[t];
         } else {
             for (int t = count + tid; t < P; t += blockDim.x)
                 g_key[t] = -FLT_MAX, g_idx[t] = INT32_MAX;
@@ -162,17 +188,215 @@ static __global__ void __launch_bounds__(NMS_THREADS) nms_kernel(const NmsArgs a
         }
     }
     __syncthreads();
-    // 3. gather the first K candidates
     const int K = (a.top_k > 0 && count > a.top_k) ? a.top_k : count;
     for (int t = tid; t < K; t += blockDim.x) {
         int r = g_idx[t];
         sbox[t] = make_float4(bx[(size_t)r * 4], bx[(size_t)r * 4 + 1], bx[(size_t)r * 4 + 2], bx[(size_t)r * 4 + 3]);
         scls[t] = cl[r];
-        supp[t] = 0;
     }
     __syncthreads();
-    // 4. greedy sweep
+    return K;
+}
+
+// Writes kept candidate `pos` (sorted position) of image b as output slot k.
+static __device__ void emit_one(const NmsArgs &a, int b, int k, int pos) {
+    const char *ws = a.ws + (size_t)b * a.L.per_image;
+    const float *g_key = (const float *)(ws + a.L.keys);
+    const int32_t *g_idx = (const int32_t *)(ws + a.L.idx);
+    const float4 *sbox = (const float4 *)(ws + a.L.boxes);
+    const int32_t *scls = (const int32_t *)(ws + a.L.cls);
     const float *m = a.transforms ? a.transforms[b].m : NULL;
+    const int M = a.max_out, N = a.n_rows;
+    int r = g_idx[pos];
+    float4 bi = sbox[pos];
+    size_t o = (size_t)b * M + k;
+    float box[4] = {bi.x, bi.y, bi.z, bi.w};
+    ks_v_map_box(m, box);
+    for (int q = 0; q < 4; q++)
+        a.oboxes[o * 4 + q] = box[q];
+    a.oscores[o] = g_key[pos];
+    a.oclasses[o] = scls[pos];
+    if (a.oindices)
+        a.oindices[o] = r;
+    if (a.n_lm_out && a.n_lm_in) {
+        const float *src = a.landmarks + ((size_t)b * N + r) * 2 * a.n_lm_in;
+        for (int q = 0; q < a.n_lm_out; q++) {
+            float pt[2] = {src[2 * q], src[2 * q + 1]};
+            ks_v_map_point(m, pt);
+            a.olandmarks[o * 2 * a.n_lm_out + 2 * q] = pt[0];
+            a.olandmarks[o * 2 * a.n_lm_out + 2 * q + 1] = pt[1];
+        }
+    }
+}
+
+static __device__ void zero_one(const NmsArgs &a, int b, int k) {
+    size_t o = (size_t)b * a.max_out + k;
+    a.oboxes[o * 4] = a.oboxes[o * 4 + 1] = a.oboxes[o * 4 + 2] = a.oboxes[o * 4 + 3] = 0.0f;
+    a.oscores[o] = 0.0f;
+    a.oclasses[o] = 0;
+    if (a.oindices)
+        a.oindices[o] = 0;
+    for (int q = 0; q < 2 * a.n_lm_out; q++)
+        a.olandmarks[o * 2 * a.n_lm_out + q] = 0.0f;
+}
+
+// ------------------------------------------------------------------ bitmask path
+
+static __global__ void __launch_bounds__(NMS_THREADS) sort_kernel(const NmsArgs a) {
+    __shared__ NmsSmem s;
+    const int b = blockIdx.x;
+    int K = compact_sort_gather(a, b, s);
+    if (threadIdx.x == 0)
+        ((int32_t *)(a.ws + (size_t)b * a.L.per_image + a.L.misc))[0] = K;
+}
+
+// Tile t (row block rb <= column block cb, row-block-major) of nb blocks.
+static __device__ __forceinline__ void tile_of(int t, int nb, int &rb, int &cb) {
+    // off(r) = r * nb - r * (r - 1) / 2 tiles before row block r
+    float h = (float)nb + 0.5f;
+    int r = (int)(h - sqrtf(fmaxf(h * h - 2.0f * (float)t, 0.0f)));
+    if (r < 0)
+        r = 0;
+    if (r > nb - 1)
+        r = nb - 1;
+    while (r > 0 && r * nb - r * (r - 1) / 2 > t)
+        r--;
+    while (r + 1 < nb && (r + 1) * nb - (r + 1) * r / 2 <= t)
+        r++;
+    rb = r;
+    cb = r + (t - (r * nb - r * (r - 1) / 2));
+}
+
+static __global__ void __launch_bounds__(64) mask_kernel(const NmsArgs a) {
+    __shared__ float4 s_box[64];
+    __shared__ int32_t s_cls[64];
+    const int b = blockIdx.y, tid = threadIdx.x;
+    char *ws = a.ws + (size_t)b * a.L.per_image;
+    const float4 *sbox = (const float4 *)(ws + a.L.boxes);
+    const int32_t *scls = (const int32_t *)(ws + a.L.cls);
+    uint64_t *mask = (uint64_t *)(ws + a.L.mask);
+    const int K = ((const int32_t *)(ws + a.L.misc))[0];
+    const int nb = (K + 63) >> 6, tiles = nb * (nb + 1) / 2;
+    for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+        int rb, cb;
+        tile_of(t, nb, rb, cb);
+        __syncthreads();
+        int j = cb * 64 + tid;
+        if (j < K)
+            s_box[tid] = sbox[j], s_cls[tid] = scls[j];
+        __syncthreads();
+        int i = rb * 64 + tid;
+        if (i >= K)
+            continue;
+        float4 bi4 = sbox[i];
+        float bi[4] = {bi4.x, bi4.y, bi4.z, bi4.w};
+        int ci = scls[i];
+        int n_col = min(64, K - cb * 64);
+        uint64_t bits = 0;
+        for (int c = rb == cb ? tid + 1 : 0; c < n_col; c++) {
+            if (a.class_aware && s_cls[c] != ci)
+                continue;
+            float4 g = s_box[c];
+            float bj[4] = {g.x, g.y, g.z, g.w};
+            if (ks_v_iou(bi, bj) > a.iou_thr)
+                bits |= 1ull << c;
+        }
+        mask[row_off(i, nb) + (cb - rb)] = bits;
+    }
+}
+
+static __global__ void __launch_bounds__(32) walk_kernel(const NmsArgs a) {
+    __shared__ uint64_t remv[NMS_MASK_BLOCKS];
+    const int b = blockIdx.x, lane = threadIdx.x;
+    char *ws = a.ws + (size_t)b * a.L.per_image;
+    const uint64_t *mask = (const uint64_t *)(ws + a.L.mask);
+    int32_t *misc = (int32_t *)(ws + a.L.misc);
+    int32_t *keep = (int32_t *)(ws + a.L.keep);
+    const int K = misc[0], nb = (K + 63) >> 6, M = a.max_out;
+    for (int w = lane; w < nb; w += 32)
+        remv[w] = 0;
+    __syncwarp();
+    int kept = 0;
+    for (int cb = 0; cb < nb && kept < M; cb++) {
+        // diagonal words of the block's rows cb*64 + lane and cb*64 + 32 + lane
+        int r0 = cb * 64 + lane, r1 = r0 + 32;
+        uint64_t d0 = r0 < K ? mask[row_off(r0, nb)] : 0ull;
+        uint64_t d1 = r1 < K ? mask[row_off(r1, nb)] : 0ull;
+        uint64_t cur = remv[cb];
+        int n_valid = min(64, K - cb * 64);
+        uint64_t valid = n_valid == 64 ? ~0ull : ((1ull << n_valid) - 1ull);
+        uint64_t avail = ~cur & valid, kmask = 0;
+        int nk = 0;
+        while (avail && kept + nk < M) { // warp-uniform
+            int i = __ffsll((long long)avail) - 1;
+            kmask |= 1ull << i;
+            nk++;
+            uint64_t di = __shfl_sync(0xffffffffu, i < 32 ? d0 : d1, i & 31);
+            cur |= di;
+            avail = i == 63 ? 0ull : (~cur & valid & (~0ull << (i + 1)));
+        }
+        if ((kmask >> lane) & 1ull)
+            keep[kept + __popcll(kmask & ((1ull << lane) - 1ull))] = cb * 64 + lane;
+        if ((kmask >> (lane + 32)) & 1ull)
+            keep[kept + __popcll(kmask & ((1ull << (lane + 32)) - 1ull))] = cb * 64 + 32 + lane;
+        kept += nk;
+        if (nk && kept < M) {
+            for (int w = cb + 1 + lane; w < nb; w += 32) {
+                uint64_t acc = 0, m = kmask;
+                while (m) {
+                    int i = __ffsll((long long)m) - 1;
+                    m &= m - 1;
+                    int64_t o = row_off(cb * 64 + i, nb) + (w - cb);
+                    if (m) { // two loads in flight
+                        int i2 = __ffsll((long long)m) - 1;
+                        m &= m - 1;
+                        uint64_t x1 = mask[o], x2 = mask[row_off(cb * 64 + i2, nb) + (w - cb)];
+                        acc |= x1 | x2;
+                    } else {
+                        acc |= mask[o];
+                    }
+                }
+                remv[w] |= acc;
+            }
+        }
+        __syncwarp();
+    }
+    if (lane == 0)
+        misc[1] = kept;
+}
+
+static __global__ void emit_kernel(const NmsArgs a) {
+    const int b = blockIdx.y, k = blockIdx.x * blockDim.x + threadIdx.x;
+    const char *ws = a.ws + (size_t)b * a.L.per_image;
+    const int32_t *misc = (const int32_t *)(ws + a.L.misc);
+    const int32_t *keep = (const int32_t *)(ws + a.L.keep);
+    const int kept = misc[1];
+    if (k == 0)
+        a.counts[b] = kept;
+    if (k >= a.max_out)
+        return;
+    if (k < kept)
+        emit_one(a, b, k, keep[k]);
+    else
+        zero_one(a, b, k);
+}
+
+// ------------------------------------------------------------------ sweep path (large K)
+
+static __global__ void __launch_bounds__(NMS_THREADS) sweep_kernel(const NmsArgs a) {
+    __shared__ NmsSmem s;
+    const int b = blockIdx.x, tid = threadIdx.x;
+    char *ws = a.ws + (size_t)b * a.L.per_image;
+    const float4 *sbox = (const float4 *)(ws + a.L.boxes);
+    const int32_t *scls = (const int32_t *)(ws + a.L.cls);
+    uint8_t *supp = (uint8_t *)(ws + a.L.supp);
+    const int M = a.max_out;
+    for (int k = tid; k < M; k += blockDim.x)
+        zero_one(a, b, k);
+    const int K = compact_sort_gather(a, b, s);
+    for (int t = tid; t < K; t += blockDim.x)
+        supp[t] = 0;
+    __syncthreads();
     int kept = 0;
     for (int i = 0; i < K && kept < M; i++) {
         __syncthreads();
@@ -180,27 +404,8 @@ static __global__ void __launch_bounds__(NMS_THREADS) nms_kernel(const NmsArgs a
             continue;
         float4 bi = sbox[i];
         int ci = scls[i];
-        if (tid == 0) {
-            int r = g_idx[i];
-            size_t o = (size_t)b * M + kept;
-            float box[4] = {bi.x, bi.y, bi.z, bi.w};
-            ks_v_map_box(m, box);
-            for (int q = 0; q < 4; q++)
-                a.oboxes[o * 4 + q] = box[q];
-            a.oscores[o] = g_key[i];
-            a.oclasses[o] = ci;
-            if (a.oindices)
-                a.oindices[o] = r;
-            if (a.n_lm_out && a.n_lm_in) {
-                const float *src = a.landmarks + ((size_t)b * N + r) * 2 * a.n_lm_in;
-                for (int k = 0; k < a.n_lm_out; k++) {
-                    float pt[2] = {src[2 * k], src[2 * k + 1]};
-                    ks_v_map_point(m, pt);
-                    a.olandmarks[o * 2 * a.n_lm_out + 2 * k] = pt[0];
-                    a.olandmarks[o * 2 * a.n_lm_out + 2 * k + 1] = pt[1];
-                }
-            }
-        }
+        if (tid == 0)
+            emit_one(a, b, kept, i);
         kept++;
         float fb[4] = {bi.x, bi.y, bi.z, bi.w};
         for (int j = i + 1 + tid; j < K; j += blockDim.x) {
@@ -239,8 +444,23 @@ extern "C" int ks__nms_cuda_launch(const ks_nms_params *p, const ks_candidates *
     a.oindices = out->indices;
     a.transforms = out->transforms;
     a.ws = (char *)workspace;
-    a.L = ws_layout(p->n_rows);
-    nms_kernel<<<p->batch, NMS_THREADS, 0, (cudaStream_t)stream>>>(a);
+    a.L = ws_layout(p->n_rows, p->top_k);
+    cudaStream_t st = (cudaStream_t)stream;
+    const int B = p->batch;
+    if (a.L.use_mask) {
+        sort_kernel<<<B, NMS_THREADS, 0, st>>>(a);
+        int nb = (a.L.kmax + 63) / 64;
+        int tiles = nb * (nb + 1) / 2, per_image = 2048 / B;
+        int gx = tiles < per_image ? tiles : (per_image > 8 ? per_image : 8);
+        if (gx < 1)
+            gx = 1;
+        mask_kernel<<<dim3((unsigned)gx, (unsigned)B), 64, 0, st>>>(a);
+        walk_kernel<<<B, 32, 0, st>>>(a);
+        unsigned ex = (unsigned)((p->max_output + 127) / 128);
+        emit_kernel<<<dim3(ex, (unsigned)B), 128, 0, st>>>(a);
+    } else {
+        sweep_kernel<<<B, NMS_THREADS, 0, st>>>(a);
+    }
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) {
         *msg = cudaGetErrorString(e);

@@ -220,17 +220,18 @@ KS_VHD float ks_v_load(const void *p, int64_t i, int fp16) {
 
 /* ------------------------------------------------------------------ decoders */
 
-enum { KS_V_DEC_SSD = 0, KS_V_DEC_CORNERS, KS_V_DEC_YUNET, KS_V_DEC_SCRFD, KS_V_DEC_YOLO };
+enum { KS_V_DEC_SSD = 0, KS_V_DEC_CORNERS, KS_V_DEC_YUNET, KS_V_DEC_SCRFD, KS_V_DEC_YOLO, KS_V_DEC_YOLO_GRID };
 
 typedef struct ks_vdec_level {
     const void *boxes, *scores, *obj, *kps;
-    int32_t stride, grid_w, n_anchors, n_rows, row_offset;
+    int32_t stride, grid_w, grid_h, n_anchors, n_rows, row_offset;
+    float anchors[4][2]; /* YOLO_GRID */
 } ks_vdec_level;
 
 typedef struct ks_vdec {
     int32_t kind, batch, n_rows, input_w, input_h, n_classes, first_class;
     float threshold;
-    int32_t sqrt_score, n_landmarks, n_levels, fp16;
+    int32_t sqrt_score, n_landmarks, n_levels, fp16, channels_first;
     float var0, var1;
     const void *boxes, *scores, *landmarks; /* SSD / CORNERS / YOLO */
     const float *priors;
@@ -300,6 +301,41 @@ KS_VHD void ks_v_decode_row(const ks_vdec *d, int32_t b, int32_t r) {
             score = obj * best;
             float cx = ks_v_load(d->boxes, row, fp16), cy = ks_v_load(d->boxes, row + 1, fp16);
             float w = ks_v_load(d->boxes, row + 2, fp16), h = ks_v_load(d->boxes, row + 3, fp16);
+            x1 = cx - 0.5f * w, y1 = cy - 0.5f * h, x2 = cx + 0.5f * w, y2 = cy + 0.5f * h;
+        }
+    } else if (d->kind == KS_V_DEC_YOLO_GRID) {
+        int l = 0;
+        while (l + 1 < d->n_levels && r >= d->lv[l + 1].row_offset)
+            l++;
+        const ks_vdec_level *L = &d->lv[l];
+        int32_t local = r - L->row_offset, hw = L->grid_w * L->grid_h;
+        int32_t a = local / hw, cell = local % hw, no = 5 + d->n_classes;
+        /* element k of this row: [B,A,H,W,NO] or [B,A*NO,H,W] */
+        int64_t base, step;
+        if (d->channels_first)
+            base = ((int64_t)b * L->n_anchors + a) * no * hw + cell, step = hw;
+        else
+            base = (((int64_t)b * L->n_anchors + a) * hw + cell) * no, step = 1;
+        float obj = 1.0f / (1.0f + expf(-ks_v_load(L->boxes, base + 4 * step, fp16)));
+        if (obj > d->threshold) {
+            float best = 0.0f;
+            for (int c = 0; c < d->n_classes; c++) {
+                float s = 1.0f / (1.0f + expf(-ks_v_load(L->boxes, base + (5 + c) * step, fp16)));
+                if (c == 0 || s > best) {
+                    best = s;
+                    cls = c;
+                }
+            }
+            score = obj * best;
+            float sx = 1.0f / (1.0f + expf(-ks_v_load(L->boxes, base, fp16)));
+            float sy = 1.0f / (1.0f + expf(-ks_v_load(L->boxes, base + step, fp16)));
+            float sw = 1.0f / (1.0f + expf(-ks_v_load(L->boxes, base + 2 * step, fp16)));
+            float sh = 1.0f / (1.0f + expf(-ks_v_load(L->boxes, base + 3 * step, fp16)));
+            float st = (float)L->stride;
+            float cx = (sx * 2.0f - 0.5f + (float)(cell % L->grid_w)) * st;
+            float cy = (sy * 2.0f - 0.5f + (float)(cell / L->grid_w)) * st;
+            float w = (sw * 2.0f) * (sw * 2.0f) * L->anchors[a & 3][0];
+            float h = (sh * 2.0f) * (sh * 2.0f) * L->anchors[a & 3][1];
             x1 = cx - 0.5f * w, y1 = cy - 0.5f * h, x2 = cx + 0.5f * w, y2 = cy + 0.5f * h;
         }
     } else { /* YUNET / SCRFD: find the level */

@@ -250,7 +250,7 @@ static void test_decoders(ks_context *ctx) {
         kps[30 + k] = 0.25f * k;
     ks_decode_params_init(&p);
     p.kind = KS_DECODE_YUNET, p.n_rows = 4, p.input_w = p.input_h = 16, p.score_threshold = 0.5f, p.n_landmarks = 5;
-    p.n_levels = 1, p.levels[0] = (ks_decode_level){8, 2, 2, 1};
+    p.n_levels = 1, p.levels[0] = (ks_decode_level){.stride = 8, .grid_w = 2, .grid_h = 2, .n_anchors = 1};
     memset(&in, 0, sizeof in);
     in.boxes[0] = bb, in.scores[0] = cls, in.objectness[0] = obj, in.landmarks[0] = kps;
     KS_T_CHECK_OK(ctx, ks_decode_cpu(ctx, &p, &in, &cand));
@@ -266,12 +266,44 @@ static void test_decoders(ks_context *ctx) {
     KS_T_CHECK_OK(ctx, ks_decode_cpu(ctx, &p, &in, &cand));
     KS_T_CHECK_NEAR(os[3], sqrt(0.72), 1e-6);
 
+    /* YOLO_GRID: stride 8, 2x1 grid, 1 anchor 10x13, 2 classes; row 1 = cell (1, 0):
+       all box logits 0 -> sigmoid 0.5: cx = (1 - 0.5 + 1) * 8 = 12, cy = 0.5 * 8 = 4,
+       w = 1 * 10, h = 1 * 13; obj logit 10, classes -10, 0 -> score sig(10) * 0.5, class 1 */
+    {
+        float g[14] = {0, 0, 0, 0, -10, 0, 0, /* row 0: obj sig(-10) under the threshold */
+                       0, 0, 0, 0, 10, -10, 0};
+        float gcf[14]; /* the same as [1, 1*7, 1, 2] */
+        for (int k = 0; k < 7; k++)
+            gcf[k * 2] = g[k], gcf[k * 2 + 1] = g[7 + k];
+        for (int cf = 0; cf < 2; cf++) {
+            ks_decode_params_init(&p);
+            p.kind = KS_DECODE_YOLO_GRID, p.n_rows = 2, p.input_w = 16, p.input_h = 8, p.n_classes = 2;
+            p.score_threshold = 0.25f, p.yolo_channels_first = cf;
+            p.n_levels = 1;
+            p.levels[0] = (ks_decode_level){.stride = 8, .grid_w = 2, .grid_h = 1, .n_anchors = 1,
+                                            .anchors = {{10, 13}}};
+            memset(&in, 0, sizeof in);
+            in.boxes[0] = cf ? gcf : g;
+            KS_T_CHECK_OK(ctx, ks_decode_cpu(ctx, &p, &in, &cand));
+            KS_T_CHECK(os[0] < 0);
+            KS_T_CHECK_NEAR(os[1], 0.5 / (1 + exp(-10.0)), 1e-6);
+            KS_T_CHECK(oc[1] == 1);
+            KS_T_CHECK_NEAR(ob[4], 7, 1e-4);
+            KS_T_CHECK_NEAR(ob[5], -2.5, 1e-4);
+            KS_T_CHECK_NEAR(ob[6], 17, 1e-4);
+            KS_T_CHECK_NEAR(ob[7], 10.5, 1e-4);
+        }
+        p.levels[0].anchors[0][0] = 0;
+        KS_T_CHECK(ks_decode_cpu(ctx, &p, &in, &cand) == KS_INVALID_ARGUMENT);
+        ks_context_clear_error(ctx);
+    }
+
     /* SCRFD: stride 16, 1x2 grid, 2 anchors -> 4 rows; row 3 = cell 1, anchor 1 */
     float ss[4] = {0.1f, 0.2f, 0.3f, 0.95f}, sb[16] = {0};
     sb[12] = 1, sb[13] = 0.5f, sb[14] = 2, sb[15] = 1;
     ks_decode_params_init(&p);
     p.kind = KS_DECODE_SCRFD, p.n_rows = 4, p.input_w = 32, p.input_h = 16, p.score_threshold = 0.5f;
-    p.n_levels = 1, p.levels[0] = (ks_decode_level){16, 2, 1, 2};
+    p.n_levels = 1, p.levels[0] = (ks_decode_level){.stride = 16, .grid_w = 2, .grid_h = 1, .n_anchors = 2};
     memset(&in, 0, sizeof in);
     in.boxes[0] = sb, in.scores[0] = ss;
     KS_T_CHECK_OK(ctx, ks_decode_cpu(ctx, &p, &in, &cand));
@@ -303,7 +335,7 @@ static void test_decoders(ks_context *ctx) {
     KS_T_CHECK(ks_decode_cpu(ctx, &p, &in, &cand) == KS_INVALID_ARGUMENT);
     ks_decode_params_init(&p);
     p.kind = KS_DECODE_SCRFD, p.n_rows = 5, p.input_w = 32, p.input_h = 16, p.n_levels = 1;
-    p.levels[0] = (ks_decode_level){16, 2, 1, 2};
+    p.levels[0] = (ks_decode_level){.stride = 16, .grid_w = 2, .grid_h = 1, .n_anchors = 2};
     KS_T_CHECK(ks_decode_cpu(ctx, &p, &in, &cand) == KS_UNSUPPORTED_SHAPE);
 }
 

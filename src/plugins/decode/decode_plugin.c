@@ -23,7 +23,7 @@
 #define DECP_VERSION 1u
 #define DECP_WORDS 26
 
-static const char *const kind_names[KS_BOX_DECODER_COUNT] = {"ssd", "corners", "yunet", "scrfd", "yolo"};
+static const char *const kind_names[KS_BOX_DECODER_COUNT] = {"ssd", "corners", "yunet", "scrfd", "yolo", "yolo_grid"};
 
 typedef struct decp {
     ks_context *ctx;
@@ -115,6 +115,9 @@ static ks_status decp_create(ks_context *ctx, const ks_plugin_attr *attrs, int n
     if (p.kind < 0)
         return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR,
                                "DetectionDecode: decoder '%s' (ssd, corners, yunet, scrfd, yolo)", a->s);
+    if (p.kind == KS_DECODE_YOLO_GRID) /* ks_decode_* and the detector (separate stages) only, for now */
+        return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR,
+                               "DetectionDecode: decoder 'yolo_grid' is not supported by the plugin yet");
     if ((a = ks_plugin_attr_find(attrs, n, "family"))) {
         ks_detector_family f;
         if (a->type != KS_PLUGIN_ATTR_STRING || !a->s || ks_detector_family_from_name(a->s, &f) != KS_OK)
@@ -303,7 +306,7 @@ static ks_status io_shapes(const decp *p, int n_in, const ks_tensor *in, shape_i
     const char *nm = kind_names[p->kind];
     si->B = si->N = si->C = -1;
     si->landmarks = 0;
-    static const int lo[KS_BOX_DECODER_COUNT] = {3, 2, 3, 2, 1}, hi[KS_BOX_DECODER_COUNT] = {4, 2, 4, 3, 1};
+    static const int lo[KS_BOX_DECODER_COUNT] = {3, 2, 3, 2, 1, 3}, hi[KS_BOX_DECODER_COUNT] = {4, 2, 4, 3, 1, 3};
     if (n_in < lo[p->kind] || n_in > hi[p->kind])
         return ks_plugin_error(p->ctx, KS_INVALID_MODEL,
                                "DetectionDecode (%s): takes %d%s%d inputs, got %d (see the plugin README)", nm,
