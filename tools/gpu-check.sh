@@ -2,7 +2,9 @@
 # kestrel GPU check: one script for the GPU machine (H100/H200).
 #   tools/gpu-pack.sh                  (dev machine: build for sm_90, pack .gpu-data)
 #   tools/gpu-check.sh [quick|b1]      (GPU machine, device tool with carry [.gpu-data])
-# (b1: every model at batch 1 only, no compute-sanitizer, diagnostics or PDL A/B)
+# (b1: every model at batch 1 only, no compute-sanitizer, diagnostics or PDL A/B;
+#  tests: the GPU tests only; bench: the network benchmarks only (FP16 b1+b32, FP32 b1);
+#  vbench: the vision end-to-end and MTCNN benchmarks only; exec CMD...: the set-up, then CMD)
 # Uses carried binaries in .gpu-data/bin (built on the dev machine with
 # `cmake -DKS_CUDA_ARCH=90`, see docs/format.md / bench/RESULTS.md) or builds
 # into build-gpu when none are there; models from .gpu-data/models (a copy of
@@ -62,6 +64,7 @@ t() { # name, cmd...: run a test with a time limit, record its status
     case $rc in 0) RES[$name]="PASS";; 77) RES[$name]="SKIP";; *) RES[$name]="FAIL(rc=$rc)";; esac
     printf "%-28s %-12s %7d ms  %s\n" "$name" "${RES[$name]}" "$dt" "$(tail -1 "$L/$name.log")"
 }
+if [ "$MODE" != bench ] && [ "$MODE" != vbench ]; then
 echo "== tests"
 t test_engine_format "$BIN/test_engine_format"
 t test_engine_lowering "$BIN/test_engine_lowering"
@@ -86,6 +89,23 @@ if [ "$MODE" = full ]; then
     KS_TEST_NO_TACTICS=1 timeout 200 "$BIN/test_gpu_models" retinaface >"$L/diag_notactics_retina.log" 2>&1
     grep -h "fp16" "$L"/diag_notactics_*.log | sed 's/^/  no-tactics: /'
 fi
+fi # tests
+finish() {
+    tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
+    echo "== tests"
+    for k in "${!RES[@]}"; do printf "  %-28s %s\n" "$k" "${RES[$k]}"; done
+    [ -f "$OUT/table.txt" ] && { echo "== table (gpu_ms: median network time, CUDA graph, no transfers; e2e_ms: pinned H2D+compute+D2H; img/s: back-to-back)"; cat "$OUT/table.txt"; }
+    exit 0
+}
+[ "$MODE" = tests ] && finish
+if [ "$MODE" = vbench ]; then
+    echo "== vision end to end (1080p device frame -> boxes) and MTCNN"
+    VISION_BENCH_PRECISIONS="fp16 fp32" timeout 330 bash tools/vision-bench.sh "$BIN" --iters 100 | tee "$L/vision_bench.txt" | grep -v "^#"
+    MB=$(ls "$M"/mtcnn/caffe/det1.prototxt >/dev/null 2>&1 && echo "$M/mtcnn/caffe")
+    [ -n "$MB" ] && timeout 200 "$BIN/mtcnn_bench" "$MB" "$KESTREL_IMAGES/ultraface/13.jpg" --frames 100 --streams 1,8 \
+        --configs seed-b256,seed-b256-fb8,min40-b256-fb8,min20-b256-fb8 2>&1 | tee "$L/mtcnn_bench.txt" | tail -30
+    finish
+fi
 
 echo "== benchmarks (network only: --no-transfers --cuda-graph, median GPU compute of 200 runs)"
 # name | model | shape b1 (input:NxCxHxW) | input name for b32 (graphs exported for batch 1
@@ -101,6 +121,7 @@ BENCH=(
 "PNet-1080p|mtcnn/onnx_caffe/optimaizer_pnet.onnx|input:1x3x648x1152|input"
 )
 [ "$MODE" = quick ] && BENCH=("${BENCH[0]}" "${BENCH[6]}")
+# bench: FP16 at batch 1 and 32, FP32 at batch 1 (and batch 32 for RFB-640 and YOLOv5n), no PDL A/B
 printf "%-12s %-5s %5s %10s %10s %12s %8s\n" model prec batch "gpu_ms" "e2e_ms" "img/s" build_s >"$OUT/table.txt"
 for row in "${BENCH[@]}"; do
     IFS='|' read -r name file shape b32in <<<"$row"
@@ -110,6 +131,7 @@ for row in "${BENCH[@]}"; do
             sh=$shape
             if [ $batch = 32 ]; then
                 [ -z "$b32in" ] || [ "$MODE" = b1 ] && continue
+                [ "$MODE" = bench ] && [ $prec = fp32 ] && [ "$name" != RFB-640 ] && [ "$name" != YOLOv5n ] && continue
                 sh="${b32in}:32x${shape#*:1x}"
             fi
             tag=${name}_${prec}_b${batch}
@@ -133,7 +155,7 @@ for row in "${BENCH[@]}"; do
     done
 done
 echo "== programmatic dependent launch A/B (b1, CUDA graph, no transfers; median GPU ms)"
-[ "$MODE" = b1 ] && PDL_ROWS=() || PDL_ROWS=("RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640")
+[ "$MODE" = b1 ] || [ "$MODE" = bench ] && PDL_ROWS=() || PDL_ROWS=("RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640")
 for row in "${PDL_ROWS[@]}"; do
     IFS='|' read -r name file shape <<<"$row"
     for prec in fp32 fp16; do
@@ -153,8 +175,4 @@ rm -f "$L/tc_rfb640.txt"
 } >"$L/engine_file.log" 2>&1
 grep -h "built\|wall\|deserialize\|GPU compute" "$L/engine_file.log"
 rm -f "$L"/*.engine
-tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
-echo "== tests"
-for k in "${!RES[@]}"; do printf "  %-28s %s\n" "$k" "${RES[$k]}"; done
-echo "== table (gpu_ms: median network time, CUDA graph, no transfers; e2e_ms: pinned H2D+compute+D2H; img/s: back-to-back)"
-cat "$OUT/table.txt"
+finish

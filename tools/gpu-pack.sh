@@ -20,9 +20,13 @@ for t in test_engine_format test_engine_lowering test_gpu_ops test_gpu_models te
          libks_test_plugin.so; do
     [ -e "$B/tests/$t" ] && BINS="$BINS tests/$t"
 done
+# the vision benchmark links the shared library: built here, packed beside it (rpath $ORIGIN)
+cc -O2 -std=c11 -D_GNU_SOURCE -I"$ROOT/include" "$ROOT/bench/vision_bench.c" -o "$B/vision_bench" \
+    -L"$B" -lkestrel -Wl,-rpath,'$ORIGIN' -lm
+BINS="$BINS libkestrel.so vision_bench"
 rm -f "$D/bin.tar.xz"
 (cd "$B" && tar cf - $BINS | xz -T0 -6 > "$D/bin.tar.xz")
-for l in libjpeg.so.62 libpng16.so.16; do
+for l in libjpeg.so.62 libpng16.so.16 libprotobuf-c.so.1; do
     cp -L "/usr/lib/x86_64-linux-gnu/$l" "$D/lib/"
 done
 for m in ultraface yunet retinaface scrfd yolov5 mtcnn/caffe mtcnn/onnx_caffe mtcnn/onnx_ipazc; do
