@@ -72,7 +72,8 @@ typedef enum ks_layer_kind {
     X(OWN_DW, "own:depthwise")            \
     X(OWN_DIRECT, "own:direct")           \
     X(CUBLAS, "cublas")                   \
-    X(OWN_DWPW, "own:dwpw")
+    X(OWN_DWPW, "own:dwpw")               \
+    X(OWN_PW, "own:pointwise")
 
 typedef enum ks_tactic {
 #define KS_X_(e, n) KS_TACTIC_##e,

@@ -603,6 +603,84 @@ static void bandwidth_cases(void) {
     concat_odd_case(8, 8, 16, 1);
 }
 
+/* batch-throughput conv kernels (issue 3), forced with KESTREL_CONV_FORCE:
+ * conv C->M kxk stride s pad p [+BN] [+act] [+ x residual], batch N; the
+ * build report must show the forced tactic on the layer, FP32 1e-4 / FP16
+ * 1e-2 vs the CPU reference, serialize/load and graph replay included */
+static void stream_conv_case(const char *force, int N, int C, int M, int H, int W, int k, int s, int pad,
+                             const char *act, int bn, int residual) {
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    int64_t xd[4] = {N, C, H, W};
+    tb_input(&tb, "x", TB_FLOAT, 4, xd);
+    int64_t wd[4] = {M, C, k, k}, bd[1] = {M};
+    float *w = rnd((size_t)(M * C * k * k), -0.5f, 0.5f), *b = rnd((size_t)M, -0.5f, 0.5f);
+    tb_init_f(&tb, "w", 4, wd, w);
+    tb_init_f(&tb, "b", 1, bd, b);
+    Onnx__NodeProto *n = tb_node(&tb, "Conv", "conv", "x,w,b", "c");
+    tb_attr_ints(&tb, n, "kernel_shape", 2, (int64_t[]){k, k});
+    tb_attr_ints(&tb, n, "strides", 2, (int64_t[]){s, s});
+    tb_attr_ints(&tb, n, "pads", 4, (int64_t[]){pad, pad, pad, pad});
+    const char *cur = "c";
+    if (bn) {
+        float *sc = rnd((size_t)M, 0.5f, 1.5f), *sh = rnd((size_t)M, -0.5f, 0.5f), *mu = rnd((size_t)M, -0.5f, 0.5f),
+              *var = rnd((size_t)M, 0.5f, 1.5f);
+        tb_init_f(&tb, "sc", 1, bd, sc);
+        tb_init_f(&tb, "sh", 1, bd, sh);
+        tb_init_f(&tb, "mu", 1, bd, mu);
+        tb_init_f(&tb, "var", 1, bd, var);
+        tb_node(&tb, "BatchNormalization", "bn", "c,sc,sh,mu,var", "cb");
+        cur = "cb";
+        free(sc); free(sh); free(mu); free(var);
+    }
+    const char *fin = residual ? "a" : "y";
+    if (act && !strcmp(act, "SiLU")) {
+        char ins[32];
+        tb_node(&tb, "Sigmoid", "sig", cur, "sg");
+        snprintf(ins, sizeof ins, "%s,sg", cur);
+        tb_node(&tb, "Mul", "mul", ins, fin);
+    } else {
+        act_node(&tb, act, cur, fin, M, "sc");
+    }
+    if (residual) /* y = act(conv(x)) + x: C == M, 1x1 stride 1 */
+        tb_node(&tb, "Add", "add", "a,x", "y");
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    char label[160], needle[128];
+    snprintf(label, sizeof label, "%s N%d C%d M%d %dx%d k%d s%d p%d %s%s%s", force, N, C, M, H, W, k, s, pad,
+             act ? act : "-", bn ? " bn" : "", residual ? " res" : "");
+    snprintf(needle, sizeof needle, "Forced conv tactic %s (KESTREL_CONV_FORCE): 1 of 1 conv layers", force);
+    setenv("KESTREL_CONV_FORCE", force, 1);
+    run_case_fused(&tb, label, needle);
+    unsetenv("KESTREL_CONV_FORCE");
+    free(w);
+    free(b);
+}
+
+static void stream_cases(void) {
+    /* tiled first-layer conv own:direct:1: RFB-640 / YOLOv5n stems, odd map
+     * sizes (partial tiles), 2 channel passes (M 24), 1 and 4 input channels */
+    stream_conv_case("own:direct:1", 1, 3, 16, 67, 97, 3, 2, 1, "Relu", 1, 0);
+    stream_conv_case("own:direct:1", 32, 3, 16, 48, 64, 3, 2, 1, "Relu", 1, 0);
+    stream_conv_case("own:direct:1", 1, 3, 16, 70, 134, 6, 2, 2, "SiLU", 1, 0);
+    stream_conv_case("own:direct:1", 32, 3, 16, 40, 48, 6, 2, 2, "SiLU", 0, 0);
+    stream_conv_case("own:direct:1", 2, 4, 24, 33, 31, 3, 1, 1, "PRelu", 0, 0);
+    stream_conv_case("own:direct:1", 3, 1, 8, 21, 19, 5, 2, 2, NULL, 0, 0);
+    /* streaming 1x1 own:pointwise: channel counts 16/32/64 and off them,
+     * map sizes off the 8-pixel vectors (scalar path), residual, PReLU */
+    stream_conv_case("own:pointwise:0", 1, 16, 32, 37, 53, 1, 1, 0, "Relu", 1, 0);
+    stream_conv_case("own:pointwise:0", 32, 16, 32, 24, 40, 1, 1, 0, "Relu", 1, 0);
+    stream_conv_case("own:pointwise:0", 32, 32, 32, 12, 20, 1, 1, 0, "SiLU", 0, 0);
+    stream_conv_case("own:pointwise:0", 2, 64, 64, 16, 24, 1, 1, 0, "Clip", 0, 1);
+    stream_conv_case("own:pointwise:0", 3, 24, 40, 9, 15, 1, 1, 0, "PRelu", 0, 0);
+    stream_conv_case("own:pointwise:0", 1, 5, 11, 8, 8, 1, 1, 0, NULL, 0, 0);
+    /* streaming fused dw+pw (tile 9): batch 1 and 32, stride 1/2, residual, 5x5 */
+    dwpw_case(1, 16, 32, 45, 61, 3, 1, "Relu", "Relu", 0, 9);
+    dwpw_case(32, 32, 32, 24, 40, 3, 2, "Relu", NULL, 0, 9);
+    dwpw_case(32, 16, 16, 20, 24, 3, 1, "Relu", "Relu", 1, 9);
+    dwpw_case(2, 64, 64, 11, 13, 3, 1, "PRelu", "PRelu", 0, 9);
+    dwpw_case(1, 8, 20, 9, 7, 5, 1, "Clip", "Sigmoid", 0, 9);
+}
+
 int main(void) {
     gt_require_gpu();
     ks_context_create(NULL, &ctx);
@@ -676,6 +754,7 @@ int main(void) {
     resize_case("linear", "asymmetric", 1.5f, 0.5f);
     move_cases();
     bandwidth_cases();
+    stream_cases();
     fprintf(stderr, "%d op cases\n", n_cases);
     ks_context_destroy(ctx);
     return ks_t_done();

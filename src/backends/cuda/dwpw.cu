@@ -162,6 +162,8 @@ void launch_cfg(const DwPwP &p, int cfg, cudaStream_t s) {
 extern "C" int ks__cu_conv_dwpw(const ks_dwpw_args *a, int half, int cfg, void *stream) {
     if (cfg < 0 || cfg >= KS_DWPW_N_CFG || a->kh < 1 || a->kw < 1)
         return (int)cudaErrorInvalidValue;
+    if (cfg == KS_DWPW_STREAM_CFG)
+        return ks__cu_conv_dwpw_stream(a, half, stream);
     DwPwP p;
     p.x = a->x; p.dww = a->dw_w; p.dwb = a->dw_bias; p.dwprelu = a->dw_prelu;
     p.dwact = a->dw_act; p.dwa = a->dw_act_a; p.dwb2 = a->dw_act_b;

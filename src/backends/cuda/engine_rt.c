@@ -157,7 +157,8 @@ static void set_tactic_str(ks_engine *e, int li) {
     else if (l->kind == KS_LAYER_PLUGIN)
         snprintf(r->tactic_str, sizeof(r->tactic_str), "plugin:%s",
                  ks__eng_str(&e->d, (uint32_t)l->ip[KS_ENG_PLUGIN_IP_NAME]));
-    else if (l->tactic == KS_TACTIC_OWN_GEMM || l->tactic == KS_TACTIC_OWN_DW || l->tactic == KS_TACTIC_OWN_DWPW)
+    else if (l->tactic == KS_TACTIC_OWN_GEMM || l->tactic == KS_TACTIC_OWN_DW || l->tactic == KS_TACTIC_OWN_DWPW ||
+             l->tactic == KS_TACTIC_OWN_DIRECT || l->tactic == KS_TACTIC_OWN_PW)
         snprintf(r->tactic_str, sizeof(r->tactic_str), "%s:%d", ks__tactic_name(l->tactic),
                  l->tactic == KS_TACTIC_OWN_GEMM && l->ip[13] > 0 ? (int)l->ip[13] : l->algo);
     else
@@ -497,7 +498,12 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
         } else if (l->tactic == KS_TACTIC_OWN_DW) {
             CU(ks__cu_conv_dw(&a, half, l->algo, s));
         } else if (l->tactic == KS_TACTIC_OWN_DIRECT) {
-            CU(ks__cu_conv_direct(&a, half, s));
+            if (l->algo == 1)
+                CU(ks__cu_conv_direct_tiled(&a, half, s));
+            else
+                CU(ks__cu_conv_direct(&a, half, s));
+        } else if (l->tactic == KS_TACTIC_OWN_PW) {
+            CU(ks__cu_conv_pw_stream(&a, half, s));
         } else if (l->tactic == KS_TACTIC_OWN_GEMM || l->tactic == KS_TACTIC_DEFAULT) {
             /* ip[13]: tiles/split-K beyond the loader-checked algo 0..5 */
             int cfg = l->ip[13] > 0 ? (int)l->ip[13] : l->algo;

@@ -47,8 +47,11 @@ int ks__cu_conv_dw_tiled_fits(const ks_conv_args *a);
  * activation dw_act) + pointwise 1x1 (c -> k, bias, activation act,
  * residual) convolution: y = pw(dw(x)) without writing the intermediate.
  * cfg 0..KS_DWPW_N_CFG-1 picks the tile (out channels x pixels): 0 64x64,
- * 1 32x64, 2 32x32, 3 64x32, 4 16x64, 5 128x32, 6 16x128, 7 16x32, 8 32x16. */
-#define KS_DWPW_N_CFG 9
+ * 1 32x64, 2 32x32, 3 64x32, 4 16x64, 5 128x32, 6 16x128, 7 16x32, 8 32x16;
+ * 9: streaming (c, k <= 64; ks__cu_conv_dwpw_stream): the depthwise outputs
+ * of all channels of 128 pixels in shared memory, then all k outputs. */
+#define KS_DWPW_N_CFG 10
+#define KS_DWPW_STREAM_CFG 9
 typedef struct ks_dwpw_args {
     const void *x;                       /* [n, c, ih, iw] */
     const void *dw_w, *dw_bias;          /* [c, 1, kh, kw], [c] (may be NULL) */
@@ -67,6 +70,19 @@ typedef struct ks_dwpw_args {
 int ks__cu_conv_dwpw(const ks_dwpw_args *a, int half, int cfg, void *stream);
 /* Direct conv for tiny input channel counts (groups 1, weights <= 48 KB). */
 int ks__cu_conv_direct(const ks_conv_args *a, int half, void *stream);
+/* Tiled direct conv for first layers (groups 1, c <= 4, k <= 64): the input
+ * patch of a 64 x (8 fp32 | 16 fp16) output tile staged in shared memory,
+ * 16 output channels per pass per pixel (own:direct:1). _fits: 1 if the
+ * geometry is supported (shared memory <= 48 KB). */
+int ks__cu_conv_direct_tiled(const ks_conv_args *a, int half, void *stream);
+int ks__cu_conv_direct_tiled_fits(const ks_conv_args *a, int half);
+/* Streaming 1x1 conv (groups 1, stride 1, no padding, c <= 64, k <= 64):
+ * one coalesced read of all input channels of 128 pixels into shared
+ * memory, all output channels from there (own:pointwise). */
+int ks__cu_conv_pw_stream(const ks_conv_args *a, int half, void *stream);
+int ks__cu_conv_pw_stream_fits(const ks_conv_args *a);
+/* Fused dw+pw tile 9 (c, k <= 64), see KS_DWPW_STREAM_CFG. */
+int ks__cu_conv_dwpw_stream(const ks_dwpw_args *a, int half, void *stream);
 /* In-place epilogue after a library convolution: y = act(y + bias [+ res])
  * (+ res after act). */
 int ks__cu_conv_epilogue(const ks_conv_args *a, int half, void *stream);

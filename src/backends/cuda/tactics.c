@@ -180,6 +180,44 @@ int ks__dwpw_mode(void) {
     return 1;
 }
 
+/* KESTREL_CONV_FORCE=<tactic name>:<algo> (e.g. own:direct:1, own:pointwise:0):
+ * every conv layer for which that tactic is a candidate and passes the
+ * reference check takes it regardless of time (tests; timing cache bypassed). */
+static int conv_force(int *algo) {
+    const char *m = getenv("KESTREL_CONV_FORCE");
+    if (!m || !*m)
+        return -1;
+    const char *colon = strrchr(m, ':');
+    int a = 0;
+    size_t nlen = strlen(m);
+    if (colon && sscanf(colon + 1, "%d", &a) == 1)
+        nlen = (size_t)(colon - m);
+    for (int t = 0; t < KS_TACTIC_COUNT; t++)
+        if (strlen(ks__tactic_name(t)) == nlen && !strncmp(ks__tactic_name(t), m, nlen)) {
+            *algo = a;
+            return t;
+        }
+    return -1;
+}
+
+/* KESTREL_CONV_STREAM=off: leave the streaming kernels (own:direct:1,
+ * own:pointwise, dw+pw tile 9) out of the candidates (same-binary A/B) */
+static int conv_stream_on(void) {
+    const char *m = getenv("KESTREL_CONV_STREAM");
+    return !(m && (!strcmp(m, "off") || !strcmp(m, "0")));
+}
+
+/* the conv geometry of layer l, for the kernels' _fits checks */
+static void layer_conv_args(const ks_eng_desc *d, const ks_eng_layer *l, ks_conv_args *a) {
+    const ks_eng_tensor *x = &d->tensors[l->in[0]], *y = &d->tensors[l->out[0]];
+    memset(a, 0, sizeof *a);
+    a->n = (int)x->dims[0]; a->c = (int)x->dims[1]; a->ih = (int)x->dims[2]; a->iw = (int)x->dims[3];
+    a->k = (int)y->dims[1]; a->oh = (int)y->dims[2]; a->ow = (int)y->dims[3];
+    a->groups = (int)l->ip[0]; a->kh = (int)l->ip[1]; a->kw = (int)l->ip[2];
+    a->sh = (int)l->ip[3]; a->sw = (int)l->ip[4]; a->pt = (int)l->ip[5]; a->pl = (int)l->ip[6];
+    a->dh = (int)l->ip[9]; a->dw = (int)l->ip[10];
+}
+
 /* Rel L2 of got vs ref over n. */
 static double rel_l2(const float *got, const float *ref, int64_t n) {
     double e = 0, r = 0;
@@ -264,16 +302,24 @@ static ks_status dwpw_select(kb *b, ks_engine *e, ks_exec_context *ec, cudaStrea
             for (int c = 0; c < KS_DWPW_N_CFG; c++) {
                 if (mode >= 3 && c != mode - 3)
                     continue;
+                if (mode < 3 && c == KS_DWPW_STREAM_CFG && !conv_stream_on())
+                    continue;
                 make_dwpw(p, dw, c);
                 ks__cu_fill_random(ec->tp[p->out[0]], y->bytes / 2, 1, -9.f, 9.f, 99u + c, s);
                 if (ks__cuda_run_layer(ec, pi, s) != KS_OK || cudaStreamSynchronize(s) != cudaSuccess) {
                     cudaGetLastError();
+                    if (mode >= 3)
+                        ks__kb_report(b, "dw+pw '%s': forced tile %d failed to run: %s\n", ks__eng_str(d, p->name), c,
+                                      ks_context_last_error(ctx));
                     ks_context_clear_error(ctx);
                     continue;
                 }
                 if (!read_out(ec, y, ec->tp[p->out[0]], got, tmp))
                     continue;
                 double err = rel_l2(got, ref, ny);
+                if (!(err <= tol) && mode >= 3)
+                    ks__kb_report(b, "dw+pw '%s': forced tile %d rejected (rel L2 error %.3g)\n",
+                                  ks__eng_str(d, p->name), c, err);
                 if (!(err <= tol)) {
                     ks__log(ctx, KS_LOG_WARN, "layer '%s': fused dw+pw tile %d rejected (rel L2 error %.3g)",
                             ks__eng_str(d, p->name), c, err);
@@ -403,7 +449,8 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
     if (cudaGetDevice(&dev) != cudaSuccess ||
         cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n_sm <= 0)
         n_sm = 132;
-    int n_timed = 0, n_cached = 0;
+    int n_timed = 0, n_cached = 0, force_a = 0, n_forced = 0;
+    int force_t = conv_force(&force_a);
     int64_t ws_final = 0;
     lus = ks__alloc_array(ctx, (size_t)d->n_layers + 1, sizeof(double));
     if (!lus) {
@@ -420,8 +467,8 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
         void *yp = ec->tp[l->out[0]];
         int64_t ny = ks__eng_numel(y);
         int is_dw = l->ip[0] > 1 && l->ip[0] == d->tensors[l->in[0]].dims[1] && l->ip[0] == y->dims[1];
-        tc_entry *hit = tc_find(&tc, key);
-        int best_t = l->tactic, best_a = l->algo;
+        tc_entry *hit = force_t >= 0 ? NULL : tc_find(&tc, key);
+        int best_t = l->tactic, best_a = l->algo, forced = 0;
         double best_us = 1e30;
         if (hit && (hit->tactic == KS_TACTIC_CUDNN || hit->tactic == KS_TACTIC_CUDNN_FUSED)) {
             if (ks__cuda_layer_setup(e, li) != KS_OK || !e->lrt[li].has_cudnn)
@@ -486,6 +533,20 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                 int64_t wk = y->dims[1] * xt->dims[1] * l->ip[1] * l->ip[2];
                 if (l->ip[0] == 1 && xt->dims[1] <= 8 && wk * 4 <= 48 * 1024) { /* tiny-channel first layers */
                     cand_t[nc] = KS_TACTIC_OWN_DIRECT;
+                    cand_a[nc++] = 0;
+                }
+            }
+            if (conv_stream_on()) {
+                /* streaming kernels for large maps with few channels (batch throughput) */
+                ks_conv_args ga;
+                layer_conv_args(d, l, &ga);
+                int half = l->dtype == KS_DTYPE_FLOAT16;
+                if (ks__cu_conv_direct_tiled_fits(&ga, half)) {
+                    cand_t[nc] = KS_TACTIC_OWN_DIRECT;
+                    cand_a[nc++] = 1;
+                }
+                if (ks__cu_conv_pw_stream_fits(&ga)) {
+                    cand_t[nc] = KS_TACTIC_OWN_PW;
                     cand_a[nc++] = 0;
                 }
             }
@@ -565,14 +626,18 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                 float ms = 0;
                 cudaEventElapsedTime(&ms, ev0, ev1);
                 double us = ms * 1000.0 / reps;
-                if (us < best_us) {
+                int is_forced = cand_t[c] == force_t && cand_a[c] == force_a;
+                if (!forced && (us < best_us || is_forced)) {
                     best_us = us;
                     best_t = cand_t[c];
                     best_a = cand_a[c];
+                    forced = is_forced;
                 }
             }
             n_timed++;
-            tc_put(ctx, &tc, key, best_t, best_a, best_us);
+            n_forced += forced;
+            if (force_t < 0)
+                tc_put(ctx, &tc, key, best_t, best_a, best_us);
         }
         l->tactic = best_t;
         set_own_cfg(l, best_t, best_a);
@@ -597,7 +662,8 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
         snprintf(e->lrt[li].tactic_str, sizeof e->lrt[li].tactic_str, "%s:%s",
                  ks__tactic_name(best_t),
                  best_t == KS_TACTIC_CUDNN || best_t == KS_TACTIC_CUDNN_FUSED ? ks__cudnn_algo_name(best_a) : "");
-        if (best_t == KS_TACTIC_OWN_GEMM || best_t == KS_TACTIC_OWN_DW)
+        if (best_t == KS_TACTIC_OWN_GEMM || best_t == KS_TACTIC_OWN_DW || best_t == KS_TACTIC_OWN_DIRECT ||
+            best_t == KS_TACTIC_OWN_PW)
             snprintf(e->lrt[li].tactic_str, sizeof e->lrt[li].tactic_str, "%s:%d", ks__tactic_name(best_t), best_a);
         if (best_t == KS_TACTIC_OWN_GEMM && KS_IGEMM_SPLIT(best_a) > 1)
             snprintf(e->lrt[li].tactic_str, sizeof e->lrt[li].tactic_str, "%s:%d/splitk%d", ks__tactic_name(best_t),
@@ -605,6 +671,9 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
     }
     ks__kb_report(b, "Tactic selection: %d conv layers timed, %d from the timing cache, %.3f s\n", n_timed,
                   n_cached, now_s() - t0);
+    if (force_t >= 0)
+        ks__kb_report(b, "Forced conv tactic %s:%d (KESTREL_CONV_FORCE): %d of %d conv layers\n",
+                      ks__tactic_name(force_t), force_a, n_forced, n_conv);
     st = dwpw_select(b, e, ec, s, &tc, lus, ev0, ev1, ref, got, tmp, &n_timed);
     if (st != KS_OK)
         goto done;
