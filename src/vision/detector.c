@@ -136,7 +136,9 @@ static void describe_outputs(const ks_det_io *io, char *buf, size_t n) {
 }
 
 /* YOLOv5 raw detection heads (no in-graph decode): three outputs [B,3,H,W,5+C] (1) or
- * [B,3*(5+C),H,W] (2) with the same C; 0 otherwise. */
+ * [B,3*(5+C),H,W] (2) with the same C; 0 otherwise. Rank-5 heads may have unknown dims
+ * before a dynamic input is fixed (their Reshape reads the input size at run time);
+ * ks__detector_decode_params checks the final shapes. */
 int ks__detector_yolo_heads(const ks_det_io *m) {
     if (m->n_outputs != 3)
         return 0;
@@ -146,13 +148,15 @@ int ks__detector_yolo_heads(const ks_det_io *m) {
         const int64_t *d = m->out_dims[i];
         int k = 0;
         int64_t c = -1;
-        if (m->out_ndim[i] == 5 && (d[1] < 0 || d[1] == 3) && d[4] >= 6)
+        if (m->out_ndim[i] == 5 && (d[1] < 0 || d[1] == 3) && (d[4] < 0 || d[4] >= 6))
             k = 1, c = d[4];
         else if (m->out_ndim[i] == 4 && d[1] > 0 && d[1] % 3 == 0 && d[1] / 3 >= 6)
             k = 2, c = d[1] / 3;
-        if (!k || (kind && k != kind) || (no >= 0 && c != no))
+        if (!k || (kind && k != kind) || (no >= 0 && c >= 0 && c != no))
             return 0;
-        kind = k, no = c;
+        kind = k;
+        if (c >= 0)
+            no = c;
     }
     return kind;
 }
@@ -426,8 +430,6 @@ ks_status ks__detector_alloc_buffers(ks_detector *d) {
 }
 
 int ks__detector_want_postprocess(const ks_detector *d, int gpu) {
-    if (d->family == KS_FAMILY_YOLOV5 && d->yolo_grid)
-        return 0; /* the DetectionDecode plugin has no grid decode yet: separate stages */
     int v = d->opt.postprocess;
     const char *env = getenv("KESTREL_DETECTOR_POSTPROCESS");
     if (v < 0 && env && *env)

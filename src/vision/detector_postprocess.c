@@ -13,6 +13,7 @@
  *   SSD        loc, conf, (landm), priors (constant [N,4])          -> decode
  *   corners    boxes, scores                                        -> decode
  *   YOLOv5     rows                                                 -> decode
+ *   YOLOv5 raw heads, one per stride (8, 16, 32), as they are           -> decode (yolo_grid: 3 inputs)
  *   YuNet      cls/obj/bbox/kps per level: Reshape [B*n_l, k] -> Concat(axis 0) -> decode
  *   SCRFD      score/bbox/kps per level:  idem (level-major: GPU plugin layers take at most 8 inputs)
  *   decode -> boxes, scores, classes, (landmarks) -> BatchedNMS
@@ -175,6 +176,10 @@ ks_status ks__detector_append_postprocess(ks_detector *d) {
     case KS_DECODE_YOLO:
         ins[n_in++] = g->outputs[d->o_boxes[0]];
         break;
+    case KS_DECODE_YOLO_GRID: /* the heads in stride order; no concatenation (3 inputs) */
+        for (int l = 0; l < p.n_levels; l++)
+            ins[n_in++] = g->outputs[d->o_boxes[l]];
+        break;
     default: {
         int yunet = p.kind == KS_DECODE_YUNET, L = d->n_levels;
         int kps = 1;
@@ -200,7 +205,12 @@ ks_status ks__detector_append_postprocess(ks_detector *d) {
     int64_t strides[KS_DECODE_MAX_LEVELS], anchors[KS_DECODE_MAX_LEVELS];
     for (int l = 0; l < p.n_levels; l++)
         strides[l] = p.levels[l].stride, anchors[l] = p.levels[l].n_anchors;
-    ks_plugin_attr da[8];
+    float anchor_wh[KS_DECODE_MAX_LEVELS * 4 * 2];
+    int n_anchor_wh = 0;
+    for (int l = 0; p.kind == KS_DECODE_YOLO_GRID && l < p.n_levels; l++)
+        for (int a = 0; a < p.levels[l].n_anchors && a < 4; a++)
+            anchor_wh[n_anchor_wh++] = p.levels[l].anchors[a][0], anchor_wh[n_anchor_wh++] = p.levels[l].anchors[a][1];
+    ks_plugin_attr da[10];
     memset(da, 0, sizeof da);
     int nda = 0;
     da[nda++] = (ks_plugin_attr){.key = "decoder", .type = KS_PLUGIN_ATTR_STRING, .s = decoder_attr_names[p.kind]};
@@ -213,6 +223,13 @@ ks_status ks__detector_append_postprocess(ks_detector *d) {
     if (p.n_levels > 0 && (p.kind == KS_DECODE_YUNET || p.kind == KS_DECODE_SCRFD)) {
         da[nda++] = (ks_plugin_attr){.key = "strides", .type = KS_PLUGIN_ATTR_INTS, .n = p.n_levels, .ints = strides};
         da[nda++] = (ks_plugin_attr){.key = "anchors", .type = KS_PLUGIN_ATTR_INTS, .n = p.n_levels, .ints = anchors};
+    }
+    if (p.kind == KS_DECODE_YOLO_GRID) {
+        da[nda++] = (ks_plugin_attr){.key = "strides", .type = KS_PLUGIN_ATTR_INTS, .n = p.n_levels, .ints = strides};
+        da[nda++] = (ks_plugin_attr){.key = "anchors", .type = KS_PLUGIN_ATTR_FLOATS, .n = n_anchor_wh,
+                                     .floats = anchor_wh};
+        da[nda++] = (ks_plugin_attr){.key = "layout", .type = KS_PLUGIN_ATTR_STRING,
+                                     .s = p.yolo_channels_first ? "channels_first" : "channels_last"};
     }
     KS_CHECK(add_plugin_node(&b, "decode", "DetectionDecode", da, nda, n_in, ins, 3 + landmarks, dec_out));
     /* NMS node */

@@ -5,6 +5,7 @@
  *  - DetectionDecode input shapes (wrong count, last dims, rows not a multiple of the
  *    per-image rows, priors count) -> errors naming the plugin and the input;
  *  - parameters round trip, corrupt and future-version bytes;
+ *  - yolo_grid: attributes, head shapes and layouts, a hand-computed row, version-2 bytes;
  *  - BatchedNMS: landmarks / classes inputs, output counts, v1 (28-byte) parameters load,
  *    landmarks carried through against a hand-computed case, packed and separate;
  *  - a graph holding a DetectionDecode node fed wrong shapes: the error names the file,
@@ -164,6 +165,112 @@ static void decode_shapes(ks_context *ctx) {
     d->destroy(sc);
 }
 
+/* DetectionDecode yolo_grid: attributes, head shapes, the hand-computed row of
+ * test_vision_ops (stride 8, 2x1 grid, anchor 10x13, 2 classes) in both layouts through
+ * run_cpu, version-2 parameters round trip and peek. */
+static void grid_cases(ks_context *ctx) {
+    const ks_plugin_desc *d = ks__decode_plugin_desc();
+    void *self = NULL;
+    int64_t sz[2] = {16, 8}, one_stride[1] = {8}, two_strides[2] = {8, 16};
+    float anc[2] = {10, 13}, seven[7] = {1, 2, 3, 4, 5, 6, 7}, zero_anc[2] = {0, 13};
+    ks_plugin_attr a[5] = {{.key = "decoder", .type = KS_PLUGIN_ATTR_STRING, .s = "yolo_grid"},
+                           {.key = "input_size", .type = KS_PLUGIN_ATTR_INTS, .n = 2, .ints = sz},
+                           {.key = "strides", .type = KS_PLUGIN_ATTR_INTS, .n = 2, .ints = two_strides},
+                           {.key = "score_threshold", .type = KS_PLUGIN_ATTR_FLOAT, .f = 0.25}};
+    /* strides other than 8 16 32 without anchors; 7 anchor numbers; a zero anchor; bad layout */
+    KS_T_CHECK(d->create(ctx, a, 3, &self) == KS_UNSUPPORTED_ATTR && has(ctx, "yolo_grid") && has(ctx, "anchors"));
+    a[3] = (ks_plugin_attr){.key = "anchors", .type = KS_PLUGIN_ATTR_FLOATS, .n = 7, .floats = seven};
+    KS_T_CHECK(d->create(ctx, a, 4, &self) == KS_UNSUPPORTED_ATTR && has(ctx, "anchors"));
+    a[2].n = 1, a[2].ints = one_stride;
+    a[3] = (ks_plugin_attr){.key = "anchors", .type = KS_PLUGIN_ATTR_FLOATS, .n = 2, .floats = zero_anc};
+    KS_T_CHECK(d->create(ctx, a, 4, &self) == KS_UNSUPPORTED_ATTR && has(ctx, "anchor 0"));
+    a[3].floats = anc;
+    a[4] = (ks_plugin_attr){.key = "layout", .type = KS_PLUGIN_ATTR_STRING, .s = "nhwc"};
+    KS_T_CHECK(d->create(ctx, a, 5, &self) == KS_UNSUPPORTED_ATTR && has(ctx, "layout"));
+    /* one level, anchor 10x13, layout auto */
+    a[4] = (ks_plugin_attr){.key = "score_threshold", .type = KS_PLUGIN_ATTR_FLOAT, .f = 0.25};
+    KS_T_CHECK_OK(ctx, d->create(ctx, a, 5, &self));
+    if (!self)
+        return;
+    float g[14] = {0, 0, 0, 0, -10, 0, 0, 0, 0, 0, 0, 10, -10, 0}, gcf[14];
+    for (int k = 0; k < 7; k++)
+        gcf[k * 2] = g[k], gcf[k * 2 + 1] = g[7 + k];
+    ks_tensor in[2], out[3];
+    float ob[8], os[2];
+    int32_t oc[2];
+    for (int cf = 0; cf < 2; cf++) {
+        memset(&in[0], 0, sizeof in[0]);
+        in[0].dtype = KS_DTYPE_FLOAT32;
+        if (cf)
+            in[0].ndim = 4, in[0].dims[0] = 1, in[0].dims[1] = 7, in[0].dims[2] = 1, in[0].dims[3] = 2;
+        else
+            in[0].ndim = 5, in[0].dims[0] = 1, in[0].dims[1] = 1, in[0].dims[2] = 1, in[0].dims[3] = 2,
+            in[0].dims[4] = 7;
+        in[0].data = cf ? gcf : g;
+        out[0] = T(KS_DTYPE_FLOAT32, 3, 1, 2, 4), out[1] = T(KS_DTYPE_FLOAT32, 2, 1, 2, 0);
+        out[2] = T(KS_DTYPE_INT32, 2, 1, 2, 0);
+        KS_T_CHECK_OK(ctx, d->infer_shapes(ctx, self, 1, in, 3, out));
+        KS_T_CHECK(out[0].dims[0] == 1 && out[0].dims[1] == 2 && out[1].dims[1] == 2);
+        out[0].data = ob, out[1].data = os, out[2].data = oc;
+        KS_T_CHECK_OK(ctx, d->run_cpu(ctx, self, 1, in, 3, out));
+        KS_T_CHECK(os[0] < 0 && oc[1] == 1);
+        KS_T_CHECK_NEAR(os[1], 0.5 / (1 + exp(-10.0)), 1e-6);
+        KS_T_CHECK_NEAR(ob[4], 7, 1e-4);
+        KS_T_CHECK_NEAR(ob[5], -2.5, 1e-4);
+        KS_T_CHECK_NEAR(ob[6], 17, 1e-4);
+        KS_T_CHECK_NEAR(ob[7], 10.5, 1e-4);
+    }
+    /* wrong grid (3 cells), two heads for one stride, 5 columns */
+    in[0].dims[3] = 3;
+    KS_T_CHECK(d->infer_shapes(ctx, self, 1, in, 3, out) == KS_UNSUPPORTED_SHAPE && has(ctx, "input 0") &&
+               has(ctx, "stride 8"));
+    in[0].dims[3] = 2;
+    in[1] = in[0];
+    KS_T_CHECK(d->infer_shapes(ctx, self, 2, in, 3, out) == KS_INVALID_MODEL && has(ctx, "one head per stride"));
+    in[0].dims[1] = 5;
+    KS_T_CHECK(d->infer_shapes(ctx, self, 1, in, 3, out) == KS_UNSUPPORTED_SHAPE);
+    /* version-2 parameters: round trip, peek, truncated, as version 1 */
+    unsigned char buf[512];
+    size_t nb = 0;
+    KS_T_CHECK_OK(ctx, d->serialize(self, buf, sizeof buf, &nb));
+    KS_T_CHECK(nb > 104 && nb <= sizeof buf);
+    ks_decode_plugin_info info;
+    KS_T_CHECK(ks__decode_plugin_peek(buf, nb, &info) == 0 && info.kind == KS_DECODE_YOLO_GRID && info.input_w == 16);
+    void *copy = NULL, *x = NULL;
+    KS_T_CHECK_OK(ctx, d->deserialize(ctx, buf, nb, &copy));
+    if (copy) {
+        in[0].dims[1] = 7;
+        out[0].data = ob, out[1].data = os, out[2].data = oc;
+        memset(os, 0, sizeof os);
+        KS_T_CHECK_OK(ctx, d->run_cpu(ctx, copy, 1, in, 3, out));
+        KS_T_CHECK_NEAR(os[1], 0.5 / (1 + exp(-10.0)), 1e-6);
+        KS_T_CHECK_NEAR(ob[6], 17, 1e-4);
+        d->destroy(copy);
+    }
+    KS_T_CHECK(d->deserialize(ctx, buf, 104, &x) == KS_CORRUPT_FILE);
+    buf[4] = 1; /* version 1 cannot hold anchors */
+    KS_T_CHECK(d->deserialize(ctx, buf, nb, &x) == KS_CORRUPT_FILE);
+    d->destroy(self);
+    /* defaults: strides 8 16 32, the YOLOv5 anchors; 3 heads of a 64x32 input */
+    int64_t sz2[2] = {64, 32};
+    ks_plugin_attr b[2] = {a[0], {.key = "input_size", .type = KS_PLUGIN_ATTR_INTS, .n = 2, .ints = sz2}};
+    KS_T_CHECK_OK(ctx, d->create(ctx, b, 2, &self));
+    if (!self)
+        return;
+    ks_tensor h[3];
+    for (int l = 0; l < 3; l++) {
+        memset(&h[l], 0, sizeof h[l]);
+        h[l].dtype = KS_DTYPE_FLOAT16, h[l].ndim = 4;
+        h[l].dims[0] = 2, h[l].dims[1] = 255, h[l].dims[2] = 4 >> l, h[l].dims[3] = 8 >> l;
+    }
+    KS_T_CHECK_OK(ctx, d->infer_shapes(ctx, self, 3, h, 3, out));
+    KS_T_CHECK(out[0].dims[0] == 2 && out[0].dims[1] == 3 * (32 + 8 + 2));
+    h[2].ndim = 5, h[2].dims[1] = 3, h[2].dims[4] = 85; /* mixed layouts */
+    KS_T_CHECK(d->infer_shapes(ctx, self, 3, h, 3, out) == KS_UNSUPPORTED_SHAPE && has(ctx, "one layout"));
+    d->destroy(self);
+    ks_context_clear_error(ctx);
+}
+
 static void nms_cases(ks_context *ctx) {
     const ks_plugin_desc *d = ks__nms_plugin_desc();
     ks_plugin_attr at[4] = {{.key = "score_threshold", .type = KS_PLUGIN_ATTR_FLOAT, .f = 0.1},
@@ -321,6 +428,7 @@ int main(void) {
     KS_T_CHECK(ks_context_create(NULL, &ctx) == KS_OK);
     decode_attrs(ctx);
     decode_shapes(ctx);
+    grid_cases(ctx);
     nms_cases(ctx);
     node_error(ctx);
     append_errors(ctx);

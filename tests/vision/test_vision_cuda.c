@@ -1,8 +1,8 @@
 /* CUDA vision kernels against the CPU references: preprocessing (every pixel format,
  * every resize mode, FP32/FP16, a 40-image mixed batch), every decoder (FP32 and FP16
  * network outputs), batched NMS (shared-memory and global-memory sort paths, class-aware,
- * top-k, landmarks, transforms), the post-processing plugins (DetectionDecode, BatchedNMS:
- * run_cuda against run_cpu), engines built with appended post-processing against the CPU
+ * top-k, landmarks, transforms), the post-processing plugins (DetectionDecode incl. yolo_grid,
+ * BatchedNMS: run_cuda against run_cpu), engines built with appended post-processing against the CPU
  * session of the same model (FP32/FP16, serialize -> load, missing-plugin error), and the GPU
  * detector end to end against the CPU detector: decode + NMS inside the engine (default),
  * as separate kernels, and from an engine file built with post-processing.
@@ -695,6 +695,70 @@ static void test_plugins(ks_context *ctx) {
     }
 }
 
+/* DetectionDecode yolo_grid (three raw YOLOv5 heads, 640x480, batch 2; channels_last with
+ * layout auto, channels_first named): run_cuda == run_cpu (the sigmoids use expf, which may
+ * differ by an ulp or two between CPU and GPU). */
+static void test_plugin_yolo_grid(ks_context *ctx) {
+    const ks_plugin_desc *dd = ks__decode_plugin_desc();
+    const int B = 2, NO = 85;
+    for (int cf = 0; cf < 2; cf++) {
+        int64_t sz[2] = {640, 480};
+        ks_plugin_attr at[4] = {{.key = "decoder", .type = KS_PLUGIN_ATTR_STRING, .s = "yolo_grid"},
+                                {.key = "input_size", .type = KS_PLUGIN_ATTR_INTS, .n = 2, .ints = sz},
+                                {.key = "score_threshold", .type = KS_PLUGIN_ATTR_FLOAT, .f = 0.25},
+                                {.key = "layout", .type = KS_PLUGIN_ATTR_STRING, .s = "channels_first"}};
+        void *dec = NULL;
+        KS_T_CHECK_OK(ctx, dd->create(ctx, at, cf ? 4 : 3, &dec));
+        if (!dec)
+            return;
+        ks_tensor in[3];
+        int64_t N = 0;
+        for (int l = 0; l < 3; l++) {
+            int64_t s = 8 << l, H = (480 + s - 1) / s, W = (640 + s - 1) / s;
+            memset(&in[l], 0, sizeof in[l]);
+            in[l].dtype = KS_DTYPE_FLOAT32;
+            if (cf) {
+                in[l].ndim = 4;
+                in[l].dims[0] = B, in[l].dims[1] = 3 * NO, in[l].dims[2] = H, in[l].dims[3] = W;
+            } else {
+                in[l].ndim = 5;
+                in[l].dims[0] = B, in[l].dims[1] = 3, in[l].dims[2] = H, in[l].dims[3] = W, in[l].dims[4] = NO;
+            }
+            in[l].data = rand_floats((size_t)(B * 3 * H * W * NO), -6, 3);
+            N += 3 * H * W;
+        }
+        ks_tensor ho[3], go[3];
+        double ms = 0;
+        plugin_both(ctx, dd, dec, 3, in, 3, ho, go, &ms);
+        KS_T_CHECK(ho[1].ndim == 2 && ho[1].dims[0] == B && ho[1].dims[1] == N);
+        const float *hs = ho[1].data, *gs = go[1].data, *hb = ho[0].data, *gb = go[0].data;
+        int sdiff = 0, live = 0;
+        double worst = 0;
+        for (int64_t r = 0; r < B * N; r++) {
+            if (hs[r] != gs[r] && !(hs[r] >= 0 && gs[r] >= 0 && fabsf(hs[r] - gs[r]) <= 4e-7f * fabsf(hs[r])))
+                sdiff++;
+            if (hs[r] < 0)
+                continue;
+            live++;
+            sdiff += ((const int32_t *)ho[2].data)[r] != ((const int32_t *)go[2].data)[r];
+            for (int k = 0; k < 4; k++) {
+                double a = hb[r * 4 + k], b = gb[r * 4 + k];
+                double e = fabs(a - b) / (1e-3 + 1e-5 * fabs(a));
+                worst = e > worst ? e : worst;
+            }
+        }
+        KS_T_CHECK_MSG(sdiff == 0 && worst <= 1.0 && live > 0,
+                       "DetectionDecode yolo_grid (%s): %d score/class diffs, worst %.3g, %d live",
+                       cf ? "channels_first" : "channels_last", sdiff, worst, live);
+        fprintf(stderr, "  plugin DetectionDecode yolo_grid %-14s %d x %lld rows (%d candidates): run_cuda == run_cpu "
+                        "(worst %.2g of tol), %.3f ms\n",
+                cf ? "channels_first" : "channels_last", B, (long long)N, live, worst, ms);
+        for (int i = 0; i < 3; i++)
+            ks_tensor_release(ctx, &ho[i]), ks_tensor_release(ctx, &go[i]), free(in[i].data);
+        dd->destroy(dec);
+    }
+}
+
 /* Strong boxes (score >= thr) of a [M,4] list with a partner at IoU >= need in the other. */
 static int unmatched(const float *a, const float *as, int na, const float *b, int nb, float thr, float need,
                      int *strong) {
@@ -1004,6 +1068,7 @@ int main(void) {
     test_nms(ctx);
     test_detector_mtcnn_batch(ctx);
     test_plugins(ctx);
+    test_plugin_yolo_grid(ctx);
     test_engine_postprocess(ctx);
     if (getenv("KS_VISION_SKIP_DETECTOR"))
         fprintf(stderr, "  detector GPU-vs-CPU part skipped (KS_VISION_SKIP_DETECTOR)\n");

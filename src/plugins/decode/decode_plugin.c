@@ -8,6 +8,8 @@
  *   yolo    : rows [B,N,5+C] (cx,cy,w,h in input pixels, obj, classes)
  *   yunet   : cls [B*N,1], obj [B*N,1], bbox [B*N,4], (kps [B*N,10])
  *   scrfd   : score [B*N,1], bbox [B*N,4], (kps [B*N,10])
+ *   yolo_grid: one raw head per level (logits), [B,A,H,W,5+C] (layout channels_last) or
+ *             [B,A*(5+C),H,W] (channels_first), H = ceil(input_h/stride), W likewise
  *   (yunet / scrfd: the levels concatenated level-major: level l holds its [B, n_l, k]
  *   rows, n_l = ceil(H/s)*ceil(W/s)*anchors, at row B*(n_0+..+n_{l-1}))
  * outputs: boxes [B,N,4] float32 (x1,y1,x2,y2, network-input pixels), scores [B,N] float32
@@ -20,8 +22,14 @@
 #include "plugins/decode/decode_plugin.h"
 
 #define DECP_MAGIC 0x44445344u /* "DSDD" */
-#define DECP_VERSION 1u
+#define DECP_VERSION 1u  /* ssd, corners, yunet, scrfd, yolo: 26 words */
+#define DECP_VERSION2 2u /* yolo_grid: the 26 words + layout, anchors per level, anchor sizes */
 #define DECP_WORDS 26
+#define DECP_WORDS2 (DECP_WORDS + 2 + KS_DECODE_MAX_LEVELS * 4 * 2)
+
+/* yolo_grid layouts (attribute 'layout'); 1 and 2 match ks_detector's yolo_grid codes */
+enum { GRID_AUTO = 0, GRID_CHANNELS_LAST = 1, GRID_CHANNELS_FIRST = 2 };
+static const char *const layout_names[3] = {"auto", "channels_last", "channels_first"};
 
 static const char *const kind_names[KS_BOX_DECODER_COUNT] = {"ssd", "corners", "yunet", "scrfd", "yolo", "yolo_grid"};
 
@@ -29,10 +37,12 @@ typedef struct decp {
     ks_context *ctx;
     int32_t kind, family, input_w, input_h, first_class, sqrt_score, n_levels;
     float score_threshold, variance[2];
-    int32_t strides[KS_DECODE_MAX_LEVELS], anchors[KS_DECODE_MAX_LEVELS];
+    int32_t strides[KS_DECODE_MAX_LEVELS], anchors[KS_DECODE_MAX_LEVELS]; /* anchors: count per level */
+    int32_t layout;                                   /* yolo_grid: GRID_* */
+    float anchor_wh[KS_DECODE_MAX_LEVELS][4][2];      /* yolo_grid: anchor w, h (input pixels) */
 } decp;
 
-static int is_level_kind(int32_t k) { return k == KS_DECODE_YUNET || k == KS_DECODE_SCRFD; }
+static int is_level_kind(int32_t k) { return k == KS_DECODE_YUNET || k == KS_DECODE_SCRFD || k == KS_DECODE_YOLO_GRID; }
 
 static ks_status decp_check(ks_context *ctx, const decp *p) {
     if ((unsigned)p->kind >= KS_BOX_DECODER_COUNT)
@@ -66,12 +76,86 @@ static ks_status decp_check(ks_context *ctx, const decp *p) {
                                        (int)p->strides[l], (int)p->anchors[l]);
             if (p->kind == KS_DECODE_YUNET && p->anchors[l] != 1)
                 return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR, "DetectionDecode (yunet): one anchor per cell");
+            if (p->kind == KS_DECODE_YOLO_GRID) {
+                if (p->anchors[l] > 4 || p->anchors[l] != p->anchors[0])
+                    return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR,
+                                           "DetectionDecode (yolo_grid): level %d: %d anchors (1..4, the same on "
+                                           "every level)", l, (int)p->anchors[l]);
+                for (int a = 0; a < p->anchors[l]; a++) {
+                    float w = p->anchor_wh[l][a][0], h = p->anchor_wh[l][a][1];
+                    if (!(w > 0 && h > 0 && w <= 1e6f && h <= 1e6f))
+                        return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR,
+                                               "DetectionDecode (yolo_grid): level %d anchor %d is %gx%g (must be > 0)",
+                                               l, a, (double)w, (double)h);
+                }
+            }
             int64_t gw = (p->input_w + p->strides[l] - 1) / p->strides[l];
             int64_t gh = (p->input_h + p->strides[l] - 1) / p->strides[l];
             rows += gw * gh * p->anchors[l];
         }
         if (rows > (1 << 28))
             return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR, "DetectionDecode (%s): %lld rows", nm, (long long)rows);
+    }
+    if (p->layout < GRID_AUTO || p->layout > GRID_CHANNELS_FIRST || (p->layout && p->kind != KS_DECODE_YOLO_GRID))
+        return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR, "DetectionDecode (%s): layout %d", nm, (int)p->layout);
+    return KS_OK;
+}
+
+/* yolo_grid attributes: strides (8 16 32), anchors (w,h pairs, level-major, the same count per
+ * level; the standard YOLOv5 P3-P5 anchors by default), layout (auto, channels_last,
+ * channels_first). */
+static ks_status grid_attrs(ks_context *ctx, const ks_plugin_attr *attrs, int n, decp *p) {
+    ks_decode_params dp;
+    ks_decode_params_init(&dp);
+    dp.input_w = dp.input_h = 640;
+    ks_decode_yolov5_levels(&dp);
+    p->n_levels = dp.n_levels;
+    for (int l = 0; l < dp.n_levels; l++) {
+        p->strides[l] = dp.levels[l].stride, p->anchors[l] = dp.levels[l].n_anchors;
+        memcpy(p->anchor_wh[l], dp.levels[l].anchors, sizeof p->anchor_wh[l]);
+    }
+    const ks_plugin_attr *a = ks_plugin_attr_find(attrs, n, "strides");
+    int custom_strides = 0;
+    if (a) {
+        if (a->type != KS_PLUGIN_ATTR_INTS || a->n < 1 || a->n > KS_DECODE_MAX_LEVELS)
+            return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR, "DetectionDecode (yolo_grid): strides must be 1..%d ints",
+                                   KS_DECODE_MAX_LEVELS);
+        custom_strides = a->n != 3 || a->ints[0] != 8 || a->ints[1] != 16 || a->ints[2] != 32;
+        p->n_levels = (int32_t)a->n;
+        for (int l = 0; l < p->n_levels; l++)
+            p->strides[l] = a->ints[l] > 0 && a->ints[l] <= 4096 ? (int32_t)a->ints[l] : -1;
+    }
+    if ((a = ks_plugin_attr_find(attrs, n, "anchors"))) {
+        int64_t cnt = a->n;
+        if ((a->type != KS_PLUGIN_ATTR_FLOATS && a->type != KS_PLUGIN_ATTR_INTS) || cnt <= 0 ||
+            cnt % (2 * p->n_levels) || cnt / (2 * p->n_levels) > 4)
+            return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR,
+                                   "DetectionDecode (yolo_grid): anchors must be w,h pairs, 1..4 per stride for %d "
+                                   "strides (level-major), got %lld numbers",
+                                   (int)p->n_levels, (long long)cnt);
+        int na = (int)(cnt / (2 * p->n_levels));
+        memset(p->anchor_wh, 0, sizeof p->anchor_wh);
+        for (int l = 0; l < p->n_levels; l++) {
+            p->anchors[l] = na;
+            for (int k = 0; k < 2 * na; k++) {
+                int64_t i = (int64_t)l * 2 * na + k;
+                p->anchor_wh[l][k / 2][k % 2] = a->type == KS_PLUGIN_ATTR_FLOATS ? a->floats[i] : (float)a->ints[i];
+            }
+        }
+    } else if (custom_strides) {
+        return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR,
+                               "DetectionDecode (yolo_grid): strides other than 8 16 32 need an 'anchors' attribute");
+    }
+    p->layout = GRID_AUTO;
+    if ((a = ks_plugin_attr_find(attrs, n, "layout"))) {
+        p->layout = -1;
+        for (int k = 0; a->type == KS_PLUGIN_ATTR_STRING && a->s && k < 3; k++)
+            if (!strcmp(a->s, layout_names[k]))
+                p->layout = k;
+        if (p->layout < 0)
+            return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR,
+                                   "DetectionDecode (yolo_grid): layout must be auto, channels_last ([B,A,H,W,5+C]) or "
+                                   "channels_first ([B,A*(5+C),H,W])");
     }
     return KS_OK;
 }
@@ -107,17 +191,14 @@ static ks_status decp_create(ks_context *ctx, const ks_plugin_attr *attrs, int n
     const ks_plugin_attr *a = ks_plugin_attr_find(attrs, n, "decoder");
     if (!a || a->type != KS_PLUGIN_ATTR_STRING || !a->s)
         return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR,
-                               "DetectionDecode: string attribute 'decoder' (ssd, corners, yunet, scrfd, yolo) is required");
+                               "DetectionDecode: string attribute 'decoder' (ssd, corners, yunet, scrfd, yolo, yolo_grid) is required");
     p.kind = -1;
     for (int k = 0; k < KS_BOX_DECODER_COUNT; k++)
         if (!strcmp(a->s, kind_names[k]))
             p.kind = k;
     if (p.kind < 0)
         return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR,
-                               "DetectionDecode: decoder '%s' (ssd, corners, yunet, scrfd, yolo)", a->s);
-    if (p.kind == KS_DECODE_YOLO_GRID) /* ks_decode_* and the detector (separate stages) only, for now */
-        return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR,
-                               "DetectionDecode: decoder 'yolo_grid' is not supported by the plugin yet");
+                               "DetectionDecode: decoder '%s' (ssd, corners, yunet, scrfd, yolo, yolo_grid)", a->s);
     if ((a = ks_plugin_attr_find(attrs, n, "family"))) {
         ks_detector_family f;
         if (a->type != KS_PLUGIN_ATTR_STRING || !a->s || ks_detector_family_from_name(a->s, &f) != KS_OK)
@@ -145,7 +226,10 @@ static ks_status decp_create(ks_context *ctx, const ks_plugin_attr *attrs, int n
             return ks_plugin_error(ctx, KS_UNSUPPORTED_ATTR, "DetectionDecode: variances must be 2 floats");
         p.variance[0] = a->floats[0], p.variance[1] = a->floats[1];
     }
-    if (is_level_kind(p.kind)) {
+    if (p.kind == KS_DECODE_YOLO_GRID) {
+        if ((st = grid_attrs(ctx, attrs, n, &p)) != KS_OK)
+            return st;
+    } else if (is_level_kind(p.kind)) {
         p.n_levels = 3;
         for (int l = 0; l < 3; l++)
             p.strides[l] = 8 << l, p.anchors[l] = p.kind == KS_DECODE_SCRFD ? 2 : 1;
@@ -169,9 +253,12 @@ static ks_status decp_create(ks_context *ctx, const ks_plugin_attr *attrs, int n
     return decp_new(ctx, &p, self);
 }
 
-static void to_words(const decp *p, uint32_t *w) {
-    memset(w, 0, sizeof(uint32_t) * DECP_WORDS);
-    w[0] = DECP_MAGIC, w[1] = DECP_VERSION;
+/* Version 1 (26 words) for every decoder but yolo_grid, so their parameters are unchanged;
+ * version 2 (DECP_WORDS2) for yolo_grid. Returns the word count. */
+static int to_words(const decp *p, uint32_t *w) {
+    int grid = p->kind == KS_DECODE_YOLO_GRID;
+    memset(w, 0, sizeof(uint32_t) * DECP_WORDS2);
+    w[0] = DECP_MAGIC, w[1] = grid ? DECP_VERSION2 : DECP_VERSION;
     w[2] = (uint32_t)p->kind, w[3] = (uint32_t)p->family, w[4] = (uint32_t)p->input_w, w[5] = (uint32_t)p->input_h;
     w[6] = (uint32_t)p->first_class, w[7] = (uint32_t)p->sqrt_score, w[8] = (uint32_t)p->n_levels;
     memcpy(&w[9], &p->score_threshold, 4);
@@ -180,17 +267,26 @@ static void to_words(const decp *p, uint32_t *w) {
     for (int l = 0; l < KS_DECODE_MAX_LEVELS; l++)
         w[12 + l] = (uint32_t)p->strides[l], w[17 + l] = (uint32_t)p->anchors[l];
     /* w[22..25] reserved (zero) */
+    if (!grid)
+        return DECP_WORDS;
+    w[26] = (uint32_t)p->layout, w[27] = (uint32_t)p->anchors[0];
+    memcpy(&w[28], p->anchor_wh, sizeof p->anchor_wh);
+    return DECP_WORDS2;
 }
 
 static int from_words(const void *bytes, size_t n, decp *p) {
-    uint32_t w[DECP_WORDS];
-    if (!bytes || n != sizeof w)
+    uint32_t w[DECP_WORDS2];
+    if (!bytes || n < 8)
         return -1;
-    memcpy(w, bytes, sizeof w);
+    memcpy(w, bytes, 8);
     if (w[0] != DECP_MAGIC)
         return -1;
-    if (w[1] != DECP_VERSION)
+    if (w[1] != DECP_VERSION && w[1] != DECP_VERSION2)
         return -2;
+    int v2 = w[1] == DECP_VERSION2;
+    if (n != sizeof(uint32_t) * (v2 ? DECP_WORDS2 : DECP_WORDS))
+        return -1;
+    memcpy(w, bytes, n);
     memset(p, 0, sizeof(*p));
     p->kind = (int32_t)w[2], p->family = (int32_t)w[3], p->input_w = (int32_t)w[4], p->input_h = (int32_t)w[5];
     p->first_class = (int32_t)w[6], p->sqrt_score = (int32_t)w[7], p->n_levels = (int32_t)w[8];
@@ -199,18 +295,26 @@ static int from_words(const void *bytes, size_t n, decp *p) {
     memcpy(&p->variance[1], &w[11], 4);
     for (int l = 0; l < KS_DECODE_MAX_LEVELS; l++)
         p->strides[l] = (int32_t)w[12 + l], p->anchors[l] = (int32_t)w[17 + l];
+    if ((p->kind == KS_DECODE_YOLO_GRID) != v2) /* yolo_grid needs its anchors; the others are version 1 */
+        return -1;
+    if (v2) {
+        p->layout = (int32_t)w[26];
+        memcpy(p->anchor_wh, &w[28], sizeof p->anchor_wh);
+        if (p->n_levels < 1 || p->n_levels > KS_DECODE_MAX_LEVELS || (int32_t)w[27] != p->anchors[0])
+            return -1;
+    }
     return 0;
 }
 
 static ks_status decp_serialize(const void *self, void *buf, size_t cap, size_t *n_bytes) {
     const decp *p = self;
-    uint32_t w[DECP_WORDS];
-    to_words(p, w);
-    *n_bytes = sizeof w;
+    uint32_t w[DECP_WORDS2];
+    size_t nb = sizeof(uint32_t) * (size_t)to_words(p, w);
+    *n_bytes = nb;
     if (buf) {
-        if (cap < sizeof w)
+        if (cap < nb)
             return ks_plugin_error(p->ctx, KS_INVALID_ARGUMENT, "DetectionDecode: buffer too small");
-        memcpy(buf, w, sizeof w);
+        memcpy(buf, w, nb);
     }
     return KS_OK;
 }
@@ -221,8 +325,8 @@ static ks_status decp_deserialize(ks_context *ctx, const void *bytes, size_t n, 
     if (rc == -2)
         return ks_plugin_error(ctx, KS_VERSION_MISMATCH, "DetectionDecode: unknown parameter version");
     if (rc)
-        return ks_plugin_error(ctx, KS_CORRUPT_FILE, "DetectionDecode: %zu parameter bytes or bad magic (need %zu)", n,
-                               sizeof(uint32_t) * DECP_WORDS);
+        return ks_plugin_error(ctx, KS_CORRUPT_FILE, "DetectionDecode: %zu parameter bytes or bad magic (need %zu, or %zu for "
+                               "yolo_grid)", n, sizeof(uint32_t) * DECP_WORDS, sizeof(uint32_t) * DECP_WORDS2);
     if (decp_check(ctx, &p) != KS_OK) /* a bad value in a file is corruption */
         return ks_plugin_error(ctx, KS_CORRUPT_FILE, "DetectionDecode: invalid stored parameters");
     return decp_new(ctx, &p, self);
@@ -271,6 +375,7 @@ static int64_t total_level_rows(const decp *p) {
 typedef struct shape_info {
     int64_t B, N, C;  /* -1 unknown */
     int landmarks;    /* landmark input present */
+    int layout;       /* yolo_grid: GRID_CHANNELS_LAST / _FIRST (GRID_AUTO while ranks are unknown) */
     ks_dtype dtype;   /* raw inputs */
 } shape_info;
 
@@ -301,11 +406,80 @@ static ks_status check_last(const decp *p, const ks_tensor *t, int idx, const ch
     return KS_OK;
 }
 
+/* yolo_grid: one head per level, [B,A,H,W,5+C] or [B,A*(5+C),H,W]. */
+static ks_status grid_shapes(const decp *p, int n_in, const ks_tensor *in, shape_info *si) {
+    if (n_in != p->n_levels)
+        return ks_plugin_error(p->ctx, KS_INVALID_MODEL,
+                               "DetectionDecode (yolo_grid): takes one head per stride (%d inputs), got %d",
+                               (int)p->n_levels, n_in);
+    si->dtype = in[0].dtype;
+    si->N = total_level_rows(p);
+    si->layout = p->layout;
+    for (int l = 0; l < n_in; l++) {
+        const ks_tensor *t = &in[l];
+        if (t->dtype != si->dtype || (si->dtype != KS_DTYPE_FLOAT32 && si->dtype != KS_DTYPE_FLOAT16))
+            return ks_plugin_error(p->ctx, KS_UNSUPPORTED_DTYPE,
+                                   "DetectionDecode (yolo_grid): inputs must all be float32 or all float16 (input %d "
+                                   "is %s)",
+                                   l, ks_dtype_name(t->dtype));
+        if (t->ndim < 0)
+            continue;
+        int lay = p->layout ? p->layout : t->ndim == 5 ? GRID_CHANNELS_LAST : GRID_CHANNELS_FIRST;
+        if (si->layout && lay != si->layout)
+            lay = -1;
+        int32_t s = p->strides[l], A = p->anchors[l];
+        int64_t gh = (p->input_h + s - 1) / s, gw = (p->input_w + s - 1) / s;
+        int64_t no = -1, want[5];
+        int nd = lay == GRID_CHANNELS_LAST ? 5 : 4, ok = lay > 0 && t->ndim == nd;
+        if (ok) {
+            no = lay == GRID_CHANNELS_LAST ? t->dims[4] : (t->dims[1] >= 0 ? t->dims[1] / A : -1);
+            if (lay == GRID_CHANNELS_LAST)
+                want[1] = A, want[2] = gh, want[3] = gw, want[4] = no;
+            else
+                want[1] = no >= 0 ? A * no : -1, want[2] = gh, want[3] = gw;
+            for (int d = 1; d < nd; d++)
+                ok &= t->dims[d] < 0 || want[d] < 0 || t->dims[d] == want[d];
+            ok &= no < 0 || no >= 6;
+        }
+        if (!ok) {
+            char sh[96];
+            ks_shape_str(t->dims, t->ndim, sh, sizeof sh);
+            return SHAPE_ERR("DetectionDecode (yolo_grid): input %d (stride %d head) has shape [%s], must be "
+                             "[B,%d,%lld,%lld,5+C] (channels_last) or [B,%d*(5+C),%lld,%lld] (channels_first) for a "
+                             "%dx%d input%s",
+                             l, (int)s, sh, (int)A, (long long)gh, (long long)gw, (int)A, (long long)gh, (long long)gw,
+                             (int)p->input_w, (int)p->input_h, lay < 0 ? " (all heads in one layout)" : "");
+        }
+        si->layout = lay;
+        if (no >= 0) {
+            if (si->C >= 0 && si->C != no - 5)
+                return SHAPE_ERR("DetectionDecode (yolo_grid): input %d has %lld classes, input 0 %lld", l,
+                                 (long long)(no - 5), (long long)si->C);
+            si->C = no - 5;
+        }
+        if (t->dims[0] >= 0) {
+            if (si->B >= 0 && si->B != t->dims[0])
+                return SHAPE_ERR("DetectionDecode (yolo_grid): inputs disagree on the batch (%lld vs %lld)",
+                                 (long long)si->B, (long long)t->dims[0]);
+            si->B = t->dims[0];
+        }
+    }
+    if (si->B == 0)
+        return SHAPE_ERR("DetectionDecode (yolo_grid): no rows");
+    if (si->B > 0 && si->B * si->N > (1LL << 31) - 1)
+        return SHAPE_ERR("DetectionDecode (yolo_grid): %lld x %lld rows is too many", (long long)si->B,
+                         (long long)si->N);
+    return KS_OK;
+}
+
 /* Validates the inputs and derives B, N, C. */
 static ks_status io_shapes(const decp *p, int n_in, const ks_tensor *in, shape_info *si) {
     const char *nm = kind_names[p->kind];
     si->B = si->N = si->C = -1;
     si->landmarks = 0;
+    si->layout = GRID_AUTO;
+    if (p->kind == KS_DECODE_YOLO_GRID)
+        return grid_shapes(p, n_in, in, si);
     static const int lo[KS_BOX_DECODER_COUNT] = {3, 2, 3, 2, 1, 3}, hi[KS_BOX_DECODER_COUNT] = {4, 2, 4, 3, 1, 3};
     if (n_in < lo[p->kind] || n_in > hi[p->kind])
         return ks_plugin_error(p->ctx, KS_INVALID_MODEL,
@@ -490,6 +664,21 @@ static ks_status make_call(const decp *p, int n_in, const ks_tensor *in, int n_o
         q->n_classes = (int32_t)si.C;
         q->first_class = 0;
         di->boxes[0] = in[0].data;
+        break;
+    case KS_DECODE_YOLO_GRID:
+        q->n_classes = (int32_t)si.C;
+        q->first_class = 0;
+        q->n_levels = p->n_levels;
+        q->yolo_channels_first = si.layout == GRID_CHANNELS_FIRST;
+        for (int l = 0; l < p->n_levels; l++) {
+            int32_t s = p->strides[l];
+            q->levels[l].stride = s;
+            q->levels[l].grid_w = (p->input_w + s - 1) / s;
+            q->levels[l].grid_h = (p->input_h + s - 1) / s;
+            q->levels[l].n_anchors = p->anchors[l];
+            memcpy(q->levels[l].anchors, p->anchor_wh[l], sizeof q->levels[l].anchors);
+            di->boxes[l] = in[l].data;
+        }
         break;
     default: {
         int yunet = p->kind == KS_DECODE_YUNET;
