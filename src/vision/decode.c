@@ -66,7 +66,7 @@ ks_status ks_decode_check(ks_context *ctx, const ks_decode_params *p) {
                     return ks__error(ctx, KS_INVALID_ARGUMENT, "decode (yolo_grid): level %d anchor %d is %gx%g", l, a,
                                      (double)p->levels[l].anchors[a][0], (double)p->levels[l].anchors[a][1]);
         }
-        /* fall through: levels and rows */
+        /* fall through - the levels and rows are checked below */
     default: {
         if (p->n_levels <= 0 || p->n_levels > KS_DECODE_MAX_LEVELS)
             return ks__error(ctx, KS_INVALID_ARGUMENT, "decode (%s): %d levels (1..%d)", nm, (int)p->n_levels,

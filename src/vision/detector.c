@@ -40,6 +40,7 @@ ks_status ks__mtcnn_detector_create(ks_context *ctx, const char *model_dir, cons
 ks_status ks__mtcnn_detector_detect(void *m, int n_images, const ks_image *images,
                                     ks_detection_list *results) __attribute__((weak));
 void ks__mtcnn_detector_destroy(void *m) __attribute__((weak));
+int ks__mtcnn_on_gpu(const ks_mtcnn *m) __attribute__((weak));
 
 void ks_detector_options_init(ks_detector_options *o) {
     if (!o)
@@ -961,7 +962,11 @@ const char *ks_detector_class_label(const ks_detector *d, int32_t class_id) {
     return class_id == 0 ? "face" : "?";
 }
 
-int ks_detector_on_gpu(const ks_detector *d) { return d && d->gpu ? 1 : 0; }
+int ks_detector_on_gpu(const ks_detector *d) {
+    if (d && d->mtcnn) /* the cascade keeps its own GPU state */
+        return ks__mtcnn_on_gpu ? ks__mtcnn_on_gpu((const ks_mtcnn *)d->mtcnn) : 0;
+    return d && d->gpu ? 1 : 0;
+}
 
 int ks__detector_is_engine_file(const char *path) {
     return ends_with(path, ".engine") || ends_with(path, ".ksengine") || ends_with(path, ".kse");
