@@ -285,17 +285,14 @@ static ks_status append_postprocess(ks_detector *d) {
     return ks__detector_append_postprocess(d);
 }
 
-ks_status ks__detector_gpu_create(ks_detector *d) {
+/* One attempt: an engine for `want` images, with decode + NMS inside when pp, from d->model
+ * as it is now (the caller reloads it between attempts). */
+static ks_status build_at(ks_detector *d, int want, int pp, int dyn_batch) {
     ks_context *ctx = d->ctx;
-    if (!ks_cuda_available())
-        return ks__error(ctx, KS_NO_DEVICE, "no CUDA device");
     d->gpu = ks__alloc(ctx, sizeof(ks_detector_gpu));
     if (!d->gpu)
         return ks__oom(ctx, sizeof(ks_detector_gpu), "GPU detector");
     ks_detector_gpu *g = d->gpu;
-    int pp = ks__detector_want_postprocess(d, 1);
-    int want = d->opt.max_batch > 0 ? d->opt.max_batch : 1;
-    int dyn_batch = d->io.in_dims[0] < 0; /* declared dims (read before the input was fixed) */
     ks_build_config cfg;
     ks_build_config_init(&cfg);
     cfg.precision = d->opt.fp16 ? KS_PRECISION_FP16 : KS_PRECISION_FP32;
@@ -307,13 +304,11 @@ ks_status ks__detector_gpu_create(ks_detector *d) {
     cfg.n_input_shapes = 1;
     cfg.max_batch = want;
     ks_status st = KS_OK;
-    int rewritten = 0;
     if (want > 1 && d->io.in_dims[0] == 1) {
         /* Exported for batch 1 (constants such as Reshape targets hard-code it): rewrite the
-           graph for `want` where the batch can be followed, else batch-1 engine below. */
+           graph for `want` where the batch can be followed, else build the file's graph. */
         st = ks__graph_set_batch(d->model->graph, want);
         if (st == KS_OK) {
-            rewritten = 1;
             ks__log(ctx, KS_LOG_INFO, "%s: graph rewritten for batch %d", d->path, want);
         } else {
             /* Refused (e.g. a Reshape to [-1, 1] merging the batch into the rows, which a
@@ -337,28 +332,31 @@ ks_status ks__detector_gpu_create(ks_detector *d) {
         st = ks_engine_build(d->model, &cfg, &g->engine);
     if (st == KS_OK)
         st = gpu_init(d);
-    if (st != KS_OK && want > 1) {
-        /* The rewrite was refused, the build failed, or the outputs are not batch-major:
-           batch 1 always works. */
-        ks__log(ctx, KS_LOG_INFO, "%s: no batch-%d engine (%s); building for batch 1", d->path, want,
-                ks_context_last_error(ctx));
+    return st;
+}
+
+ks_status ks__detector_gpu_create(ks_detector *d) {
+    ks_context *ctx = d->ctx;
+    if (!ks_cuda_available())
+        return ks__error(ctx, KS_NO_DEVICE, "no CUDA device");
+    int pp = ks__detector_want_postprocess(d, 1);
+    int want = d->opt.max_batch > 0 ? d->opt.max_batch : 1;
+    int dyn_batch = d->io.in_dims[0] < 0; /* declared dims (read before the input was fixed) */
+    ks_status st = build_at(d, want, pp, dyn_batch);
+    /* Fallbacks, each from the file's graph: the batch-`want` engine without post-processing
+       inside (a graph the builder can batch may still not carry the appended plugins' shapes),
+       then batch 1, which always works. */
+    for (int attempt = 0; st != KS_OK && want > 1 && attempt < 2; attempt++) {
+        int w = attempt == 0 && pp ? want : 1, p = attempt == 0 ? 0 : pp;
+        if (attempt == 0 && !pp)
+            continue;
+        ks__log(ctx, KS_LOG_INFO, "%s: no batch-%d engine%s (%s); building for batch %d%s", d->path, want,
+                pp && attempt == 0 ? " with post-processing" : "", ks_context_last_error(ctx), w,
+                p ? " with post-processing" : " with separate decode + NMS");
         ks_context_clear_error(ctx);
         ks__detector_gpu_destroy(d);
-        if (rewritten || pp) /* start again from the file's batch-1 graph */
-            KS_CHECK(reload_model(d));
-        d->gpu = ks__alloc(ctx, sizeof(ks_detector_gpu));
-        if (!d->gpu)
-            return ks__oom(ctx, sizeof(ks_detector_gpu), "GPU detector");
-        g = d->gpu;
-        shape.dims[0] = 1;
-        cfg.max_batch = 1;
-        st = KS_OK;
-        if (pp)
-            st = append_postprocess(d);
-        if (st == KS_OK)
-            st = ks_engine_build(d->model, &cfg, &g->engine);
-        if (st == KS_OK)
-            st = gpu_init(d);
+        KS_CHECK(reload_model(d));
+        st = build_at(d, w, p, dyn_batch);
     }
     if (st == KS_OK)
         d->opt.postprocess = d->postprocess;
