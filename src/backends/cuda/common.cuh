@@ -68,23 +68,8 @@ static __device__ __forceinline__ void ks_pdl_wait() {
 
 int ks__pdl_enabled(void);
 
-template <typename... KArgs, typename... Args>
-static inline int ks_launch(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
-    cudaLaunchConfig_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.gridDim = grid;
-    cfg.blockDim = block;
-    cfg.dynamicSmemBytes = 0;
-    cfg.stream = s;
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = at;
-    cfg.numAttrs = ks__pdl_enabled() ? 1 : 0;
-    return (int)cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...);
-}
-
-// ks_launch with dynamic shared memory.
+// Launches k with dynamic shared memory smem on stream s (programmatic dependent launch when
+// KESTREL_PDL=1); returns the cudaError_t as an int.
 template <typename... KArgs, typename... Args>
 static inline int ks_launch_smem(void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
                                  Args... args) {
@@ -100,6 +85,11 @@ static inline int ks_launch_smem(void (*k)(KArgs...), dim3 grid, dim3 block, siz
     cfg.attrs = at;
     cfg.numAttrs = ks__pdl_enabled() ? 1 : 0;
     return (int)cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...);
+}
+
+template <typename... KArgs, typename... Args>
+static inline int ks_launch(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
+    return ks_launch_smem(k, grid, block, 0, s, args...);
 }
 
 static inline unsigned ks_blocks(int64_t n, int threads) {

@@ -543,20 +543,9 @@ extern "C" int ks__cu_conv_direct(const ks_conv_args *a, int half, void *stream)
     cudaStream_t s = (cudaStream_t)stream;
     int64_t npix = (int64_t)p.n * p.oh * p.ow;
     size_t smem = (size_t)p.k * p.c * p.kh * p.kw * sizeof(float);
-    cudaLaunchConfig_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.gridDim = dim3(ks_blocks(npix, 256));
-    cfg.blockDim = dim3(256);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = s;
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = at;
-    cfg.numAttrs = ks__pdl_enabled() ? 1 : 0;
-    cudaError_t e = half ? cudaLaunchKernelEx(&cfg, conv_direct_k<__half>, p)
-                         : cudaLaunchKernelEx(&cfg, conv_direct_k<float>, p);
-    if (e != cudaSuccess) return (int)e;
+    int e = half ? ks_launch_smem(conv_direct_k<__half>, dim3(ks_blocks(npix, 256)), dim3(256), smem, s, p)
+                 : ks_launch_smem(conv_direct_k<float>, dim3(ks_blocks(npix, 256)), dim3(256), smem, s, p);
+    if (e != cudaSuccess) return e;
     KS_CU_RET();
 }
 
