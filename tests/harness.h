@@ -73,6 +73,15 @@ static inline int ks_t_done(void) {
 
 /* Models directory: $KESTREL_MODELS, else ../shared/models relative to the
  * source tree (KS_SOURCE_DIR is defined by tests/CMakeLists.txt). */
+/* IoU of two boxes (x1, y1, x2, y2); 0 when they do not overlap. */
+static inline float ks_t_box_iou(const float *a, const float *b) {
+    float iw = fminf(a[2], b[2]) - fmaxf(a[0], b[0]), ih = fminf(a[3], b[3]) - fmaxf(a[1], b[1]);
+    if (iw <= 0 || ih <= 0)
+        return 0;
+    float i = iw * ih, u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i;
+    return u > 0 ? i / u : 0;
+}
+
 static inline const char *ks_t_models_dir(void) {
     const char *e = getenv("KESTREL_MODELS");
     if (e && *e)

@@ -28,14 +28,6 @@ static const char *images[] = {"mtcnn/test2.jpg", "mtcnn/pkuzhou_4.jpg", "mtcnn/
                                "ultraface/13.jpg"};
 #define N_IMG (sizeof images / sizeof images[0])
 
-static float iou(const float *a, const float *b) {
-    float xx1 = fmaxf(a[0], b[0]), yy1 = fmaxf(a[1], b[1]);
-    float xx2 = fminf(a[2], b[2]), yy2 = fminf(a[3], b[3]);
-    float w = fmaxf(0, xx2 - xx1), h = fmaxf(0, yy2 - yy1);
-    float u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h;
-    return u > 0 ? w * h / u : 0;
-}
-
 static void test_nms_unit(void) {
     ks_mtcnn_box b[5];
     memset(b, 0, sizeof b);
@@ -168,7 +160,7 @@ int main(void) {
                 int found = 0;
                 for (int b = 0; b < counts[v][i] && !found; b++) {
                     const ks_detection *e = &dets[v][i][b];
-                    if (iou(d->box, e->box) > 0.98f && fabsf(d->score - e->score) < 1e-3f) {
+                    if (ks_t_box_iou(d->box, e->box) > 0.98f && fabsf(d->score - e->score) < 1e-3f) {
                         found = 1;
                         for (int k = 0; k < 5; k++)
                             found &= fabsf(d->landmarks[k][0] - e->landmarks[k][0]) < 0.5f &&

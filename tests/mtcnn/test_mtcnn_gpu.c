@@ -32,14 +32,6 @@ static const char *images[] = {"mtcnn/test2.jpg", "mtcnn/pkuzhou_4.jpg", "mtcnn/
 #define N_IMG (sizeof images / sizeof images[0])
 #define STRONG 0.9f
 
-static float iou(const float *a, const float *b) {
-    float xx1 = fmaxf(a[0], b[0]), yy1 = fmaxf(a[1], b[1]);
-    float xx2 = fminf(a[2], b[2]), yy2 = fminf(a[3], b[3]);
-    float w = fmaxf(0, xx2 - xx1), h = fmaxf(0, yy2 - yy1);
-    float u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h;
-    return u > 0 ? w * h / u : 0;
-}
-
 /* Every strong box of a has a match in b; returns the count of misses. */
 static int unmatched(const ks_detection *a, int na, const ks_detection *b, int nb, float min_iou,
                      const char *what) {
@@ -49,7 +41,7 @@ static int unmatched(const ks_detection *a, int na, const ks_detection *b, int n
             continue;
         float best = 0;
         for (int j = 0; j < nb; j++)
-            best = fmaxf(best, iou(a[i].box, b[j].box));
+            best = fmaxf(best, ks_t_box_iou(a[i].box, b[j].box));
         if (best < min_iou) {
             fprintf(stderr, "  %s: box %d (%.1f,%.1f,%.1f,%.1f %.4f) best IoU %.3f\n", what, i,
                     a[i].box[0], a[i].box[1], a[i].box[2], a[i].box[3], a[i].score, best);

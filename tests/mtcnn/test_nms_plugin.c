@@ -21,14 +21,6 @@ static float frand(void) {
     return (float)(rng >> 8) / 16777216.0f;
 }
 
-static float iou(const float *a, const float *b) {
-    float xx1 = fmaxf(a[0], b[0]), yy1 = fmaxf(a[1], b[1]);
-    float xx2 = fminf(a[2], b[2]), yy2 = fminf(a[3], b[3]);
-    float w = fmaxf(0, xx2 - xx1), h = fmaxf(0, yy2 - yy1);
-    float u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h;
-    return u > 0 ? w * h / u : 0;
-}
-
 /* reference: rows sorted by (score desc, row asc), top_k, greedy */
 static int ref_nms(const float *boxes, const float *scores, int N, int C, float st, float it,
                    int top_k, int M, int aware, int *keep, int *kcls) {
@@ -60,7 +52,7 @@ static int ref_nms(const float *boxes, const float *scores, int N, int C, float 
         kcls[nk++] = cls[ord[i]];
         for (int j = i + 1; j < n; j++)
             if (!sup[j] && (!aware || cls[ord[j]] == cls[ord[i]]) &&
-                iou(&boxes[4 * ord[i]], &boxes[4 * ord[j]]) > it)
+                ks_t_box_iou(&boxes[4 * ord[i]], &boxes[4 * ord[j]]) > it)
                 sup[j] = 1;
     }
     free(ord), free(cls), free(best), free(sup);

@@ -89,14 +89,6 @@ static int in_subset(const char *img) {
     return 0;
 }
 
-static float iou(const float *a, const float *b) {
-    float iw = fminf(a[2], b[2]) - fmaxf(a[0], b[0]), ih = fminf(a[3], b[3]) - fmaxf(a[1], b[1]);
-    if (iw <= 0 || ih <= 0)
-        return 0;
-    float i = iw * ih, u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i;
-    return u > 0 ? i / u : 0;
-}
-
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -207,7 +199,7 @@ int main(void) {
                 float best = 0;
                 int bi = -1;
                 for (int j = 0; j < res.n; j++) {
-                    float v = iou(rb, res.items[j].box);
+                    float v = ks_t_box_iou(rb, res.items[j].box);
                     if (v > best)
                         best = v, bi = j;
                 }
@@ -244,7 +236,7 @@ int main(void) {
                     jm_node *b = boxes->items[k];
                     float rb[4] = {(float)b->items[0]->num, (float)b->items[1]->num, (float)b->items[2]->num,
                                    (float)b->items[3]->num};
-                    float v = iou(rb, res.items[j].box);
+                    float v = ks_t_box_iou(rb, res.items[j].box);
                     if (v > best)
                         best = v;
                 }

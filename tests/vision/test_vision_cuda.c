@@ -421,14 +421,6 @@ static void test_nms(ks_context *ctx) {
 
 /* --------------------------------------------------- detector GPU vs CPU */
 
-static float iou(const float *a, const float *b) {
-    float iw = fminf(a[2], b[2]) - fmaxf(a[0], b[0]), ih = fminf(a[3], b[3]) - fmaxf(a[1], b[1]);
-    if (iw <= 0 || ih <= 0)
-        return 0;
-    float i = iw * ih;
-    return i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i);
-}
-
 static void test_detector(ks_context *ctx) {
     static const char *models[] = {"ultraface/version-RFB-320.onnx", "ultraface/version-RFB-320_simplified.onnx",
                                    "yunet/yunet_n_640_640.onnx",     "retinaface/retinaface_mnet025_640_opset17.onnx",
@@ -486,7 +478,7 @@ static void test_detector(ks_context *ctx) {
                     strong++;
                     float best = 0;
                     for (int b = 0; b < rg[i].n; b++)
-                        best = fmaxf(best, iou(copy[i][a].box, rg[i].items[b].box));
+                        best = fmaxf(best, ks_t_box_iou(copy[i][a].box, rg[i].items[b].box));
                     matched += best >= need;
                 }
                 for (int b = 0; b < rg[i].n; b++) {
@@ -494,7 +486,7 @@ static void test_detector(ks_context *ctx) {
                         continue;
                     float best = 0;
                     for (int a = 0; a < nc[i]; a++)
-                        best = fmaxf(best, iou(copy[i][a].box, rg[i].items[b].box));
+                        best = fmaxf(best, ks_t_box_iou(copy[i][a].box, rg[i].items[b].box));
                     extra += best < need;
                 }
             }
@@ -769,7 +761,7 @@ static int unmatched(const float *a, const float *as, int na, const float *b, in
         (*strong)++;
         float best = 0;
         for (int j = 0; j < nb; j++)
-            best = fmaxf(best, iou(a + 4 * i, b + 4 * j));
+            best = fmaxf(best, ks_t_box_iou(a + 4 * i, b + 4 * j));
         miss += best < need;
     }
     return miss;
@@ -991,7 +983,7 @@ static int mt_unmatched(const ks_detection_list *a, const ks_detection_list *b, 
             continue;
         float best = 0;
         for (int j = 0; j < b->n; j++)
-            best = fmaxf(best, iou(a->items[i].box, b->items[j].box));
+            best = fmaxf(best, ks_t_box_iou(a->items[i].box, b->items[j].box));
         miss += best < 0.9f;
     }
     return miss;

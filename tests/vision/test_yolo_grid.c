@@ -47,14 +47,6 @@ typedef struct cmp_stats {
     float worst_iou;
 } cmp_stats;
 
-static float iou(const float *a, const float *b) {
-    float iw = fminf(a[2], b[2]) - fmaxf(a[0], b[0]), ih = fminf(a[3], b[3]) - fmaxf(a[1], b[1]);
-    if (iw <= 0 || ih <= 0)
-        return 0;
-    float i = iw * ih, u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i;
-    return u > 0 ? i / u : 0;
-}
-
 /* One direction of the rule: boxes of x without a same-class partner in y at IoU >= 0.9. */
 static void match_side(const char *what, const char *xname, const det *x, int nx, const det *y, int ny,
                        cmp_stats *s) {
@@ -62,7 +54,7 @@ static void match_side(const char *what, const char *xname, const det *x, int nx
         float best = 0;
         for (int j = 0; j < ny; j++)
             if (y[j].cls == x[i].cls) {
-                float v = iou(x[i].box, y[j].box);
+                float v = ks_t_box_iou(x[i].box, y[j].box);
                 best = v > best ? v : best;
             }
         int ok = best >= MIN_IOU;
