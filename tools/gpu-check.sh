@@ -76,6 +76,9 @@ t test_mtcnn_cuda "$BIN/test_mtcnn_cuda"
 t test_mtcnn_gpu "$BIN/test_mtcnn_gpu"
 t test_nms_plugin "$BIN/test_nms_plugin"
 t test_plugin_engine "$BIN/test_plugin_engine"
+# the detection rule against the onnxruntime reference outputs, on the GPU detector
+t test_detect_reference_gpu "$BIN/test_detect_reference" --gpu
+t test_detect_reference_gpu_fp16 "$BIN/test_detect_reference" --gpu-fp16
 if command -v compute-sanitizer >/dev/null && [ "$MODE" = full ]; then
     t sanitizer_vision compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_vision_cuda"
 fi

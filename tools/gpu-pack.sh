@@ -16,7 +16,7 @@ cmake --build "$B" -j"$(nproc)"
 mkdir -p "$D/lib" "$D/models" "$D/images"
 BINS="kestrel"
 for t in test_engine_format test_engine_lowering test_gpu_ops test_gpu_models test_vision_cuda \
-         test_mtcnn_cuda test_mtcnn_gpu test_nms_plugin test_plugin_engine vision_bench mtcnn_bench \
+         test_mtcnn_cuda test_mtcnn_gpu test_nms_plugin test_plugin_engine test_detect_reference vision_bench mtcnn_bench \
          libks_test_plugin.so; do
     [ -e "$B/tests/$t" ] && BINS="$BINS tests/$t"
 done
@@ -25,7 +25,7 @@ cc -O2 -std=c11 -D_GNU_SOURCE -I"$ROOT/include" "$ROOT/bench/vision_bench.c" -o 
     -L"$B" -lkestrel -Wl,-rpath,'$ORIGIN' -lm
 BINS="$BINS libkestrel.so vision_bench"
 rm -f "$D/bin.tar.xz"
-(cd "$B" && tar cf - $BINS | xz -T0 -6 > "$D/bin.tar.xz")
+(cd "$B" && tar cf - $BINS | xz -T1 --lzma2=preset=3,dict=192MiB > "$D/bin.tar.xz")  # one stream, large window: the binaries share their CUDA fatbin
 for l in libjpeg.so.62 libpng16.so.16 libprotobuf-c.so.1; do
     cp -L "/usr/lib/x86_64-linux-gnu/$l" "$D/lib/"
 done

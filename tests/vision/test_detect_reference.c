@@ -19,6 +19,10 @@
  *    pixel, which reproducing the reference pipeline in numpy + onnxruntime here shows too
  *    (it comes from the reference machine's OpenCV decode/resize). Each one is printed.
  *
+ * Device: the CPU path by default (CI). `test_detect_reference --gpu` or `--gpu-fp16` runs the
+ * same rule on the GPU detector (FP32 / FP16 engines, decode + NMS inside the engine; skips
+ * with 77 without a GPU; tools/gpu-check.sh runs both).
+ *
  * CI time (2 cores): every model of the reference file runs on every image (about a
  * minute) except graphs whose weights another entry already covers on every image
  * (RetinaFace opset17, SCRFD 500M dynamic), SCRFD 2.5G (the slowest) and the extra graph
@@ -32,6 +36,7 @@
 
 #include "harness.h"
 #include "json_mini.h"
+#include "kestrel/engine.h"
 #include "kestrel/vision.h"
 
 #define MARGIN 0.05f
@@ -100,7 +105,20 @@ typedef struct stats {
     float worst_iou;
 } stats;
 
-int main(void) {
+int main(int argc, char **argv) {
+    int use_gpu = 0, fp16 = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--gpu"))
+            use_gpu = 1;
+        else if (!strcmp(argv[i], "--gpu-fp16"))
+            use_gpu = 1, fp16 = 1;
+        else {
+            fprintf(stderr, "usage: %s [--gpu | --gpu-fp16]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (use_gpu && !ks_cuda_available())
+        KS_T_SKIP("--gpu: no GPU (or built without CUDA)");
     char path[4096];
     /* ks_detector_create may pick a 640x640 default for dynamic graphs, as the reference. */
     snprintf(path, sizeof path, "%s/reference_outputs_ort.json", ks_t_models_dir());
@@ -140,6 +158,8 @@ int main(void) {
         o.center = c->center;
         o.top_k = 0; /* plain greedy NMS over every candidate, as the reference */
         o.max_detections = 300;
+        o.use_gpu = use_gpu;
+        o.fp16 = fp16;
         ks_detector *det = NULL;
         double t0 = now_s();
         ks_status st = ks_detector_create(ctx, model_path, KS_FAMILY_AUTO, &o, &det);
@@ -148,6 +168,7 @@ int main(void) {
             continue;
         KS_T_CHECK_MSG(ks_detector_get_family(det) == c->family, "%s: family detected as %s", c->file,
                        ks_detector_family_name(ks_detector_get_family(det)));
+        KS_T_CHECK_MSG(!use_gpu || ks_detector_on_gpu(det), "%s: --gpu: the detector fell back to the CPU", c->file);
         n_models++;
         stats s = {0};
         s.worst_iou = 1;
@@ -277,10 +298,11 @@ int main(void) {
     fprintf(stderr,
             "TOTAL %d models, %d model-images: %d reference boxes, %d ours; strong reference boxes matched at "
             "IoU >= 0.9: %d of %d (worst %.3f); soft (0.85..0.9, both sides): %d; unmatched: %d; near-threshold "
-            "differences %d%s\n",
+            "differences %d%s [%s]\n",
             n_models, total.images, total.ref_boxes, total.our_boxes, total.strong_matched, total.strong,
             total.worst_iou, total.strong_soft, total.strong_missing, total.near_diff,
-            run_all ? "" : " (slow models on a subset; KESTREL_VISION_FULL=1 for all)");
+            run_all ? "" : " (slow models on a subset; KESTREL_VISION_FULL=1 for all)",
+            use_gpu ? (fp16 ? "GPU FP16" : "GPU FP32") : "CPU");
     ks_context_destroy(ctx);
     jm_free(root);
     return ks_t_done();
