@@ -14,22 +14,6 @@
 #include "graph/pass_batch.h"
 #include "tools/cli.h"
 
-#define KS_CLI_MAX_SHAPES 16
-
-/* Build options shared by `build` and `bench`. */
-typedef struct ks_cli_build_opts {
-    ks_build_config cfg;
-    ks_input_shape shapes[KS_CLI_MAX_SHAPES];
-    char *shape_names[KS_CLI_MAX_SHAPES];
-    ks_layer_precision lp[64];
-    int batch;
-} ks_cli_build_opts;
-
-void ks_cli_build_opts_init(ks_cli_build_opts *o);
-int ks_cli_build_opt(ks_cli_build_opts *o, int argc, char **argv, int *i);
-void ks_cli_build_opts_help(void);
-ks_status ks_cli_build_engine(ks_context *ctx, const char *onnx, ks_cli_build_opts *o, ks_engine **out,
-                              double *seconds);
 
 static double now_s(void) {
     struct timespec ts;
