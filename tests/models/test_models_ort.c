@@ -29,204 +29,14 @@
 #include <time.h>
 
 #include "harness.h"
+#include "vision/json_mini.h"
 #include "kestrel/kestrel.h"
 
 /* ---------------------------------------------------------------- JSON */
 
-typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
-typedef struct jval {
-    jtype type;
-    double num;
-    char *str;
-    int n;              /* ARR/OBJ: count */
-    char **keys;        /* OBJ */
-    struct jval **items;
-} jval;
-
-typedef struct {
-    const char *p, *end;
-    int err;
-} jparser;
-
-static void jskip(jparser *ps) {
-    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
-        ps->p++;
-}
-
-static jval *jnew(jtype t) {
-    jval *v = calloc(1, sizeof *v);
-    if (v)
-        v->type = t;
-    return v;
-}
-
-static char *jstring(jparser *ps) {
-    if (ps->p >= ps->end || *ps->p != '"') {
-        ps->err = 1;
-        return NULL;
-    }
-    ps->p++;
-    size_t cap = 32, n = 0;
-    char *s = malloc(cap);
-    while (ps->p < ps->end && *ps->p != '"') {
-        char c = *ps->p++;
-        if (c == '\\' && ps->p < ps->end) {
-            char e = *ps->p++;
-            switch (e) {
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case 'r': c = '\r'; break;
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'u': /* keep ASCII, replace others */
-                if (ps->end - ps->p >= 4) {
-                    unsigned code = (unsigned)strtoul((char[]){ps->p[0], ps->p[1], ps->p[2], ps->p[3], 0}, NULL, 16);
-                    c = code < 128 ? (char)code : '?';
-                    ps->p += 4;
-                }
-                break;
-            default: c = e; break;
-            }
-        }
-        if (n + 2 > cap)
-            s = realloc(s, cap *= 2);
-        s[n++] = c;
-    }
-    if (ps->p >= ps->end) {
-        ps->err = 1;
-        free(s);
-        return NULL;
-    }
-    ps->p++;
-    s[n] = '\0';
-    return s;
-}
-
-static jval *jparse(jparser *ps) {
-    jskip(ps);
-    if (ps->p >= ps->end) {
-        ps->err = 1;
-        return NULL;
-    }
-    char c = *ps->p;
-    if (c == '{' || c == '[') {
-        int obj = c == '{';
-        jval *v = jnew(obj ? J_OBJ : J_ARR);
-        ps->p++;
-        int cap = 0;
-        jskip(ps);
-        if (ps->p < ps->end && *ps->p == (obj ? '}' : ']')) {
-            ps->p++;
-            return v;
-        }
-        for (;;) {
-            char *key = NULL;
-            if (obj) {
-                jskip(ps);
-                key = jstring(ps);
-                jskip(ps);
-                if (ps->err || ps->p >= ps->end || *ps->p != ':') {
-                    ps->err = 1;
-                    free(key);
-                    return v;
-                }
-                ps->p++;
-            }
-            jval *item = jparse(ps);
-            if (ps->err) {
-                free(key);
-                return v;
-            }
-            if (v->n == cap) {
-                cap = cap ? cap * 2 : 8;
-                v->items = realloc(v->items, (size_t)cap * sizeof(jval *));
-                v->keys = realloc(v->keys, (size_t)cap * sizeof(char *));
-            }
-            v->items[v->n] = item;
-            v->keys[v->n] = key;
-            v->n++;
-            jskip(ps);
-            if (ps->p < ps->end && *ps->p == ',') {
-                ps->p++;
-                continue;
-            }
-            if (ps->p < ps->end && *ps->p == (obj ? '}' : ']')) {
-                ps->p++;
-                return v;
-            }
-            ps->err = 1;
-            return v;
-        }
-    }
-    if (c == '"') {
-        jval *v = jnew(J_STR);
-        v->str = jstring(ps);
-        return v;
-    }
-    if (!strncmp(ps->p, "null", 4)) {
-        ps->p += 4;
-        return jnew(J_NULL);
-    }
-    if (!strncmp(ps->p, "true", 4) || !strncmp(ps->p, "false", 5)) {
-        jval *v = jnew(J_BOOL);
-        v->num = *ps->p == 't';
-        ps->p += v->num ? 4 : 5;
-        return v;
-    }
-    char *e;
-    jval *v = jnew(J_NUM);
-    v->num = strtod(ps->p, &e);
-    if (e == ps->p)
-        ps->err = 1;
-    ps->p = e;
-    return v;
-}
-
-static void jfree(jval *v) {
-    if (!v)
-        return;
-    for (int i = 0; i < v->n; i++) {
-        jfree(v->items[i]);
-        if (v->keys)
-            free(v->keys[i]);
-    }
-    free(v->items);
-    free(v->keys);
-    free(v->str);
-    free(v);
-}
-
-static const jval *jget(const jval *o, const char *key) {
-    if (!o || o->type != J_OBJ)
-        return NULL;
-    for (int i = 0; i < o->n; i++)
-        if (o->keys[i] && !strcmp(o->keys[i], key))
-            return o->items[i];
-    return NULL;
-}
-static const char *jstr(const jval *o, const char *key) {
-    const jval *v = jget(o, key);
-    return v && v->type == J_STR ? v->str : NULL;
-}
-
-static jval *jload(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    jparser ps = {buf, buf + got, 0};
-    jval *v = jparse(&ps);
-    free(buf);
-    if (ps.err) {
-        jfree(v);
-        return NULL;
-    }
-    return v;
+static const char *jstr(const jm_node *o, const char *key) {
+    const jm_node *v = jm_get(o, key);
+    return v && v->type == JM_STR ? v->str : NULL;
 }
 
 /* ---------------------------------------------------------------- compare */
@@ -312,11 +122,11 @@ static int compare(const char *label, const ks_tensor *a, const ks_tensor *b, do
 
 /* ---------------------------------------------------------------- cases */
 
-static int run_case(ks_context *ctx, const char *dir, const char *model_path, const jval *c,
+static int run_case(ks_context *ctx, const char *dir, const char *model_path, const jm_node *c,
                     double tol) {
     const char *cname = jstr(c, "name");
     const char *ort_error = jstr(c, "ort_error");
-    const jval *ins = jget(c, "inputs"), *outs = jget(c, "outputs");
+    const jm_node *ins = jm_get(c, "inputs"), *outs = jm_get(c, "outputs");
     int n_in = ins ? ins->n : 0;
     printf("case %s%s\n", cname ? cname : "?", ort_error ? " (ORT fails on it)" : "");
     ks_model *m = NULL;
@@ -338,7 +148,7 @@ static int run_case(ks_context *ctx, const char *dir, const char *model_path, co
     }
     st = ks_model_load_file(ctx, model_path, NULL, &m);
     for (int i = 0; st == KS_OK && i < n_in; i++) {
-        const jval *ji = ins->items[i];
+        const jm_node *ji = ins->items[i];
         in_names[i] = jstr(ji, "name");
         snprintf(path, sizeof path, "%s/%s", dir, jstr(ji, "file"));
         if (ks_tensor_load_npy(ctx, path, &in_t[i]) != KS_OK) {
@@ -386,7 +196,7 @@ static int run_case(ks_context *ctx, const char *dir, const char *model_path, co
     }
     printf("  ran in %.2f s\n", dt);
     for (int j = 0; outs && j < outs->n; j++) {
-        const jval *jo = outs->items[j];
+        const jm_node *jo = outs->items[j];
         const char *oname = jstr(jo, "name");
         int k = -1;
         for (int q = 0; q < n_out_model; q++)
@@ -434,7 +244,7 @@ done:
 
 /* Returns 0 pass, 1 fail. */
 static int run_manifest(const char *manifest) {
-    jval *root = jload(manifest);
+    jm_node *root = jm_read_file(manifest);
     if (!root) {
         printf("FAIL: cannot parse %s\n", manifest);
         return 1;
@@ -447,15 +257,15 @@ static int run_manifest(const char *manifest) {
     else
         snprintf(dir, sizeof dir, ".");
     const char *model = jstr(root, "model");
-    const jval *tolv = jget(root, "tolerance");
-    double tol = tolv && tolv->type == J_NUM ? tolv->num : 1e-4;
-    const jval *cases = jget(root, "cases");
+    const jm_node *tolv = jm_get(root, "tolerance");
+    double tol = tolv && tolv->type == JM_NUM ? tolv->num : 1e-4;
+    const jm_node *cases = jm_get(root, "cases");
     printf("== %s (tolerance %.3g: %s)\n", jstr(root, "model_rel"), tol,
            jstr(root, "tolerance_why") ? jstr(root, "tolerance_why") : "");
     int failed = 0, n = 0;
     ks_context *ctx = NULL;
     if (ks_context_create(NULL, &ctx) != KS_OK) {
-        jfree(root);
+        jm_free(root);
         return 1;
     }
     for (int i = 0; cases && i < cases->n; i++, n++)
@@ -463,7 +273,7 @@ static int run_manifest(const char *manifest) {
             failed++;
     printf("== %s: %d of %d cases passed\n", jstr(root, "model_rel"), n - failed, n);
     ks_context_destroy(ctx);
-    jfree(root);
+    jm_free(root);
     return failed ? 1 : 0;
 }
 
