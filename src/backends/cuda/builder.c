@@ -77,6 +77,25 @@ static ks_eng_layer *add_layer(kb *b, ks_layer_kind k, const char *name, int dt)
     return l;
 }
 
+/* A layer reading tensor x and writing tensor y; NULL when out of memory. */
+static ks_eng_layer *add_layer_xy(kb *b, ks_layer_kind k, const char *name, int dt, int x, int y) {
+    ks_eng_layer *l = add_layer(b, k, name, dt);
+    if (l) {
+        l->n_in = 1;
+        l->in[0] = x;
+        l->n_out = 1;
+        l->out[0] = y;
+    }
+    return l;
+}
+
+/* Tensor y becomes a view of tensor root, offset bytes in (no layer). */
+static void make_view(kb *b, int y, int root, int64_t offset) {
+    b->d->tensors[y].storage = KS_STORE_VIEW;
+    b->d->tensors[y].root = root;
+    b->d->tensors[y].offset = offset;
+}
+
 static int new_tensor(kb *b, const char *name, int dt, int ndim, const int64_t *dims) {
     return ks__eng_add_tensor(b->d, name, (ks_dtype)dt, ndim, dims);
 }
@@ -135,13 +154,9 @@ static ks_status tensor_for(kb *b, int v, int want, int *out) {
     memcpy(dims, src->dims, sizeof dims);
     int nd = src->ndim;
     int y = new_tensor(b, nm, want, nd, dims);
-    ks_eng_layer *l = add_layer(b, KS_LAYER_CAST, nm, want);
+    ks_eng_layer *l = add_layer_xy(b, KS_LAYER_CAST, nm, want, t, y);
     if (y < 0 || !l)
         return ks__oom(b->ctx, 0, "cast");
-    l->n_in = 1;
-    l->in[0] = t;
-    l->n_out = 1;
-    l->out[0] = y;
     b->n_casts++;
     b->cvt[2 * v + slot] = y;
     *out = y;
@@ -569,13 +584,9 @@ static ks_status simple_layer(kb *b, const ks_node *n, ks_layer_kind k, int dt_i
     KS_CHECK(tensor_for(b, n->inputs[0], dt_in, &xid));
     int dt = b->d->tensors[xid].dtype;
     int y = out_tensor(b, n->outputs[0], dt);
-    ks_eng_layer *l = add_layer(b, k, n->name, is_float(dt) ? dt : KS_DTYPE_FLOAT32);
+    ks_eng_layer *l = add_layer_xy(b, k, n->name, is_float(dt) ? dt : KS_DTYPE_FLOAT32, xid, y);
     if (y < 0 || !l)
         return ks__oom(b->ctx, 0, "layer");
-    l->n_in = 1;
-    l->in[0] = xid;
-    l->n_out = 1;
-    l->out[0] = y;
     *l_out_idx = b->d->n_layers - 1;
     *y_out = y;
     return KS_OK;
@@ -590,19 +601,13 @@ static ks_status emit_view(kb *b, const ks_node *n) {
     if (y < 0)
         return ks__oom(b->ctx, 0, "view");
     if (ON(b, RESHAPE_ELIM)) {
-        b->d->tensors[y].storage = KS_STORE_VIEW;
-        b->d->tensors[y].root = xid;
-        b->d->tensors[y].offset = 0;
+        make_view(b, y, xid, 0);
         b->n_views++;
         return KS_OK;
     }
-    ks_eng_layer *l = add_layer(b, KS_LAYER_COPY, n->name, is_float(dt) ? dt : KS_DTYPE_FLOAT32);
+    ks_eng_layer *l = add_layer_xy(b, KS_LAYER_COPY, n->name, is_float(dt) ? dt : KS_DTYPE_FLOAT32, xid, y);
     if (!l)
         return ks__oom(b->ctx, 0, "copy");
-    l->n_in = 1;
-    l->in[0] = xid;
-    l->n_out = 1;
-    l->out[0] = y;
     return KS_OK;
 }
 
@@ -642,19 +647,13 @@ static ks_status emit_slice_dims(kb *b, const ks_node *n, int x_v, int out_v, co
         ks__strides(xdims, r, st);
         for (int k = 0; k < r; k++)
             off += start[k] * st[k];
-        b->d->tensors[y].storage = KS_STORE_VIEW;
-        b->d->tensors[y].root = xid;
-        b->d->tensors[y].offset = off * (int64_t)ks_dtype_size((ks_dtype)dt);
+        make_view(b, y, xid, off * (int64_t)ks_dtype_size((ks_dtype)dt));
         b->n_views++;
         return KS_OK;
     }
-    ks_eng_layer *l = add_layer(b, KS_LAYER_SLICE, n->name, is_float(dt) ? dt : KS_DTYPE_FLOAT32);
+    ks_eng_layer *l = add_layer_xy(b, KS_LAYER_SLICE, n->name, is_float(dt) ? dt : KS_DTYPE_FLOAT32, xid, y);
     if (!l)
         return ks__oom(b->ctx, 0, "slice");
-    l->n_in = 1;
-    l->in[0] = xid;
-    l->n_out = 1;
-    l->out[0] = y;
     l->ip[0] = r;
     for (int k = 0; k < r; k++) {
         l->ip[1 + k] = start[k];
@@ -801,9 +800,7 @@ static ks_status emit_concat(kb *b, const ks_node *n) {
             dst = new_tensor(b, n->name, dt, 1, &dims1);
             if (dst < 0)
                 return ks__oom(b->ctx, 0, "concat");
-            b->d->tensors[dst].storage = KS_STORE_VIEW;
-            b->d->tensors[dst].root = y;
-            b->d->tensors[dst].offset = done;
+            make_view(b, dst, y, done);
             done += ext;
         }
         ks_eng_layer *l = add_layer(b, KS_LAYER_CONCAT, n->name, is_float(dt) ? dt : KS_DTYPE_FLOAT32);
@@ -1044,19 +1041,13 @@ static ks_status emit_cast(kb *b, const ks_node *n) {
         int y = out_tensor(b, n->outputs[0], have);
         if (y < 0)
             return ks__oom(b->ctx, 0, "cast");
-        b->d->tensors[y].storage = KS_STORE_VIEW;
-        b->d->tensors[y].root = xid;
-        b->d->tensors[y].offset = 0;
+        make_view(b, y, xid, 0);
         return KS_OK;
     }
     int y = out_tensor(b, n->outputs[0], want);
-    ks_eng_layer *l = add_layer(b, KS_LAYER_CAST, n->name, KS_DTYPE_FLOAT32);
+    ks_eng_layer *l = add_layer_xy(b, KS_LAYER_CAST, n->name, KS_DTYPE_FLOAT32, xid, y);
     if (y < 0 || !l)
         return ks__oom(b->ctx, 0, "cast");
-    l->n_in = 1;
-    l->in[0] = xid;
-    l->n_out = 1;
-    l->out[0] = y;
     return KS_OK;
 }
 
