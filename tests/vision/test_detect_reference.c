@@ -35,7 +35,7 @@
 #include <time.h>
 
 #include "harness.h"
-#include "json_mini.h"
+#include "vision_ref.h"
 #include "kestrel/engine.h"
 #include "kestrel/vision.h"
 
@@ -119,19 +119,9 @@ int main(int argc, char **argv) {
     }
     if (use_gpu && !ks_cuda_available())
         KS_T_SKIP("--gpu: no GPU (or built without CUDA)");
-    char path[4096];
     /* ks_detector_create may pick a 640x640 default for dynamic graphs, as the reference. */
-    snprintf(path, sizeof path, "%s/reference_outputs_ort.json", ks_t_models_dir());
-    jm_node *root = jm_read_file(path);
-    if (!root)
-        KS_T_SKIP("cannot read %s", path);
-    jm_node *dets = jm_get(root, "detections");
-    KS_T_CHECK(dets != NULL);
-    const char *full = getenv("KESTREL_VISION_FULL");
-    int run_all = full && atoi(full) > 0;
-    const char *only = getenv("KESTREL_VISION_MODELS");
-    char shared_dir[4096];
-    snprintf(shared_dir, sizeof shared_dir, "%s/..", ks_t_models_dir());
+    vt_ref vr;
+    vt_ref_open(&vr);
 
     ks_context *ctx = NULL;
     KS_T_CHECK(ks_context_create(NULL, &ctx) == KS_OK);
@@ -140,9 +130,9 @@ int main(int argc, char **argv) {
     int n_models = 0;
     for (size_t mc = 0; mc < sizeof(cases) / sizeof(cases[0]); mc++) {
         const model_case *c = &cases[mc];
-        if (only && *only && !strstr(c->file, only))
+        if (!vt_selected(&vr, c->file))
             continue;
-        jm_node *ref = jm_get(dets, c->key);
+        jm_node *ref = jm_get(vr.dets, c->key);
         if (!ref) {
             fprintf(stderr, "%s: not in the reference file\n", c->key);
             KS_T_CHECK(ref != NULL);
@@ -174,13 +164,13 @@ int main(int argc, char **argv) {
         s.worst_iou = 1;
         for (int ii = 0; ii < ref->n; ii++) {
             const char *img_rel = ref->keys[ii];
-            if (c->subset && !run_all && !in_subset(img_rel))
+            if (c->subset && !vr.run_all && !in_subset(img_rel))
                 continue;
             jm_node *r = ref->items[ii];
             jm_node *boxes = jm_get(r, "boxes_x1y1x2y2_score");
             jm_node *labels = jm_get(r, "labels");
             char img_path[8192];
-            snprintf(img_path, sizeof img_path, "%s/%s", shared_dir, img_rel);
+            snprintf(img_path, sizeof img_path, "%s/%s", vr.shared_dir, img_rel);
             ks_image img;
             st = ks_image_load_file(ctx, img_path, KS_PIXEL_BGR, &img);
             KS_T_CHECK_MSG(st == KS_OK, "%s: %s", img_path, ks_context_last_error(ctx));
@@ -301,9 +291,9 @@ int main(int argc, char **argv) {
             "differences %d%s [%s]\n",
             n_models, total.images, total.ref_boxes, total.our_boxes, total.strong_matched, total.strong,
             total.worst_iou, total.strong_soft, total.strong_missing, total.near_diff,
-            run_all ? "" : " (slow models on a subset; KESTREL_VISION_FULL=1 for all)",
+            vr.run_all ? "" : " (slow models on a subset; KESTREL_VISION_FULL=1 for all)",
             use_gpu ? (fp16 ? "GPU FP16" : "GPU FP32") : "CPU");
     ks_context_destroy(ctx);
-    jm_free(root);
+    jm_free(vr.root);
     return ks_t_done();
 }

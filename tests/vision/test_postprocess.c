@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "json_mini.h"
+#include "vision_ref.h"
 #include "kestrel/vision.h"
 #include "core/model_internal.h"
 #include "graph/pass_batch.h"
@@ -218,18 +218,8 @@ static void check_batch2(ks_context *ctx, const char *path, int yolo) {
 }
 
 int main(void) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/reference_outputs_ort.json", ks_t_models_dir());
-    jm_node *root = jm_read_file(path);
-    if (!root)
-        KS_T_SKIP("cannot read %s", path);
-    jm_node *dets = jm_get(root, "detections");
-    KS_T_CHECK(dets != NULL);
-    const char *full = getenv("KESTREL_VISION_FULL");
-    int run_all = full && atoi(full) > 0;
-    const char *only = getenv("KESTREL_VISION_MODELS");
-    char shared_dir[4096];
-    snprintf(shared_dir, sizeof shared_dir, "%s/..", ks_t_models_dir());
+    vt_ref vr;
+    vt_ref_open(&vr);
     ks_context *ctx = NULL;
     KS_T_CHECK(ks_context_create(NULL, &ctx) == KS_OK);
 
@@ -243,16 +233,16 @@ int main(void) {
         {"scrfd/scrfd_500m_bnkps_640.onnx", KS_FAMILY_SCRFD, 1},
         {"yolov5/yolov5n_fp16_dynamic.onnx", KS_FAMILY_AUTO, 0}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        if (only && *only && !strstr(shapes[i].file, only))
+        if (!vt_selected(&vr, shapes[i].file))
             continue;
         snprintf(mp, sizeof mp, "%s/%s", ks_t_models_dir(), shapes[i].file);
         check_outputs(ctx, mp, shapes[i].f, shapes[i].lm);
     }
-    if (!only || !*only || strstr("ultraface/version-RFB-320.onnx", only)) {
+    if (vt_selected(&vr, "ultraface/version-RFB-320.onnx")) {
         snprintf(mp, sizeof mp, "%s/ultraface/version-RFB-320.onnx", ks_t_models_dir());
         check_batch2(ctx, mp, 0);
     }
-    if (!only || !*only || strstr("yolov5/yolov5n_fp16_dynamic.onnx", only)) {
+    if (vt_selected(&vr, "yolov5/yolov5n_fp16_dynamic.onnx")) {
         snprintf(mp, sizeof mp, "%s/yolov5/yolov5n_fp16_dynamic.onnx", ks_t_models_dir());
         check_batch2(ctx, mp, 1);
     }
@@ -260,9 +250,9 @@ int main(void) {
     int total_imgs = 0, total_dets = 0, total_bad = 0;
     for (size_t mc = 0; mc < sizeof(cases) / sizeof(cases[0]); mc++) {
         const pcase *c = &cases[mc];
-        if (only && *only && !strstr(c->file, only))
+        if (!vt_selected(&vr, c->file))
             continue;
-        jm_node *ref = jm_get(dets, c->key);
+        jm_node *ref = jm_get(vr.dets, c->key);
         KS_T_CHECK_MSG(ref != NULL, "%s not in the reference file", c->key);
         if (!ref)
             continue;
@@ -286,10 +276,10 @@ int main(void) {
         int imgs = 0, ndet = 0, bad = 0;
         for (int ii = 0; sep && app && ii < ref->n; ii++) {
             const char *img_rel = ref->keys[ii];
-            if (!run_all && !in_subset(img_rel))
+            if (!vr.run_all && !in_subset(img_rel))
                 continue;
             char img_path[8192];
-            snprintf(img_path, sizeof img_path, "%s/%s", shared_dir, img_rel);
+            snprintf(img_path, sizeof img_path, "%s/%s", vr.shared_dir, img_rel);
             ks_image img;
             st = ks_image_load_file(ctx, img_path, KS_PIXEL_BGR, &img);
             KS_T_CHECK_MSG(st == KS_OK, "%s: %s", img_path, ks_context_last_error(ctx));
@@ -315,8 +305,8 @@ int main(void) {
         ks_detector_destroy(app);
     }
     fprintf(stderr, "TOTAL %d model-images, %d detections, %d differ%s\n", total_imgs, total_dets, total_bad,
-            run_all ? "" : " (3 images per model; KESTREL_VISION_FULL=1 for all)");
+            vr.run_all ? "" : " (3 images per model; KESTREL_VISION_FULL=1 for all)");
     ks_context_destroy(ctx);
-    jm_free(root);
+    jm_free(vr.root);
     return ks_t_done();
 }
