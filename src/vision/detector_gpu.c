@@ -335,6 +335,17 @@ static ks_status build_at(ks_detector *d, int want, int pp, int dyn_batch) {
     return st;
 }
 
+/* After a failed attempt: frees it, reloads the model file and tries again for `want`
+ * images, with or without decode + NMS inside. */
+static ks_status rebuild(ks_detector *d, int want, int pp, int dyn_batch) {
+    ks__log(d->ctx, KS_LOG_INFO, "%s: engine build failed (%s); building for batch %d%s", d->path,
+            ks_context_last_error(d->ctx), want, pp ? " with post-processing" : " with separate decode + NMS");
+    ks_context_clear_error(d->ctx);
+    ks__detector_gpu_destroy(d);
+    KS_CHECK(reload_model(d));
+    return build_at(d, want, pp, dyn_batch);
+}
+
 ks_status ks__detector_gpu_create(ks_detector *d) {
     ks_context *ctx = d->ctx;
     if (!ks_cuda_available())
@@ -346,18 +357,10 @@ ks_status ks__detector_gpu_create(ks_detector *d) {
     /* Fallbacks, each from the file's graph: the batch-`want` engine without post-processing
        inside (a graph the builder can batch may still not carry the appended plugins' shapes),
        then batch 1, which always works. */
-    for (int attempt = 0; st != KS_OK && want > 1 && attempt < 2; attempt++) {
-        int w = attempt == 0 && pp ? want : 1, p = attempt == 0 ? 0 : pp;
-        if (attempt == 0 && !pp)
-            continue;
-        ks__log(ctx, KS_LOG_INFO, "%s: no batch-%d engine%s (%s); building for batch %d%s", d->path, want,
-                pp && attempt == 0 ? " with post-processing" : "", ks_context_last_error(ctx), w,
-                p ? " with post-processing" : " with separate decode + NMS");
-        ks_context_clear_error(ctx);
-        ks__detector_gpu_destroy(d);
-        KS_CHECK(reload_model(d));
-        st = build_at(d, w, p, dyn_batch);
-    }
+    if (st != KS_OK && want > 1 && pp)
+        st = rebuild(d, want, 0, dyn_batch);
+    if (st != KS_OK && want > 1)
+        st = rebuild(d, 1, pp, dyn_batch);
     if (st == KS_OK)
         d->opt.postprocess = d->postprocess;
     return st;
