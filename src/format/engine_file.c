@@ -618,8 +618,12 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
             return VFAIL("layer %d '%s': conv dtypes", li, nm);
         if ((l->tactic == KS_TACTIC_OWN_GEMM && (l->algo < 0 || l->algo > 5 ||
                                                   (l->algo >= 3 && l->dtype != KS_DTYPE_FLOAT16))) ||
-            (l->tactic == KS_TACTIC_OWN_DW && (l->algo < 0 || l->algo > 2 || ip[0] != x->dims[1] ||
+            (l->tactic == KS_TACTIC_OWN_DW && (l->algo < 0 || l->algo > 3 || ip[0] != x->dims[1] ||
                                                 ip[0] != y->dims[1])) ||
+            /* depthwise cfg 3 (strip-tiled): 3x3 or 5x5, stride 1 or 2 (both axes alike), no dilation */
+            (l->tactic == KS_TACTIC_OWN_DW && l->algo == 3 &&
+             (ip[1] != ip[2] || (ip[1] != 3 && ip[1] != 5) || ip[3] != ip[4] || ip[3] > 2 || ip[9] != 1 ||
+              ip[10] != 1 || x->dims[0] * x->dims[1] > 65535)) ||
             (l->tactic == KS_TACTIC_OWN_DIRECT && l->algo != 1 &&
              (l->algo != 0 || ip[0] != 1 || w->dims[0] * w->dims[1] * w->dims[2] * w->dims[3] * 4 > 48 * 1024)) ||
             /* own:direct:1 (tiled first-layer conv): c <= 4, k <= 64, kernel/stride/dilation bounds of

@@ -607,17 +607,19 @@ static void bandwidth_cases(void) {
  * conv C->M kxk stride s pad p [+BN] [+act] [+ x residual], batch N; the
  * build report must show the forced tactic on the layer, FP32 1e-4 / FP16
  * 1e-2 vs the CPU reference, serialize/load and graph replay included */
-static void stream_conv_case(const char *force, int N, int C, int M, int H, int W, int k, int s, int pad,
-                             const char *act, int bn, int residual) {
+static void stream_conv_case_g(const char *force, int N, int C, int M, int H, int W, int k, int s, int pad,
+                               const char *act, int bn, int residual, int groups) {
     tb_model tb;
     tb_init(&tb, 8, 13);
     int64_t xd[4] = {N, C, H, W};
     tb_input(&tb, "x", TB_FLOAT, 4, xd);
-    int64_t wd[4] = {M, C, k, k}, bd[1] = {M};
-    float *w = rnd((size_t)(M * C * k * k), -0.5f, 0.5f), *b = rnd((size_t)M, -0.5f, 0.5f);
+    int64_t wd[4] = {M, C / groups, k, k}, bd[1] = {M};
+    float *w = rnd((size_t)(M * (C / groups) * k * k), -0.5f, 0.5f), *b = rnd((size_t)M, -0.5f, 0.5f);
     tb_init_f(&tb, "w", 4, wd, w);
     tb_init_f(&tb, "b", 1, bd, b);
     Onnx__NodeProto *n = tb_node(&tb, "Conv", "conv", "x,w,b", "c");
+    if (groups > 1)
+        tb_attr_i(&tb, n, "group", groups);
     tb_attr_ints(&tb, n, "kernel_shape", 2, (int64_t[]){k, k});
     tb_attr_ints(&tb, n, "strides", 2, (int64_t[]){s, s});
     tb_attr_ints(&tb, n, "pads", 4, (int64_t[]){pad, pad, pad, pad});
@@ -656,7 +658,27 @@ static void stream_conv_case(const char *force, int N, int C, int M, int H, int 
     free(b);
 }
 
+static void stream_conv_case(const char *force, int N, int C, int M, int H, int W, int k, int s, int pad,
+                             const char *act, int bn, int residual) {
+    stream_conv_case_g(force, N, C, M, H, W, k, s, pad, act, bn, residual, 1);
+}
+
+/* strip-tiled depthwise own:depthwise:3 (forced): 3x3 / 5x5, stride 1 / 2, maps
+ * off the 64 x 32 tile and off the 16-byte vectors (scalar staging and stores),
+ * batch 1, 3 and 32, every epilogue */
+static void dw_strip_cases(void) {
+    stream_conv_case_g("own:depthwise:3", 1, 16, 16, 67, 97, 3, 1, 1, "Relu", 1, 0, 16);
+    stream_conv_case_g("own:depthwise:3", 32, 16, 16, 48, 64, 3, 1, 1, "Relu", 1, 0, 16);
+    stream_conv_case_g("own:depthwise:3", 32, 32, 32, 48, 64, 3, 2, 1, "Relu", 1, 0, 32);
+    stream_conv_case_g("own:depthwise:3", 3, 8, 8, 33, 70, 3, 2, 1, "PRelu", 0, 0, 8);
+    stream_conv_case_g("own:depthwise:3", 2, 12, 12, 40, 136, 5, 1, 2, "SiLU", 1, 0, 12);
+    stream_conv_case_g("own:depthwise:3", 1, 24, 24, 19, 23, 5, 2, 2, "Clip", 0, 0, 24);
+    stream_conv_case_g("own:depthwise:3", 2, 16, 16, 24, 40, 3, 1, 1, NULL, 0, 1, 16); /* + x residual */
+    stream_conv_case_g("own:depthwise:3", 1, 8, 8, 35, 72, 3, 1, 0, "LeakyRelu", 0, 0, 8);
+}
+
 static void stream_cases(void) {
+    dw_strip_cases();
     /* tiled first-layer conv own:direct:1: RFB-640 / YOLOv5n stems, odd map
      * sizes (partial tiles), 2 channel passes (M 24), 1 and 4 input channels */
     stream_conv_case("own:direct:1", 1, 3, 16, 67, 97, 3, 2, 1, "Relu", 1, 0);

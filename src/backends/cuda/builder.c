@@ -26,10 +26,49 @@ static int is_const(kb *b, int v) { return v >= 0 && V(b, v)->is_const; }
 
 static int node_dtype(kb *b, const ks_node *n) {
     ks_precision p = b->cfg->precision;
+    if (p == KS_PRECISION_FP16 && b->score32 && b->score32[n - b->g->nodes])
+        p = KS_PRECISION_FP32;
     for (int i = 0; i < b->cfg->n_layer_precisions; i++)
         if (b->cfg->layer_precisions[i].node_name && !strcmp(b->cfg->layer_precisions[i].node_name, n->name))
             p = b->cfg->layer_precisions[i].precision;
     return p == KS_PRECISION_FP16 ? KS_DTYPE_FLOAT16 : KS_DTYPE_FLOAT32;
+}
+
+/* Score heads stay FP32 in an FP16 build: a Softmax whose result only leaves
+ * the network (an FP32 graph output) or feeds plugin layers (the appended
+ * decode + NMS). Stored in FP16, scores near 1 round to exactly 1.0 (the
+ * spacing there is 4.9e-4), so neighbouring anchors of one face tie and NMS
+ * keeps an arbitrary one: on images/mtcnn/pkuzhou_2.png UltraFace RFB-320
+ * FP16 kept a box at IoU 0.84 to onnxruntime's (test_detect_reference
+ * --gpu-fp16). The Softmax reads the FP16 logits through one cast. */
+static void mark_score_heads(kb *b) {
+    const ks_graph *g = b->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ks_node *n = &g->nodes[i];
+        if (n->op != KS_OP_SOFTMAX || n->n_outputs < 1 || n->outputs[0] < 0)
+            continue;
+        int v = n->outputs[0], ok = b->n_uses[v] > 0 || b->is_output[v];
+        if (b->is_output[v] && V(b, v)->t.dtype != KS_DTYPE_FLOAT32)
+            ok = 0;
+        for (int j = 0; j < g->n_nodes && ok; j++)
+            for (int k = 0; k < g->nodes[j].n_inputs; k++)
+                if (g->nodes[j].inputs[k] == v && g->nodes[j].op != KS_OP_PLUGIN)
+                    ok = 0;
+        if (ok) {
+            b->score32[i] = 1;
+            b->n_score32++;
+        }
+    }
+}
+
+/* A plugin layer takes FP32 when one of its float inputs is a score head. */
+static int reads_score_head(kb *b, const ks_node *n) {
+    for (int k = 0; k < n->n_inputs; k++) {
+        int v = n->inputs[k];
+        if (v >= 0 && V(b, v)->producer >= 0 && b->score32[V(b, v)->producer])
+            return 1;
+    }
+    return 0;
 }
 static int node_tf32(kb *b, const ks_node *n) {
     ks_precision p = b->cfg->precision;
@@ -1170,6 +1209,8 @@ static ks_status emit_plugin(kb *b, const ks_node *n) {
                               "plugin '%s' node has %d inputs / %d outputs; GPU layers take at most %d / %d",
                               pname, n_in, n_out, KS_ENG_MAX_IN, KS_ENG_MAX_OUT);
     int want = node_dtype(b, n);
+    if (want == KS_DTYPE_FLOAT16 && reads_score_head(b, n))
+        want = KS_DTYPE_FLOAT32;
     int cand[2] = {want, want == KS_DTYPE_FLOAT16 ? KS_DTYPE_FLOAT32 : KS_DTYPE_FLOAT16};
     int dt = 0;
     for (int c = 0; c < 2 && !dt; c++) {
@@ -1654,6 +1695,13 @@ static ks_status build_desc(kb *b, ks_model *model, const ks_build_config *cfg_i
         }
     for (int i = 0; i < g->n_outputs; i++)
         b->is_output[g->outputs[i]] = 1;
+    b->score32 = ks__alloc_array(ctx, (size_t)g->n_nodes + 1, 1);
+    if (!b->score32) {
+        st = ks__oom(ctx, 0, "builder tables");
+        goto fail;
+    }
+    if (cfg_in->precision == KS_PRECISION_FP16 && !(cfg_in->disable_passes & (1u << KS_PASS_SCORE_FP32)))
+        mark_score_heads(b);
     /* input bindings */
     d->n_inputs = g->n_inputs;
     d->n_outputs = g->n_outputs;
@@ -1704,6 +1752,8 @@ static ks_status build_desc(kb *b, ks_model *model, const ks_build_config *cfg_i
     plugin_workspace(d);
     if (b->n_plugins)
         ks__kb_report(b, "Plugin layers: %d\n", b->n_plugins);
+    if (b->n_score32)
+        ks__kb_report(b, "Score heads kept in FP32 (score-fp32): %d\n", b->n_score32);
     st = ks__eng_validate(d);
     if (st != KS_OK) {
         ks__error_prefix(ctx, "internal: built engine failed validation");
@@ -1722,6 +1772,8 @@ fail:
     ks__free(ctx, b->n_uses);
     ks__free(ctx, b->consumer);
     ks__free(ctx, b->is_output);
+    ks__free(ctx, b->score32);
+    b->score32 = NULL;
     b->vt = b->cvt = b->n_uses = b->consumer = b->is_output = NULL;
     ks__graph_destroy(g);
     b->g = NULL;

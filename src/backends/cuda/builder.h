@@ -22,6 +22,8 @@ typedef struct kb {
     int *dwpw;       /* candidate depthwise -> pointwise layer pairs (2 ints each), by
                       * final layer index; fused or not by tactics.c */
     int n_dwpw;
+    unsigned char *score32; /* per node: a score head kept in FP32 in an FP16 build (builder.c) */
+    int n_score32;
     char *report;
     size_t report_len, report_cap;
 } kb;

@@ -267,6 +267,145 @@ __global__ void __launch_bounds__(DWT_THREADS) conv_dw_tiled_k(ConvP p, int tile
     }
 }
 
+// Depthwise, strip-tiled (cfg 3) for large maps at batch throughput: one
+// block per (image*channel plane, 32 x 64 output tile), 256 threads, each
+// thread makes 4 consecutive outputs in each of 2 rows. The input window is
+// staged in shared memory (float) with 16-byte global loads where the plane
+// allows (scalar at the borders), so every input element is read from memory
+// about once. For stride 2 the staged rows are split into even and odd
+// columns, so that the taps of 4 neighbouring outputs are again consecutive.
+// A thread reads its taps as float4 (8 threads of a quarter warp hit 8
+// different 16-byte bank groups) and reuses each input row for both output
+// rows. KS x KS kernels (3, 5), stride S (1, 2), no dilation
+// (ks__cu_conv_dw_strip_fits).
+constexpr int DWS_TW = 64, DWS_TH = 32, DWS_THREADS = 256, DWS_PX = 4, DWS_RY = 2;
+
+__host__ __device__ constexpr int dws_cols(int S, int KS) { return (DWS_TW - 1) * S + KS; }
+__host__ __device__ constexpr int dws_rows(int S, int KS) { return (DWS_TH - 1) * S + KS; }
+// columns of one parity (S == 2) or all columns (S == 1), rounded up for the float4 reads
+__host__ __device__ constexpr int dws_half(int S, int KS) { return ((dws_cols(S, KS) + S - 1) / S + 3) / 4 * 4 + 4; }
+__host__ __device__ constexpr int dws_pitch(int S, int KS) { return S * dws_half(S, KS); }
+
+template <typename T, int KS, int S>
+__global__ void __launch_bounds__(DWS_THREADS) conv_dw_strip_k(ConvP p, int tiles_x, int vec_in, int vec_out) {
+    ks_pdl_wait();
+    constexpr int COLS = dws_cols(S, KS), ROWS = dws_rows(S, KS), HALF = dws_half(S, KS),
+                  PITCH = dws_pitch(S, KS);
+    constexpr int V = 16 / sizeof(T);  // elements per 16-byte vector
+    __shared__ __align__(16) float xs[ROWS * PITCH];
+    const int plane = blockIdx.y;      // image * channel
+    const int ch = plane % p.c;
+    const int ox0 = (blockIdx.x % tiles_x) * DWS_TW, oy0 = (blockIdx.x / tiles_x) * DWS_TH;
+    const int ix0 = ox0 * S - p.pl, iy0 = oy0 * S - p.pt;
+    const T *x = (const T *)p.x + (size_t)plane * p.ih * p.iw;
+    const int tid = threadIdx.x;
+    // window column lc goes to xs[r * PITCH + (lc % S) * HALF + lc / S]
+    if (vec_in) {
+        // whole 16-byte vectors covering [ix0, ix0 + COLS) of each window row
+        const int g0 = (ix0 >= 0 ? ix0 / V : -((-ix0 + V - 1) / V)) * V;
+        const int nv = (ix0 + COLS - g0 + V - 1) / V;
+        for (int i = tid; i < ROWS * nv; i += DWS_THREADS) {
+            const int r = i / nv, gx = g0 + (i - r * nv) * V, iy = iy0 + r;
+            float v[V];
+            if ((unsigned)iy < (unsigned)p.ih && gx >= 0 && gx + V <= p.iw) {
+                uint4 raw = __ldg((const uint4 *)(x + (size_t)iy * p.iw + gx));
+                if (sizeof(T) == 2) {
+                    const __half2 *h = (const __half2 *)&raw;
+#pragma unroll
+                    for (int e = 0; e < V / 2; e++) {
+                        float2 f = __half22float2(h[e]);
+                        v[2 * e] = f.x;
+                        v[2 * e + 1] = f.y;
+                    }
+                } else {
+                    const float *f = (const float *)&raw;
+#pragma unroll
+                    for (int e = 0; e < V; e++) v[e] = f[e];
+                }
+            } else {
+#pragma unroll
+                for (int e = 0; e < V; e++) {
+                    const int ix = gx + e;
+                    v[e] = (unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw
+                               ? ks_ld(x + (size_t)iy * p.iw + ix) : 0.f;
+                }
+            }
+            float *d = xs + r * PITCH;
+#pragma unroll
+            for (int e = 0; e < V; e++) {
+                const int lc = gx + e - ix0;
+                if (lc >= 0 && lc < COLS) d[(lc % S) * HALF + lc / S] = v[e];
+            }
+        }
+    } else {
+        for (int i = tid; i < ROWS * COLS; i += DWS_THREADS) {
+            const int r = i / COLS, lc = i - r * COLS, iy = iy0 + r, ix = ix0 + lc;
+            xs[r * PITCH + (lc % S) * HALF + lc / S] =
+                (unsigned)iy < (unsigned)p.ih && (unsigned)ix < (unsigned)p.iw ? ks_ld(x + (size_t)iy * p.iw + ix)
+                                                                               : 0.f;
+        }
+    }
+    float w[KS * KS];
+    const T *wp = (const T *)p.w + ch * KS * KS;
+#pragma unroll
+    for (int k = 0; k < KS * KS; k++) w[k] = ks_ld(wp + k);
+    __syncthreads();
+    constexpr int NSX = DWS_TW / DWS_PX;   // strips per row (16)
+    const int sx = tid % NSX, ry = (tid / NSX) * DWS_RY;
+    const int oy = oy0 + ry, oxs = ox0 + sx * DWS_PX;
+    if (oy >= p.oh || oxs >= p.ow) return;
+    // per parity: the taps of outputs j = 0..3 at kx are parity kx % S, index j + kx / S
+    constexpr int NE = (DWS_PX + (KS - 1) / S + 3) / 4 * 4;  // floats read per parity and row
+    float acc[DWS_RY][DWS_PX];
+#pragma unroll
+    for (int q = 0; q < DWS_RY; q++)
+#pragma unroll
+        for (int j = 0; j < DWS_PX; j++) acc[q][j] = 0.f;
+#pragma unroll
+    for (int ir = 0; ir < (DWS_RY - 1) * S + KS; ir++) {
+        const float *row = xs + (ry * S + ir) * PITCH + sx * DWS_PX;
+        float in[S][NE];
+#pragma unroll
+        for (int par = 0; par < S; par++)
+#pragma unroll
+            for (int e = 0; e < NE / 4; e++) {
+                float4 f = *(const float4 *)(row + par * HALF + 4 * e);
+                in[par][4 * e] = f.x; in[par][4 * e + 1] = f.y; in[par][4 * e + 2] = f.z; in[par][4 * e + 3] = f.w;
+            }
+#pragma unroll
+        for (int q = 0; q < DWS_RY; q++) {
+            const int ky = ir - q * S;
+            if (ky < 0 || ky >= KS) continue;
+#pragma unroll
+            for (int kx = 0; kx < KS; kx++)
+#pragma unroll
+                for (int j = 0; j < DWS_PX; j++)
+                    acc[q][j] = fmaf(in[kx % S][j + kx / S], w[ky * KS + kx], acc[q][j]);
+        }
+    }
+    T *y = (T *)p.y;
+#pragma unroll
+    for (int q = 0; q < DWS_RY; q++) {
+        if (oy + q >= p.oh) break;
+        const size_t yrow = ((size_t)plane * p.oh + oy + q) * p.ow;
+        if (vec_out && oxs + DWS_PX <= p.ow) {
+            T out[DWS_PX];
+#pragma unroll
+            for (int j = 0; j < DWS_PX; j++) {
+                float v = epi<T>(p, acc[q][j], ch, (int64_t)(yrow + oxs + j));
+                if (sizeof(T) == 2) ((__half *)out)[j] = __float2half_rn(v);
+                else ((float *)out)[j] = v;
+            }
+            if (sizeof(T) == 2) *(uint2 *)(y + yrow + oxs) = *(const uint2 *)out;
+            else *(uint4 *)(y + yrow + oxs) = *(const uint4 *)out;
+        } else {
+#pragma unroll
+            for (int j = 0; j < DWS_PX; j++)
+                if (oxs + j < p.ow) ks_st(y + yrow + oxs + j, epi<T>(p, acc[q][j], ch, (int64_t)(yrow + oxs + j)));
+        }
+    }
+}
+
 // Direct conv for tiny input channel counts (first layers): one thread per
 // output pixel computes up to 16 output channels at a time; all weights in
 // shared memory (float), input taps read once per chunk of channels.
@@ -555,9 +694,44 @@ extern "C" int ks__cu_conv_dw_tiled_fits(const ks_conv_args *a) {
     return sm <= 48 * 1024 && (int64_t)p.n * p.c <= 65535;
 }
 
+extern "C" int ks__cu_conv_dw_strip_fits(const ks_conv_args *a) {
+    return a->groups == a->c && a->k == a->c && a->kh == a->kw && (a->kh == 3 || a->kh == 5) && a->sh == a->sw &&
+           (a->sh == 1 || a->sh == 2) && a->dh == 1 && a->dw == 1 && (int64_t)a->n * a->c <= 65535 &&
+           (int64_t)a->n * a->c * a->ih * a->iw < ((int64_t)1 << 31) &&
+           (int64_t)a->n * a->c * a->oh * a->ow < ((int64_t)1 << 31);
+}
+
+template <typename T, int KS, int S>
+static void dw_strip_launch(const ConvP &p, cudaStream_t s) {
+    const int tiles_x = (p.ow + DWS_TW - 1) / DWS_TW, tiles_y = (p.oh + DWS_TH - 1) / DWS_TH;
+    constexpr int V = 16 / sizeof(T);
+    // 16-byte loads: every row start of the planes must be 16-byte aligned; stores are 4 outputs
+    // (8 bytes FP16, 16 bytes FP32) at multiples of 4 outputs
+    const int vec_in = p.iw % V == 0 && ((uintptr_t)p.x & 15) == 0;
+    const int vec_out = p.ow % DWS_PX == 0 && ((uintptr_t)p.y & 15) == 0;
+    dim3 grid((unsigned)(tiles_x * tiles_y), (unsigned)(p.n * p.c));
+    ks_launch(conv_dw_strip_k<T, KS, S>, grid, dim3(DWS_THREADS), s, p, tiles_x, vec_in, vec_out);
+}
+
+template <typename T>
+static int dw_strip(const ConvP &p, cudaStream_t s) {
+    if (p.kh == 3) {
+        if (p.sh == 1) dw_strip_launch<T, 3, 1>(p, s);
+        else dw_strip_launch<T, 3, 2>(p, s);
+    } else {
+        if (p.sh == 1) dw_strip_launch<T, 5, 1>(p, s);
+        else dw_strip_launch<T, 5, 2>(p, s);
+    }
+    KS_CU_RET();
+}
+
 extern "C" int ks__cu_conv_dw(const ks_conv_args *a, int half, int cfg, void *stream) {
     ConvP p = mk(a);
     cudaStream_t s = (cudaStream_t)stream;
+    if (cfg == 3) {
+        if (!ks__cu_conv_dw_strip_fits(a)) return (int)cudaErrorInvalidValue;
+        return half ? dw_strip<__half>(p, s) : dw_strip<float>(p, s);
+    }
     if (cfg == 2) {
         if (!ks__cu_conv_dw_tiled_fits(a)) return (int)cudaErrorInvalidValue;
         int tiles_x = (p.ow + DWT_W - 1) / DWT_W, tiles_y = (p.oh + DWT_H - 1) / DWT_H;

@@ -42,6 +42,9 @@ int64_t ks__cu_conv_igemm_ws(const ks_conv_args *a, int cfg);
  * tiles with the input window staged in shared memory (when
  * ks__cu_conv_dw_tiled_fits; else the launch fails with an error). */
 int ks__cu_conv_dw(const ks_conv_args *a, int half, int cfg, void *stream);
+/* Depthwise cfg 3 (strip-tiled, 16-byte staging): 3x3 or 5x5, stride 1 or 2,
+ * no dilation, n*c <= 65535. */
+int ks__cu_conv_dw_strip_fits(const ks_conv_args *a);
 int ks__cu_conv_dw_tiled_fits(const ks_conv_args *a);
 /* Fused depthwise (c -> c, kernel kh x kw, any stride/pad/dilation, bias,
  * activation dw_act) + pointwise 1x1 (c -> k, bias, activation act,

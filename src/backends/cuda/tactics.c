@@ -516,7 +516,7 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                     int64_t blocks = (npix + tbn[ti] - 1) / tbn[ti] * ((kg + tbm[ti] - 1) / tbm[ti]) * groups;
                     if (blocks >= 2 * n_sm)
                         continue;
-                    for (int sp = 2; sp <= 16 && nc < 60; sp *= 2) {
+                    for (int sp = 2; sp <= 32 && nc < 60; sp *= 2) {
                         if (K < (int64_t)sp * 2 * tbk[ti] || blocks * sp > 4 * n_sm)
                             break;
                         if ((uint64_t)sp * ny * 4 > limit)
@@ -526,8 +526,12 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                     }
                 }
             }
-            if (is_dw)
+            if (is_dw) {
                 for (int c = 0; c < 3; c++) { cand_t[nc] = KS_TACTIC_OWN_DW; cand_a[nc++] = c; }
+                ks_conv_args ga;
+                layer_conv_args(d, l, &ga);
+                if (ks__cu_conv_dw_strip_fits(&ga)) { cand_t[nc] = KS_TACTIC_OWN_DW; cand_a[nc++] = 3; }
+            }
             {
                 const ks_eng_tensor *xt = &d->tensors[l->in[0]];
                 int64_t wk = y->dims[1] * xt->dims[1] * l->ip[1] * l->ip[2];
