@@ -369,6 +369,11 @@ typedef struct ks_detector_options {
                                 NMS), not on the CPU path; 0: never (separate decode and NMS stages);
                                 1: on both paths. KESTREL_DETECTOR_POSTPROCESS=0/1 overrides the
                                 default (-1) */
+    int32_t keep_graph_decode; /* with postprocess: 0 (default) = an UltraFace graph that decodes its
+                                boxes itself (Slice/Mul/Exp/Concat, ~14 small layers) is cut back to
+                                its raw regression and the appended DetectionDecode does the same
+                                prior decode in one step (only when the graph's priors equal the
+                                family's); 1 = keep the graph's own decode */
 } ks_detector_options;
 
 typedef struct ks_detector ks_detector;

@@ -96,6 +96,12 @@ int ks__detector_want_postprocess(const ks_detector *d, int gpu);
  * outputs and priors set up; batch from d->io.in_dims[0]); the model's outputs become the
  * KS_PP_OUTPUTS ones; d->io, d->postprocess, d->pp_landmarks updated. */
 ks_status ks__detector_append_postprocess(ks_detector *d);
+/* UltraFace exports that decode in the graph: moves the boxes output back to the raw SSD
+ * regression (the ~14 small decode layers become dead and the appended DetectionDecode
+ * decodes with the priors instead), only where the graph's prior constants equal
+ * d->priors and exactly one raw [B, N, 4] concat is found. 1 when done, 0 when the graph
+ * is left as it is. The caller re-reads the outputs (ks_model_optimize removes the chain). */
+int ks__ultraface_strip_decode(ks_detector *d);
 /* The post-processing output indices in io (idx[k] = -1 when absent); returns the number
  * found when the first four are all there, else 0. */
 int ks__det_io_postprocessed(const ks_det_io *io, int idx[KS_PP_OUTPUTS]);

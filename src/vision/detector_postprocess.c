@@ -19,6 +19,7 @@
  *   decode -> boxes, scores, classes, (landmarks) -> BatchedNMS
  *   with landmarks: BatchedNMS(pack_landmarks=1) -> [B,M,14] -> Split(axis 2, [4, 10])
  *   (GPU plugin layers have at most 4 outputs, so the NMS packs landmarks after the box). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -148,6 +149,13 @@ ks_status ks__detector_append_postprocess(ks_detector *d) {
     KS_CHECK(ks_model_optimize(d->model));
     KS_CHECK(ks__det_io_from_model(ctx, d->model, &d->io));
     KS_CHECK(ks__detector_setup_outputs(d));
+    if (!d->opt.keep_graph_decode && ks__ultraface_strip_decode(d)) {
+        /* the decode chain is dead now: removed, and the outputs read again */
+        KS_CHECK(ks_model_optimize(d->model));
+        KS_CHECK(ks__det_io_from_model(ctx, d->model, &d->io));
+        KS_CHECK(ks__detector_setup_outputs(d));
+        ks__log(ctx, KS_LOG_INFO, "%s: in-graph box decode left to the DetectionDecode plugin", d->path);
+    }
     pp_builder b = {d, g, d->io.in_dims[0]};
     if (b.batch <= 0)
         return ks__error(ctx, KS_UNSUPPORTED_SHAPE, "%s: the batch must be known to append post-processing", d->path);
@@ -280,6 +288,99 @@ ks_status ks__detector_append_postprocess(ks_detector *d) {
     d->postprocess = 1;
     d->pp_landmarks = landmarks ? KS_MAX_LANDMARKS : 0;
     return KS_OK;
+}
+
+/* Marks in `on` (n_nodes bytes, zeroed by the caller) the producers of v and all their ancestors. */
+static void mark_ancestors(const ks_graph *g, int v, unsigned char *on, int *stack) {
+    int sp = 0;
+    if (v >= 0 && g->values[v].producer >= 0)
+        stack[sp++] = g->values[v].producer;
+    while (sp > 0) {
+        int i = stack[--sp];
+        if (on[i])
+            continue;
+        on[i] = 1;
+        for (int k = 0; k < g->nodes[i].n_inputs; k++) {
+            int u = g->nodes[i].inputs[k];
+            if (u >= 0 && g->values[u].producer >= 0 && !on[g->values[u].producer])
+                stack[sp++] = g->values[u].producer;
+        }
+    }
+}
+
+/* 1 when constant t (N*4 or N*2 floats) equals the priors (cx, cy, w, h), all four columns or
+ * the pair (0,1) or (2,3); 0 when it differs; -1 when it is not prior-shaped. */
+static int const_is_priors(const ks_tensor *t, const float *pr, int64_t N) {
+    int64_t n = ks_tensor_numel(t);
+    int cols = n == N * 4 ? 4 : n == N * 2 ? 2 : 0;
+    if (!cols || (t->dtype != KS_DTYPE_FLOAT32 && t->dtype != KS_DTYPE_FLOAT16) || t->ndim < 1 ||
+        t->dims[t->ndim - 1] != cols)
+        return -1;
+    for (int off = 0; off <= 4 - cols; off += 2) {
+        int same = 1;
+        for (int64_t r = 0; r < N && same; r++)
+            for (int c = 0; c < cols && same; c++) {
+                double a = ks__tensor_get_f64(t, r * cols + c), b = pr[r * 4 + off + c];
+                same = fabs(a - b) <= 1e-5 + 1e-4 * fabs(b);
+            }
+        if (same)
+            return 1;
+    }
+    return 0;
+}
+
+int ks__ultraface_strip_decode(ks_detector *d) {
+    ks_graph *g = d->model->graph;
+    if (d->family != KS_FAMILY_ULTRAFACE || !d->decoded_in_graph || d->o_boxes[0] < 0 || !d->priors)
+        return 0;
+    int bv = g->outputs[d->o_boxes[0]];
+    const ks_tensor *bt = &g->values[bv].t;
+    int64_t N = d->n_priors;
+    if (bt->ndim != 3 || bt->dims[1] != N || bt->dims[2] != 4)
+        return 0;
+    unsigned char *anc = ks__alloc(d->ctx, (size_t)g->n_nodes + 1), *up = ks__alloc(d->ctx, (size_t)g->n_nodes + 1);
+    int *stack = ks__alloc_array(d->ctx, (size_t)g->n_nodes * 8 + 8, sizeof(int));
+    int cand = -1, n_cand = 0, priors_ok = 0, priors_bad = 0;
+    if (!anc || !up || !stack)
+        goto done;
+    mark_ancestors(g, bv, anc, stack);
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (!anc[i])
+            continue;
+        const ks_node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_inputs; k++) { /* the graph's priors must be ours */
+            int u = n->inputs[k];
+            if (u >= 0 && g->values[u].is_const) {
+                int r = const_is_priors(&g->values[u].t, d->priors, N);
+                priors_ok += r == 1;
+                priors_bad += r == 0;
+            }
+        }
+        if (n->op != KS_OP_CONCAT || n->n_outputs != 1)
+            continue;
+        const ks_tensor *t = &g->values[n->outputs[0]].t;
+        if (n->outputs[0] == bv || t->ndim != 3 || t->dims[1] != N || t->dims[2] != 4)
+            continue;
+        /* the raw regression: no Exp (the size decode) above it */
+        memset(up, 0, (size_t)g->n_nodes);
+        mark_ancestors(g, n->outputs[0], up, stack);
+        int has_exp = 0;
+        for (int j = 0; j < g->n_nodes && !has_exp; j++)
+            has_exp = up[j] && g->nodes[j].op == KS_OP_EXP;
+        if (!has_exp) {
+            cand = n->outputs[0];
+            n_cand++;
+        }
+    }
+done:
+    ks__free(d->ctx, anc);
+    ks__free(d->ctx, up);
+    ks__free(d->ctx, stack);
+    if (n_cand != 1 || !priors_ok || priors_bad)
+        return 0;
+    g->outputs[d->o_boxes[0]] = cand;
+    d->decoded_in_graph = 0;
+    return 1;
 }
 
 ks_status ks_vision_append_postprocess(ks_model *m, ks_detector_family family, const ks_detector_options *opt) {
