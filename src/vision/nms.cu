@@ -138,34 +138,46 @@ static __device__ int compact_sort_gather(const NmsArgs &a, int b, NmsSmem &s) {
     const float *bx = a.boxes + (size_t)b * N * 4;
     const int32_t *cl = a.classes + (size_t)b * N;
 
-    if (tid == 0)
-        s.total = 0;
-    __syncthreads();
+    // Compaction in row order: each warp owns a contiguous chunk of rows; it counts its passing
+    // rows, the counts are prefix-summed once, then each warp writes its rows from its offset.
+    // Two reads of the scores, two block barriers (one per 512 rows before).
     const int lane = tid & 31, warp = tid >> 5, n_warps = blockDim.x >> 5;
-    for (int base = 0; base < N; base += blockDim.x) {
-        int r = base + tid;
-        float v = r < N ? sc[r] : -1.0f;
-        int flag = r < N && v > a.score_thr;
-        unsigned ballot = __ballot_sync(0xffffffffu, flag);
-        int in_warp = __popc(ballot & ((1u << lane) - 1u));
-        if (lane == 0)
-            s.warp[warp] = __popc(ballot);
-        __syncthreads();
-        int before = 0, chunk = 0;
-        for (int w = 0; w < n_warps; w++) {
-            before += w < warp ? s.warp[w] : 0;
-            chunk += s.warp[w];
-        }
-        int pos = s.total + before + in_warp;
-        if (flag) {
-            g_key[pos] = v;
-            g_idx[pos] = r;
-        }
-        __syncthreads();
-        if (tid == 0)
-            s.total += chunk;
-        __syncthreads();
+    const int per = (N + n_warps - 1) / n_warps;
+    const int r0 = min(N, warp * per), r1 = min(N, r0 + per);
+    int cnt = 0;
+#pragma unroll 4
+    for (int base = r0; base < r1; base += 32) {
+        int r = base + lane;
+        int flag = r < r1 && sc[r] > a.score_thr;
+        cnt += __popc(__ballot_sync(0xffffffffu, flag));
     }
+    if (lane == 0)
+        s.warp[warp] = cnt;
+    __syncthreads();
+    if (tid == 0) {
+        int acc = 0;
+        for (int w = 0; w < n_warps; w++) {
+            int c = s.warp[w];
+            s.warp[w] = acc;
+            acc += c;
+        }
+        s.total = acc;
+    }
+    __syncthreads();
+    int pos = s.warp[warp];
+    for (int base = r0; base < r1; base += 32) {
+        int r = base + lane;
+        float v = r < r1 ? sc[r] : -1.0f;
+        int flag = r < r1 && v > a.score_thr;
+        unsigned ballot = __ballot_sync(0xffffffffu, flag);
+        if (flag) {
+            int at = pos + __popc(ballot & ((1u << lane) - 1u));
+            g_key[at] = v;
+            g_idx[at] = r;
+        }
+        pos += __popc(ballot);
+    }
+    __syncthreads();
     const int count = s.total;
     int P = 1;
     while (P < count)
