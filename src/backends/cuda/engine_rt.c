@@ -289,6 +289,7 @@ void ks_exec_context_destroy(ks_exec_context *ec) {
     cudaFree(ec->arena);
     cudaFree(ec->workspace);
     cudaFree(ec->staging);
+    cudaFree(ec->splitk_counters);
     ks__free(ctx, ec->tp);
     ks__free(ctx, ec->user_bind);
     ks__free(ctx, ec->bind_host);
@@ -334,6 +335,10 @@ ks_status ks_exec_context_create(ks_engine *e, ks_exec_context **out) {
         ce = cudaMalloc(&ec->workspace, ec->workspace_bytes);
     if (ce == cudaSuccess && so > 0)
         ce = cudaMalloc(&ec->staging, (size_t)so);
+    if (ce == cudaSuccess)
+        ce = cudaMalloc((void **)&ec->splitk_counters, KS_SPLITK_COUNTERS * sizeof(int));
+    if (ce == cudaSuccess)
+        ce = cudaMemset(ec->splitk_counters, 0, KS_SPLITK_COUNTERS * sizeof(int));
     if (ce != cudaSuccess) {
         ks_exec_context_destroy(ec);
         return ks__error(ctx, KS_OUT_OF_MEMORY, "allocating execution context device memory: %s",
@@ -466,6 +471,7 @@ static void fill_conv_args(const ks_exec_context *ec, const ks_eng_layer *l, ks_
     a->act = l->act; a->act_a = l->act_a; a->act_b = l->act_b;
     a->res_after_act = (int)l->ip[11];
     a->ws = ec->workspace;
+    a->splitk_counters = ec->splitk_counters;
 }
 
 ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {

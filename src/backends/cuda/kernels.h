@@ -22,7 +22,11 @@ typedef struct ks_conv_args {
     float act_a, act_b;
     int res_after_act;              /* 1: y = act(conv + b) + res; 0: act(conv + b + res) */
     void *ws;                       /* scratch for split-K partial sums (ks__cu_conv_igemm_ws bytes) */
+    int *splitk_counters;           /* zeroed tile counters (KS_SPLITK_COUNTERS), kept zero between
+                                       runs: split-K folds its reduce into the last block of each
+                                       tile; NULL = a separate reduce kernel */
 } ks_conv_args;
+#define KS_SPLITK_COUNTERS 16384
 
 /* Implicit-GEMM direct convolution, any groups/stride/dilation/padding.
  * cfg = tile | split << 4. Tiles (output channels x pixels): SIMT FMA
