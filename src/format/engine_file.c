@@ -597,8 +597,12 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
             if (ip[0] != 1 || ip[1] != 1 || ip[2] != 1 || ip[3] != 1 || ip[4] != 1 || ip[5] || ip[6] ||
                 ip[7] || ip[8] || !dwt || dwt->ndim != 4 || dwt->dims[0] != x->dims[1] || dwt->dims[1] != 1 ||
                 dwt->dims[2] != ip[14] || dwt->dims[3] != ip[15] || ip[16] < 1 || ip[17] < 1 || ip[22] < 1 ||
-                ip[23] < 1 || dwt->dtype != l->dtype || l->algo < 0 || l->algo > 9 ||
+                ip[23] < 1 || dwt->dtype != l->dtype || l->algo < 0 || l->algo > 10 ||
                 (l->algo == 9 && (x->dims[1] > 64 || y->dims[1] > 64)) ||
+                /* tile 10 (tensor cores): fp16, c and k <= 128, kernel <= 5, stride and dilation <= 2 */
+                (l->algo == 10 && (l->dtype != KS_DTYPE_FLOAT16 || x->dims[1] > 128 || y->dims[1] > 128 ||
+                                   ip[14] > 5 || ip[15] > 5 || ip[16] > 2 || ip[17] > 2 || ip[22] > 2 ||
+                                   ip[23] > 2)) ||
                 (dwb && (dwb->ndim != 1 || dwb->dims[0] != x->dims[1] || dwb->dtype != l->dtype)) ||
                 ip[24] < 0 || ip[24] >= KS_ACT_COUNT ||
                 (ip[24] == KS_ACT_PRELU && (!dsl || sl_bad(dsl, x->dims[1]))))
@@ -631,10 +635,13 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
             (l->tactic == KS_TACTIC_OWN_DIRECT && l->algo == 1 &&
              (ip[0] != 1 || x->dims[1] > 4 || y->dims[1] > 64 || ip[1] > 11 || ip[2] > 11 || ip[3] > 4 ||
               ip[4] > 4 || ip[9] > 4 || ip[10] > 4)) ||
-            /* own:pointwise (streaming 1x1): groups 1, stride 1, no padding, c and k <= 64 */
+            /* own:pointwise (1x1): groups 1, stride 1, no padding; algo 0 (streaming) c and k <= 64,
+             * algo 1 (tensor cores) fp16, c and k <= 128 */
             (l->tactic == KS_TACTIC_OWN_PW &&
-             (l->algo != 0 || ip[0] != 1 || ip[1] != 1 || ip[2] != 1 || ip[3] != 1 || ip[4] != 1 || ip[5] ||
-              ip[6] || ip[7] || ip[8] || x->dims[1] > 64 || y->dims[1] > 64)) ||
+             ((l->algo != 0 && l->algo != 1) || ip[0] != 1 || ip[1] != 1 || ip[2] != 1 || ip[3] != 1 ||
+              ip[4] != 1 || ip[5] || ip[6] || ip[7] || ip[8] ||
+              (l->algo == 0 && (x->dims[1] > 64 || y->dims[1] > 64)) ||
+              (l->algo == 1 && (l->dtype != KS_DTYPE_FLOAT16 || x->dims[1] > 128 || y->dims[1] > 128)))) ||
             l->tactic == KS_TACTIC_CUBLAS || l->tactic == KS_TACTIC_DEFAULT ||
             ((l->tactic == KS_TACTIC_CUDNN || l->tactic == KS_TACTIC_CUDNN_FUSED) && (l->algo < 0 || l->algo > 7)))
             return VFAIL("layer %d '%s': conv tactic %d/%d invalid", li, nm, l->tactic, l->algo);

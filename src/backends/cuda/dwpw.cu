@@ -164,6 +164,8 @@ extern "C" int ks__cu_conv_dwpw(const ks_dwpw_args *a, int half, int cfg, void *
         return (int)cudaErrorInvalidValue;
     if (cfg == KS_DWPW_STREAM_CFG)
         return ks__cu_conv_dwpw_stream(a, half, stream);
+    if (cfg == KS_DWPW_TC_CFG)
+        return ks__cu_conv_dwpw_tc(a, half, stream);
     DwPwP p;
     p.x = a->x; p.dww = a->dw_w; p.dwb = a->dw_bias; p.dwprelu = a->dw_prelu;
     p.dwact = a->dw_act; p.dwa = a->dw_act_a; p.dwb2 = a->dw_act_b;

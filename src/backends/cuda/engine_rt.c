@@ -509,7 +509,10 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
             else
                 CU(ks__cu_conv_direct(&a, half, s));
         } else if (l->tactic == KS_TACTIC_OWN_PW) {
-            CU(ks__cu_conv_pw_stream(&a, half, s));
+            if (l->algo == 1)
+                CU(ks__cu_conv_pw_tc(&a, half, s));
+            else
+                CU(ks__cu_conv_pw_stream(&a, half, s));
         } else if (l->tactic == KS_TACTIC_OWN_GEMM || l->tactic == KS_TACTIC_DEFAULT) {
             /* ip[13]: tiles/split-K beyond the loader-checked algo 0..5 */
             int cfg = l->ip[13] > 0 ? (int)l->ip[13] : l->algo;

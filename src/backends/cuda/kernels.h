@@ -56,9 +56,11 @@ int ks__cu_conv_dw_tiled_fits(const ks_conv_args *a);
  * cfg 0..KS_DWPW_N_CFG-1 picks the tile (out channels x pixels): 0 64x64,
  * 1 32x64, 2 32x32, 3 64x32, 4 16x64, 5 128x32, 6 16x128, 7 16x32, 8 32x16;
  * 9: streaming (c, k <= 64; ks__cu_conv_dwpw_stream): the depthwise outputs
- * of all channels of 128 pixels in shared memory, then all k outputs. */
-#define KS_DWPW_N_CFG 10
+ * of all channels of 128 pixels in shared memory, then all k outputs;
+ * 10: tensor cores, float16 only (ks__cu_conv_dwpw_tc). */
+#define KS_DWPW_N_CFG 11
 #define KS_DWPW_STREAM_CFG 9
+#define KS_DWPW_TC_CFG 10
 typedef struct ks_dwpw_args {
     const void *x;                       /* [n, c, ih, iw] */
     const void *dw_w, *dw_bias;          /* [c, 1, kh, kw], [c] (may be NULL) */
@@ -90,6 +92,16 @@ int ks__cu_conv_pw_stream(const ks_conv_args *a, int half, void *stream);
 int ks__cu_conv_pw_stream_fits(const ks_conv_args *a);
 /* Fused dw+pw tile 9 (c, k <= 64), see KS_DWPW_STREAM_CFG. */
 int ks__cu_conv_dwpw_stream(const ks_dwpw_args *a, int half, void *stream);
+/* Tensor-core (mma.sync m16n8k16, FP32 accumulate) 1x1 conv, float16 only
+ * (own:pointwise:1): groups 1, stride 1, no padding, c and k <= 128.
+ * _fits: 1 if supported (half must be 1). */
+int ks__cu_conv_pw_tc(const ks_conv_args *a, int half, void *stream);
+int ks__cu_conv_pw_tc_fits(const ks_conv_args *a, int half);
+/* Fused dw+pw tile 10 (KS_DWPW_TC_CFG, float16 only): depthwise kernel <= 5x5,
+ * stride and dilation 1..2, c and k <= 128; the depthwise outputs of an 8x32
+ * pixel tile in shared memory, then the tensor-core 1x1 from there. */
+int ks__cu_conv_dwpw_tc(const ks_dwpw_args *a, int half, void *stream);
+int ks__cu_conv_dwpw_tc_fits(const ks_dwpw_args *a, int half);
 /* In-place epilogue after a library convolution: y = act(y + bias [+ res])
  * (+ res after act). */
 int ks__cu_conv_epilogue(const ks_conv_args *a, int half, void *stream);

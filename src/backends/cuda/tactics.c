@@ -207,6 +207,13 @@ static int conv_stream_on(void) {
     return !(m && (!strcmp(m, "off") || !strcmp(m, "0")));
 }
 
+/* KESTREL_CONV_TC=off: leave the fp16 tensor-core 1x1 kernels (own:pointwise:1,
+ * dw+pw tile 10) out of the candidates (same-binary A/B) */
+static int conv_tc_on(void) {
+    const char *m = getenv("KESTREL_CONV_TC");
+    return !(m && (!strcmp(m, "off") || !strcmp(m, "0")));
+}
+
 /* the conv geometry of layer l, for the kernels' _fits checks */
 static void layer_conv_args(const ks_eng_desc *d, const ks_eng_layer *l, ks_conv_args *a) {
     const ks_eng_tensor *x = &d->tensors[l->in[0]], *y = &d->tensors[l->out[0]];
@@ -271,6 +278,18 @@ static void make_dwpw(ks_eng_layer *p, const ks_eng_layer *dw, int cfg) {
     p->workspace_bytes = 0;
 }
 
+/* tile 10 (tensor cores, fp16) supports the pair dw -> p */
+static int dwpw_tc_fits(const ks_eng_desc *d, const ks_eng_layer *dw, const ks_eng_layer *p) {
+    const ks_eng_tensor *x = &d->tensors[dw->in[0]], *y = &d->tensors[p->out[0]];
+    ks_dwpw_args f;
+    memset(&f, 0, sizeof f);
+    f.n = (int)x->dims[0]; f.c = (int)x->dims[1]; f.ih = (int)x->dims[2]; f.iw = (int)x->dims[3];
+    f.k = (int)y->dims[1]; f.oh = (int)y->dims[2]; f.ow = (int)y->dims[3];
+    f.kh = (int)dw->ip[1]; f.kw = (int)dw->ip[2]; f.sh = (int)dw->ip[3]; f.sw = (int)dw->ip[4];
+    f.pt = (int)dw->ip[5]; f.pl = (int)dw->ip[6]; f.dh = (int)dw->ip[9]; f.dw = (int)dw->ip[10];
+    return ks__cu_conv_dwpw_tc_fits(&f, p->dtype == KS_DTYPE_FLOAT16);
+}
+
 /* Fused depthwise + pointwise: for every candidate pair found by the planner
  * (b->dwpw), times the fused kernel's tiles against the two layers' chosen
  * tactics; where fused is faster (or KESTREL_DWPW=force), the pointwise
@@ -326,7 +345,9 @@ static ks_status dwpw_select(kb *b, ks_engine *e, ks_exec_context *ec, cudaStrea
             for (int c = 0; c < KS_DWPW_N_CFG; c++) {
                 if (mode >= 3 && c != mode - 3)
                     continue;
-                if (mode < 3 && c == KS_DWPW_STREAM_CFG && !conv_stream_on())
+                if (mode < 3 && (c == KS_DWPW_STREAM_CFG || c == KS_DWPW_TC_CFG) && !conv_stream_on())
+                    continue;
+                if (c == KS_DWPW_TC_CFG && ((mode < 3 && !conv_tc_on()) || !dwpw_tc_fits(d, dw, p)))
                     continue;
                 make_dwpw(p, dw, c);
                 ks__cu_fill_random(ec->tp[p->out[0]], y->bytes / 2, 1, -9.f, 9.f, 99u + c, s);
@@ -568,6 +589,10 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                 if (ks__cu_conv_pw_stream_fits(&ga)) {
                     cand_t[nc] = KS_TACTIC_OWN_PW;
                     cand_a[nc++] = 0;
+                }
+                if (conv_tc_on() && ks__cu_conv_pw_tc_fits(&ga, half)) { /* tensor-core 1x1, fp16 */
+                    cand_t[nc] = KS_TACTIC_OWN_PW;
+                    cand_a[nc++] = 1;
                 }
             }
             if (ks__cuda_layer_setup(e, li) == KS_OK && e->lrt[li].has_cudnn) {
