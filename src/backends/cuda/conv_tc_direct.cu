@@ -23,6 +23,7 @@
 //    go through a per-warp shared buffer so that global stores are 16 bytes
 //    per lane and whole sectors per channel row.
 #include <stdlib.h>
+#include <atomic>
 #include "backends/cuda/common.cuh"
 
 namespace {
@@ -54,18 +55,47 @@ __device__ __forceinline__ void mma16816(float *d, const uint4 &a, const uint2 &
         : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b.x), "r"(b.y));
 }
 
-__device__ __forceinline__ float td_epi(const TcP &p, float v, float bias, float slope, float r) {
-    v += bias;
-    if (!p.res_after_act) v += r;
-    if (p.act == KS_ACT_PRELU) v = v >= 0.f ? v : v * slope;
-    else v = ks_apply_act(p.act, v, p.act_a, p.act_b);
-    if (p.res_after_act) v += r;
-    return v;
+// the rarer activations: one out-of-line copy of the whole switch
+__device__ __noinline__ float td_act_generic(int act, float x, float a, float b) { return ks_apply_act(act, x, a, b); }
+
+// activation of N values (channel g for the first N / 2, g + 8 for the rest):
+// one switch per pass, not per value
+template <int N>
+__device__ __forceinline__ void td_act(const TcP &p, float (&o)[N], float slope0, float slope1) {
+    switch (p.act) {
+    case KS_ACT_NONE: break;
+    case KS_ACT_RELU:
+#pragma unroll
+        for (int i = 0; i < N; i++) o[i] = fmaxf(o[i], 0.f);
+        break;
+    case KS_ACT_SILU:
+#pragma unroll
+        for (int i = 0; i < N; i++) o[i] = __fdividef(o[i], 1.f + __expf(-o[i]));
+        break;
+    case KS_ACT_CLIP:
+#pragma unroll
+        for (int i = 0; i < N; i++) o[i] = fminf(fmaxf(o[i], p.act_a), p.act_b);
+        break;
+    case KS_ACT_LEAKY:
+#pragma unroll
+        for (int i = 0; i < N; i++) o[i] = o[i] >= 0.f ? o[i] : o[i] * p.act_a;
+        break;
+    case KS_ACT_PRELU:
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            const float sl = i < N / 2 ? slope0 : slope1;
+            o[i] = o[i] >= 0.f ? o[i] : o[i] * sl;
+        }
+        break;
+    default:
+#pragma unroll
+        for (int i = 0; i < N; i++) o[i] = td_act_generic(p.act, o[i], p.act_a, p.act_b);
+    }
 }
 
 // MT: m-tiles of 16 output channels; KST: k-steps (4 taps x 4 channels each)
 template <int MT, int KST>
-__global__ void __launch_bounds__(TD_THREADS, 2) conv_tc_direct_k(TcP p) {
+__global__ void __launch_bounds__(TD_THREADS, MT == 1 && KST <= 9 ? 3 : 2) conv_tc_direct_k(TcP p) {
     ks_pdl_wait();
     constexpr int NT = td_nt(MT), OP = td_op(MT);
     extern __shared__ uint4 smem4[];
@@ -191,27 +221,44 @@ __global__ void __launch_bounds__(TD_THREADS, 2) conv_tc_direct_k(TcP p) {
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) {
                 if (mt * 16 >= p.k) break;
+                const int co0 = mt * 16 + g, co1 = co0 + 8;
+                const bool ok0 = co0 < p.k, ok1 = co1 < p.k;
+                const float b0 = p.bias && ok0 ? __half2float(p.bias[co0]) : 0.f;
+                const float b1 = p.bias && ok1 ? __half2float(p.bias[co1]) : 0.f;
+                const float s0 = p.act == KS_ACT_PRELU && ok0 ? __ldg(p.prelu + co0) : 0.f;
+                const float s1 = p.act == KS_ACT_PRELU && ok1 ? __ldg(p.prelu + co1) : 0.f;
+                const int64_t yb0 = ((int64_t)b * p.k + co0) * hw + (int64_t)oy * p.ow;
+                const int64_t yb1 = yb0 + (int64_t)8 * hw;
+                float o[4 * NT]; // [hh][nt][j]
 #pragma unroll
-                for (int hh = 0; hh < 2; hh++) {
-                    const int co = mt * 16 + g + 8 * hh;
-                    const bool cok = co < p.k;
-                    const float bias = p.bias && cok ? __half2float(p.bias[co]) : 0.f;
-                    const float slope = p.act == KS_ACT_PRELU && cok ? __ldg(p.prelu + co) : 0.f;
-                    const int64_t ybase = ((int64_t)b * p.k + co) * hw + (int64_t)oy * p.ow;
+                for (int hh = 0; hh < 2; hh++)
 #pragma unroll
-                    for (int nt = 0; nt < NT; nt++) {
-                        float o[2];
+                    for (int nt = 0; nt < NT; nt++)
 #pragma unroll
-                        for (int j = 0; j < 2; j++) {
-                            const int ox = oxb + nt * 8 + 2 * q + j;
-                            float r = 0.f;
-                            if (p.res && cok && ox < p.ow) r = __half2float(p.res[ybase + ox]);
-                            o[j] = td_epi(p, acc[mt][nt][2 * hh + j], bias, slope, r);
-                        }
-                        __half2 h2 = __floats2half2_rn(o[0], o[1]);
-                        ob[(hh * 8 + g) * OP + nt * 4 + q] = *(unsigned *)&h2;
+                        for (int j = 0; j < 2; j++) o[(hh * NT + nt) * 2 + j] = acc[mt][nt][2 * hh + j] + (hh ? b1 : b0);
+#pragma unroll
+                for (int pass = 0; pass < 2; pass++) { // residual before (pass 0) or after (pass 1) the activation
+                    if (pass == 1) td_act(p, o, s0, s1);
+                    if (p.res && p.res_after_act == pass) {
+#pragma unroll
+                        for (int hh = 0; hh < 2; hh++)
+#pragma unroll
+                            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                                for (int j = 0; j < 2; j++) {
+                                    const int ox = oxb + nt * 8 + 2 * q + j;
+                                    if ((hh ? ok1 : ok0) && ox < p.ow)
+                                        o[(hh * NT + nt) * 2 + j] += __half2float(p.res[(hh ? yb1 : yb0) + ox]);
+                                }
                     }
                 }
+#pragma unroll
+                for (int hh = 0; hh < 2; hh++)
+#pragma unroll
+                    for (int nt = 0; nt < NT; nt++) {
+                        __half2 h2 = __floats2half2_rn(o[(hh * NT + nt) * 2], o[(hh * NT + nt) * 2 + 1]);
+                        ob[(hh * 8 + g) * OP + nt * 4 + q] = *(unsigned *)&h2;
+                    }
                 __syncwarp();
                 // 16 channels x NT chunks of 8 pixels (16 bytes)
 #pragma unroll
@@ -271,6 +318,34 @@ int td_gather_cost(int pws, int kh, int kw, int sw, int shift, int kst) {
     return cost;
 }
 
+// the pitch with the fewest conflicts among pwa .. pwa + 30, memoized (the
+// search costs ~0.1 ms of host time per launch otherwise): a 64-bit entry
+// (pitch << 32 | valid | key) per geometry, published with a CAS
+std::atomic<unsigned long long> td_memo[64];
+int td_pitch(int pwa, int kh, int kw, int sw, int shift, int kst) {
+    const unsigned long long key = 0x80000000ull | (unsigned long long)pwa << 20 | kh << 16 | kw << 12 | sw << 8 |
+                                   shift << 4 | kst;
+    for (int i = 0; i < 64; i++) {
+        unsigned long long v = td_memo[i].load(std::memory_order_relaxed);
+        if (!v) break;
+        if ((v & 0xffffffffull) == key) return (int)(v >> 32);
+    }
+    int best = pwa, bc = 1 << 30;
+    for (int pws = pwa; pws < pwa + 32; pws += 2) {
+        int cst = td_gather_cost(pws, kh, kw, sw, shift, kst);
+        if (cst < bc) {
+            bc = cst;
+            best = pws;
+        }
+    }
+    const unsigned long long ent = (unsigned long long)best << 32 | key;
+    for (int i = 0; i < 64; i++) {
+        unsigned long long exp = 0;
+        if (td_memo[i].compare_exchange_strong(exp, ent) || exp == ent) break;
+    }
+    return best;
+}
+
 // geometry of a launch; 0 if it does not fit
 int td_plan(const ks_conv_args *a, TcP *p) {
     memset(p, 0, sizeof *p);
@@ -278,15 +353,7 @@ int td_plan(const ks_conv_args *a, TcP *p) {
     int shift = a->pl & 1; // ix0 = 64 * tile * sw - pl
     int pw = (TD_W - 1) * a->sw + a->kw + shift;
     p->pwa = (pw + 1) & ~1;
-    int best = p->pwa, bc = 1 << 30;
-    for (int pws = p->pwa; pws < p->pwa + 32; pws += 2) {
-        int cst = td_gather_cost(pws, a->kh, a->kw, a->sw, shift, kst);
-        if (cst < bc) {
-            bc = cst;
-            best = pws;
-        }
-    }
-    p->pws = best;
+    p->pws = td_pitch(p->pwa, a->kh, a->kw, a->sw, shift, kst);
     p->a_bytes = mt * kst * 32 * 16;
     int th = 16;
     const char *ev = getenv("KESTREL_TC_DIRECT_ROWS");
@@ -307,11 +374,12 @@ size_t td_smem(const TcP &p, int mt) { return (size_t)p.a_bytes + p.patch_bytes 
 template <int MT, int KST>
 int td_launch(const TcP &p, cudaStream_t s) {
     size_t sm = td_smem(p, MT);
-    if (sm > 48 * 1024) {
-        cudaError_t e = cudaFuncSetAttribute(conv_tc_direct_k<MT, KST>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             (int)sm);
-        if (e != cudaSuccess) return (int)e;
-    }
+    // several blocks per SM: the largest shared-memory carveout
+    cudaError_t e = cudaFuncSetAttribute(conv_tc_direct_k<MT, KST>, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                         (int)cudaSharedmemCarveoutMaxShared);
+    if (e == cudaSuccess && sm > 48 * 1024)
+        e = cudaFuncSetAttribute(conv_tc_direct_k<MT, KST>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm);
+    if (e != cudaSuccess) return (int)e;
     int tiles_y = (p.oh + p.th - 1) / p.th;
     dim3 grid((unsigned)(p.tiles_x * tiles_y), (unsigned)p.n);
     return ks_launch_smem(conv_tc_direct_k<MT, KST>, grid, dim3(TD_THREADS), sm, s, p);
@@ -351,7 +419,7 @@ extern "C" int ks__cu_conv_tc_direct(const ks_conv_args *a, int half, void *stre
     p.res = (const __half *)a->res; p.prelu = a->prelu; p.y = (__half *)a->y;
     p.n = a->n; p.c = a->c; p.ih = a->ih; p.iw = a->iw; p.k = a->k; p.oh = a->oh; p.ow = a->ow;
     p.kh = a->kh; p.kw = a->kw; p.sh = a->sh; p.sw = a->sw; p.pt = a->pt; p.pl = a->pl;
-    p.act = a->act; p.act_a = a->act_a; p.act_b = a->act_b; p.res_after_act = a->res_after_act;
+    p.act = a->act; p.act_a = a->act_a; p.act_b = a->act_b; p.res_after_act = a->res_after_act ? 1 : 0;
     p.vec_in = a->iw % 2 == 0 && ((uintptr_t)a->x & 3) == 0;
     p.vec_out = a->ow % 8 == 0 && ((uintptr_t)a->y & 15) == 0;
     cudaStream_t s = (cudaStream_t)stream;
