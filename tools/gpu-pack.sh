@@ -11,13 +11,15 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=${KESTREL_SHARED:-$ROOT/../shared}
 B=${KS_GPU_BUILD:-$ROOT/build-gpu}
 D=$ROOT/${KS_GPU_DATA:-.gpu-data}
-cmake -S "$ROOT" -B "$B" -DKS_CUDA_ARCH=90 -DCMAKE_BUILD_TYPE=Release >/dev/null
+# sm_90 machine code only (no PTX): the fatbin, the same in every binary, is most of the pack
+cmake -S "$ROOT" -B "$B" -DKS_CUDA_ARCH=90-real -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$B" -j"$(nproc)"
 mkdir -p "$D/lib" "$D/models" "$D/images"
 BINS="kestrel"
-for t in test_engine_format test_engine_lowering test_gpu_ops test_gpu_models test_vision_cuda \
+# KS_PACK_TESTS="test_gpu_ops ...": only those tests (a smaller pack for a focused run)
+for t in ${KS_PACK_TESTS:-test_engine_format test_engine_lowering test_gpu_ops test_gpu_models test_vision_cuda \
          test_mtcnn_cuda test_mtcnn_gpu test_nms_plugin test_plugin_engine test_detect_reference vision_bench mtcnn_bench \
-         libks_test_plugin.so; do
+         libks_test_plugin.so}; do
     [ -e "$B/tests/$t" ] && BINS="$BINS tests/$t"
 done
 # the vision benchmark links the shared library: built here, packed beside it (rpath $ORIGIN)
@@ -25,7 +27,7 @@ cc -O2 -std=c11 -D_GNU_SOURCE -I"$ROOT/include" "$ROOT/bench/vision_bench.c" -o 
     -L"$B" -lkestrel -Wl,-rpath,'$ORIGIN' -lm
 BINS="$BINS libkestrel.so vision_bench"
 rm -f "$D/bin.tar.xz"
-(cd "$B" && tar cf - $BINS | xz -T1 --lzma2=preset=3,dict=192MiB > "$D/bin.tar.xz")  # one stream, large window: the binaries share their CUDA fatbin
+(cd "$B" && tar cf - $BINS | xz -T1 --lzma2=preset=3,dict=512MiB > "$D/bin.tar.xz")  # one stream, large window: the binaries share their CUDA fatbin
 for l in libjpeg.so.62 libpng16.so.16 libprotobuf-c.so.1; do
     cp -L "/usr/lib/x86_64-linux-gnu/$l" "$D/lib/"
 done

@@ -628,13 +628,18 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
             (l->tactic == KS_TACTIC_OWN_DW && l->algo == 3 &&
              (ip[1] != ip[2] || (ip[1] != 3 && ip[1] != 5) || ip[3] != ip[4] || ip[3] > 2 || ip[9] != 1 ||
               ip[10] != 1 || x->dims[0] * x->dims[1] > 65535)) ||
-            (l->tactic == KS_TACTIC_OWN_DIRECT && l->algo != 1 &&
+            (l->tactic == KS_TACTIC_OWN_DIRECT && l->algo != 1 && l->algo != 2 &&
              (l->algo != 0 || ip[0] != 1 || w->dims[0] * w->dims[1] * w->dims[2] * w->dims[3] * 4 > 48 * 1024)) ||
             /* own:direct:1 (tiled first-layer conv): c <= 4, k <= 64, kernel/stride/dilation bounds of
              * ks__cu_conv_direct_tiled_fits (the shared-memory size is checked again at launch) */
             (l->tactic == KS_TACTIC_OWN_DIRECT && l->algo == 1 &&
              (ip[0] != 1 || x->dims[1] > 4 || y->dims[1] > 64 || ip[1] > 11 || ip[2] > 11 || ip[3] > 4 ||
               ip[4] > 4 || ip[9] > 4 || ip[10] > 4)) ||
+            /* own:direct:2 (tensor-core first layer, ks__cu_conv_tc_direct_fits): FP16, c <= 4,
+             * k <= 64, kernel <= 7x7, stride <= 4, dilation 1 */
+            (l->tactic == KS_TACTIC_OWN_DIRECT && l->algo == 2 &&
+             (l->dtype != KS_DTYPE_FLOAT16 || ip[0] != 1 || x->dims[1] > 4 || y->dims[1] > 64 || ip[1] > 7 ||
+              ip[2] > 7 || ip[1] < 1 || ip[2] < 1 || ip[3] > 4 || ip[4] > 4 || ip[9] != 1 || ip[10] != 1)) ||
             /* own:pointwise (1x1): groups 1, stride 1, no padding; algo 0 (streaming) c and k <= 64,
              * algo 1 (tensor cores) fp16, c and k <= 128 */
             (l->tactic == KS_TACTIC_OWN_PW &&

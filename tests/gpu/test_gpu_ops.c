@@ -15,6 +15,7 @@ static float *rnd(size_t n, float lo, float hi) {
     return v;
 }
 
+static int fp16_only; /* run_case_fused: FP16-only tactics (own:direct:2) */
 static int fp32_only; /* discontinuous ops (Floor/Ceil/Round): FP16 input rounding flips results */
 
 static void run_case(tb_model *tb, const char *label, float lo, float hi) {
@@ -162,7 +163,7 @@ static int needle_fp16_only; /* fp16-only kernels: fp32 just runs the fallback *
 static void run_case_fused(tb_model *tb, const char *label, const char *needle) {
     size_t n;
     uint8_t *buf = tb_pack(tb, &n);
-    for (int p = 0; p < 2; p++) {
+    for (int p = fp16_only; p < 2; p++) {
         if (p || !needle_fp16_only)
             expect_report(buf, n, p ? KS_PRECISION_FP16 : KS_PRECISION_FP32, needle, label);
         gt_opts o;
@@ -738,6 +739,24 @@ static void stream_cases(void) {
     dwpw_case(2, 128, 128, 12, 20, 3, 1, "Relu", "Relu", 1, 10);
     dwpw_case(1, 5, 11, 10, 9, 3, 2, NULL, "Clip", 0, 10);
     needle_fp16_only = 0;
+    /* tensor-core first-layer conv own:direct:2 (FP16 only): RFB-640 / YOLOv5n
+     * stems at batch 1 (odd maps: partial tiles, scalar stores) and 32 (16-byte
+     * stores), c 1..4, k 8/10/24/28/48/64 (1, 2 and 4 m-tiles), 1x1..7x7,
+     * stride 1/2/4, odd input widths (scalar patch loads), residual */
+    fp16_only = 1;
+    stream_conv_case("own:direct:2", 1, 3, 16, 67, 97, 3, 2, 1, "Relu", 1, 0);
+    stream_conv_case("own:direct:2", 32, 3, 16, 48, 64, 3, 2, 1, "Relu", 1, 0);
+    stream_conv_case("own:direct:2", 1, 3, 16, 70, 134, 6, 2, 2, "SiLU", 1, 0);
+    stream_conv_case("own:direct:2", 32, 3, 16, 40, 48, 6, 2, 2, "SiLU", 0, 0);
+    stream_conv_case("own:direct:2", 2, 4, 24, 33, 31, 3, 1, 1, "PRelu", 0, 0);
+    stream_conv_case("own:direct:2", 3, 1, 8, 21, 19, 5, 2, 2, NULL, 0, 0);
+    stream_conv_case("own:direct:2", 2, 3, 10, 37, 45, 7, 4, 3, "Clip", 1, 0);
+    stream_conv_case("own:direct:2", 1, 3, 64, 29, 70, 7, 2, 3, "Relu", 1, 0);
+    stream_conv_case("own:direct:2", 1, 3, 28, 45, 77, 3, 2, 1, "Relu", 1, 0);
+    stream_conv_case("own:direct:2", 1, 3, 10, 30, 41, 3, 1, 0, "PRelu", 0, 0);
+    stream_conv_case("own:direct:2", 2, 2, 48, 26, 130, 1, 1, 0, NULL, 0, 0);
+    stream_conv_case("own:direct:2", 2, 4, 4, 19, 23, 3, 1, 1, "Relu", 0, 1);
+    fp16_only = 0;
 }
 
 int main(void) {

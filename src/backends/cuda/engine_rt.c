@@ -504,7 +504,9 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
         } else if (l->tactic == KS_TACTIC_OWN_DW) {
             CU(ks__cu_conv_dw(&a, half, l->algo, s));
         } else if (l->tactic == KS_TACTIC_OWN_DIRECT) {
-            if (l->algo == 1)
+            if (l->algo == 2)
+                CU(ks__cu_conv_tc_direct(&a, half, s));
+            else if (l->algo == 1)
                 CU(ks__cu_conv_direct_tiled(&a, half, s));
             else
                 CU(ks__cu_conv_direct(&a, half, s));

@@ -85,6 +85,11 @@ int ks__cu_conv_direct(const ks_conv_args *a, int half, void *stream);
  * geometry is supported (shared memory <= 48 KB). */
 int ks__cu_conv_direct_tiled(const ks_conv_args *a, int half, void *stream);
 int ks__cu_conv_direct_tiled_fits(const ks_conv_args *a, int half);
+/* Tensor-core first-layer conv, FP16 only (own:direct:2): groups 1, c <= 4,
+ * k <= 64, kernel <= 7x7, stride 1..4, dilation 1; mma.sync m16n8k16 over
+ * an input patch staged in shared memory (conv_tc_direct.cu). */
+int ks__cu_conv_tc_direct(const ks_conv_args *a, int half, void *stream);
+int ks__cu_conv_tc_direct_fits(const ks_conv_args *a);
 /* Streaming 1x1 conv (groups 1, stride 1, no padding, c <= 64, k <= 64):
  * one coalesced read of all input channels of 128 pixels into shared
  * memory, all output channels from there (own:pointwise). */

@@ -586,6 +586,12 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                     cand_t[nc] = KS_TACTIC_OWN_DIRECT;
                     cand_a[nc++] = 1;
                 }
+                const char *tcd = getenv("KESTREL_TC_DIRECT"); /* =off: left out (same-binary A/B) */
+                if (half && !(tcd && !strcmp(tcd, "off")) && ks__cu_conv_tc_direct_fits(&ga)) {
+                    /* tensor-core first layer, FP16 only */
+                    cand_t[nc] = KS_TACTIC_OWN_DIRECT;
+                    cand_a[nc++] = 2;
+                }
                 if (ks__cu_conv_pw_stream_fits(&ga)) {
                     cand_t[nc] = KS_TACTIC_OWN_PW;
                     cand_a[nc++] = 0;
