@@ -681,14 +681,20 @@ static void dw_strip_cases(void) {
     stream_conv_case_g("own:depthwise:3", 1, 8, 8, 35, 72, 3, 1, 0, "LeakyRelu", 0, 0, 8);
 }
 
-/* split-K with the reduce folded into the last block of each tile (per-tile counters that
- * must be zero again after every run: serialize -> load and CUDA-graph replay included), SIMT
- * tiles 64x64 / 32x32 with 4, 8, 16 and 32 splits, residual and activation in the fold */
+/* split-K with the separate reduce kernel and with the reduce folded into the last block of each
+ * tile (KESTREL_SPLITK_FOLD=1: per-tile counters that must be zero again after every run;
+ * serialize -> load and CUDA-graph replay included), SIMT
+ * tile 64x64 (the split tile every precision has) with 4, 8, 16 and 32 splits, residual and activation in the fold */
 static void splitk_cases(void) {
-    stream_conv_case("own:igemm:64", 1, 64, 48, 10, 12, 3, 1, 1, "Relu", 1, 0);    /* tile 0, split 4 */
-    stream_conv_case("own:igemm:263", 1, 128, 40, 7, 9, 3, 1, 1, "SiLU", 0, 0);    /* tile 7, split 16 */
-    stream_conv_case("own:igemm:512", 2, 256, 24, 5, 6, 3, 1, 1, "PRelu", 0, 0);   /* tile 0, split 32 */
-    stream_conv_case("own:igemm:135", 1, 96, 96, 6, 6, 3, 1, 1, NULL, 0, 1);       /* tile 7, split 8, + x */
+    for (int fold = 0; fold < 2; fold++) { /* the reduce kernel, then the folded reduce */
+        if (fold)
+            setenv("KESTREL_SPLITK_FOLD", "1", 1);
+        stream_conv_case("own:igemm:64", 1, 64, 48, 10, 12, 3, 1, 1, "Relu", 1, 0);  /* tile 0, split 4 */
+        stream_conv_case("own:igemm:256", 1, 128, 40, 7, 9, 3, 1, 1, "SiLU", 0, 0);  /* tile 0, split 16 */
+        stream_conv_case("own:igemm:512", 2, 256, 24, 5, 6, 3, 1, 1, "PRelu", 0, 0); /* tile 0, split 32 */
+        stream_conv_case("own:igemm:128", 1, 96, 96, 6, 6, 3, 1, 1, NULL, 0, 1);     /* tile 0, split 8, + x */
+    }
+    unsetenv("KESTREL_SPLITK_FOLD");
 }
 
 static void stream_cases(void) {

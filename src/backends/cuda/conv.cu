@@ -518,13 +518,13 @@ __global__ void splitk_reduce_k(ConvP p, int64_t total, int64_t hw) {
     ks_st((T *)p.y + i, epi<T>(p, v, co, i));
 }
 
+/* KESTREL_SPLITK_FOLD=1: fold the split-K reduce into the kernel (off by default: in the H200
+ * run of 2026-11-21 with it on, the tactic timing chose no split-K layer for RFB-640 at batch 32
+ * and batch 1 got slower than before it: YOLOv5n FP16 1.21 ms against 0.99, RFB-640 0.454
+ * against 0.433; bench/RESULTS.md) */
 static int splitk_fold_on(void) {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("KESTREL_SPLITK_FOLD");
-        on = !(e && (!strcmp(e, "0") || !strcmp(e, "off")));
-    }
-    return on;
+    const char *e = getenv("KESTREL_SPLITK_FOLD");
+    return e && (!strcmp(e, "1") || !strcmp(e, "on"));
 }
 
 ConvP mk(const ks_conv_args *a) {
@@ -705,8 +705,8 @@ extern "C" int ks__cu_conv_igemm(const ks_conv_args *a, int half, int cfg, void 
         if (!a->ws) return (int)cudaErrorInvalidValue;
         p.part = (float *)a->ws;
         p.ksplit = ks;
-        // the reduce folds into the kernel when every tile has a counter (KESTREL_SPLITK_FOLD=0: the
-        // separate reduce kernel, for A/B)
+        // the reduce folds into the kernel when asked (KESTREL_SPLITK_FOLD=1) and every tile has a
+        // counter; else the separate reduce kernel
         int64_t npix = (int64_t)p.n * p.oh * p.ow, kg = p.k / p.groups;
         static const int bm[10] = {64, 32, 16, 64, 32, 16, 32, 32, 16, 64}, bn[10] = {64, 128, 256, 64, 128, 128, 32, 32, 64, 16};
         int t = half || tile < 3 || tile > 6 ? tile : 0;
