@@ -8,7 +8,8 @@
  * copy of the final results), batch 1 latency (min / median / p90 / p99 / mean ms) and batch
  * B throughput (frames/s), each with the detector's whole-pipeline CUDA graph (default) and
  * without it (KESTREL_DETECTOR_GRAPH=0, eager launches), and the per-stage split measured with
- * CUDA events (KESTREL_DETECTOR_PROFILE=1; the detector logs it). Then, separately, the cost of getting a frame from a JPEG file:
+ * CUDA events (KESTREL_DETECTOR_PROFILE=1; the detector logs it), then once more with the decode + NMS layers
+ * timed inside the engine (KESTREL_DETECTOR_PROFILE=layers). Then, separately, the cost of getting a frame from a JPEG file:
  * CPU decode (libjpeg-turbo) + upload, and nvJPEG decode when libnvjpeg.so.13 loads.
  * Every figure is wall time around the call, which synchronises its stream.
  *
@@ -198,6 +199,11 @@ int main(int argc, char **argv) {
         median_call_ms(d1, 1, frames, res, 50);
         unsetenv("KESTREL_DETECTOR_PROFILE");
         ks_detector_detect(d1, 1, frames, res); /* logs the split */
+        /* the appended decode + NMS layers timed inside the engine (events around each layer) */
+        setenv("KESTREL_DETECTOR_PROFILE", "layers", 1);
+        median_call_ms(d1, 1, frames, res, 50);
+        unsetenv("KESTREL_DETECTOR_PROFILE");
+        ks_detector_detect(d1, 1, frames, res); /* logs the split with the layers */
         ks_detector_options eo;
         ks_detector_get_options(d1, &eo);
         o.max_batch = batch;

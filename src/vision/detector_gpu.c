@@ -76,7 +76,7 @@ typedef struct ks_detector_gpu {
     float *h_boxes, *h_scores, *h_lm;
     ks_affine *h_tf;
     /* whole-pipeline CUDA graphs */
-    int graph_broken, profile;
+    int graph_broken, profile, layer_profile;
     ks_det_graph graphs[KS_DET_GRAPHS];
     ks_det_graph_key seen;             /* last eager call's key: capture on the second */
     uint64_t tick;
@@ -115,6 +115,28 @@ static void report_split(ks_detector *d) {
                 "inside %.4f ms, result copy %.4f ms; sum %.4f ms; preprocess %.1f %%",
                 g->batch, (long long)g->n_profiled, t[0] / n, (t[1] + t[2] + t[3]) / n, t[4] / n, tot / n,
                 tot > 0 ? 100.0 * t[0] / tot : 0.0);
+        /* KESTREL_DETECTOR_PROFILE=layers: the appended layers (ks_postprocess/...) timed inside the engine
+           with events around each layer (which also lengthens the engine stage: an upper bound for both) */
+        int nl = g->layer_profile ? ks_exec_get_profile(g->ec, NULL, 0) : 0;
+        ks_layer_profile *lp = nl > 0 ? ks__alloc_array(d->ctx, (size_t)nl, sizeof(ks_layer_profile)) : NULL;
+        if (lp) {
+            nl = ks_exec_get_profile(g->ec, lp, nl);
+            double pp_ms = 0, net_ms = 0;
+            int n_pp = 0;
+            for (int i = 0; i < nl; i++) {
+                if (!strncmp(lp[i].name, "ks_postprocess/", 15))
+                    pp_ms += lp[i].mean_ms, n_pp++;
+                else
+                    net_ms += lp[i].mean_ms;
+            }
+            double per = tot / n;
+            ks__log(d->ctx, KS_LOG_INFO,
+                    "inside the engine (events around each of %d layers, mean of %lld runs): network %.4f ms, decode + "
+                    "NMS %.4f ms (%d layers); preprocess + decode + NMS + result copy %.1f %% of the stage sum",
+                    nl, (long long)(nl ? lp[0].n_runs : 0), net_ms, pp_ms, n_pp,
+                    per > 0 ? 100.0 * (t[0] / n + pp_ms + t[4] / n) / per : 0.0);
+            ks__free(d->ctx, lp);
+        }
         memset(g->stage_ms, 0, sizeof(g->stage_ms));
         g->n_profiled = 0;
         return;
@@ -672,6 +694,10 @@ ks_status ks__detector_gpu_detect(ks_detector *d, int n, const ks_image *images,
     if (g->profile && !profile)
         report_split(d);
     g->profile = profile;
+    int layer_profile = profile && d->postprocess && (!strcmp(env, "layers") || !strcmp(env, "2"));
+    if (layer_profile != g->layer_profile)
+        KS_CHECK(ks_exec_set_profiling(g->ec, layer_profile));
+    g->layer_profile = layer_profile;
     env = getenv("KESTREL_DETECTOR_GRAPH");
     int graph_on = !(env && !strcmp(env, "0")) && !g->graph_broken && !profile;
     for (int i0 = 0; i0 < n; i0 += B) {
