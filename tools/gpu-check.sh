@@ -4,7 +4,9 @@
 #   tools/gpu-check.sh [quick|b1]      (GPU machine, device tool with carry [.gpu-data])
 # (b1: every model at batch 1 only, no compute-sanitizer, diagnostics or PDL A/B;
 #  tests: the GPU tests only; bench: the network benchmarks only (FP16 b1+b32, FP32 b1);
-#  vbench: the vision end-to-end and MTCNN benchmarks only; exec CMD...: the set-up, then CMD)
+#  vbench: the vision end-to-end and MTCNN benchmarks only; exec CMD...: the set-up, then CMD;
+#  pending: the GPU tests, then the split-K fold A/B and the in-engine decode + NMS split that the third
+#  session left unmeasured)
 # Uses carried binaries in .gpu-data/bin (built on the dev machine with
 # `cmake -DKS_CUDA_ARCH=90`, see docs/format.md / bench/RESULTS.md) or builds
 # into build-gpu when none are there; models from .gpu-data/models (a copy of
@@ -101,6 +103,23 @@ finish() {
     exit 0
 }
 [ "$MODE" = tests ] && finish
+if [ "$MODE" = pending ]; then
+    # what the third session left unmeasured: the split-K fold A/B at batch 1 (default off since), and the
+    # pre + decode + NMS share from the layers inside the engine (vision_bench, KESTREL_DETECTOR_PROFILE=layers)
+    echo "== split-K fold A/B (FP16 batch 1)"
+    for row in "RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640"; do
+        IFS='|' read -r name file shape <<<"$row"
+        for fold in 0 1; do
+            KESTREL_SPLITK_FOLD=$fold timeout 120 "$K" bench --onnx "$M/$file" --fp16 --shapes "$shape" --cuda-graph \
+                --no-transfers --iterations 200 --warmup 0.3 >"$L/${name}_fold$fold.log" 2>&1
+            printf "  %-8s fold=%d %s\n" "$name" $fold "$(grep 'GPU compute' "$L/${name}_fold$fold.log")"
+        done
+    done
+    echo "== vision (RFB-640 FP16, with the in-engine split)"
+    timeout 200 "$BIN/vision_bench" --fp16 --no-jpeg --iters 100 --models "$M" --images "$KESTREL_IMAGES" \
+        ultraface-rfb640 2>&1 | tee "$L/vision_pending.txt" | grep -v "^#"
+    finish
+fi
 if [ "$MODE" = vbench ]; then
     echo "== vision end to end (1080p device frame -> boxes) and MTCNN"
     VISION_BENCH_PRECISIONS="fp16 fp32" timeout 330 bash tools/vision-bench.sh "$BIN" --iters 100 | tee "$L/vision_bench.txt" | grep -v "^#"
