@@ -527,10 +527,8 @@ ks_status ks__detector_resolve_family(ks_detector *d) {
     return KS_OK;
 }
 
-ks_status ks_detector_create(ks_context *ctx, const char *model_path, ks_detector_family family,
-                             const ks_detector_options *opt, ks_detector **out) {
-    if (!ctx || !model_path || !out || (unsigned)family >= KS_FAMILY_COUNT)
-        return ctx ? ks__error(ctx, KS_INVALID_ARGUMENT, "ks_detector_create: bad argument") : KS_INVALID_ARGUMENT;
+ks_status ks__detector_new(ks_context *ctx, ks_detector_family family, const ks_detector_options *opt,
+                           const char *path, ks_detector **out) {
     *out = NULL;
     ks_detector *d = ks__alloc(ctx, sizeof(*d));
     if (!d)
@@ -541,11 +539,21 @@ ks_status ks_detector_create(ks_context *ctx, const char *model_path, ks_detecto
         d->opt = *opt;
     else
         ks_detector_options_init(&d->opt);
-    d->path = ks__strdup(ctx, model_path);
+    d->path = ks__strdup(ctx, path);
     if (!d->path) {
         ks__free(ctx, d);
-        return ks__oom(ctx, strlen(model_path), "path");
+        return ks__oom(ctx, strlen(path), "path");
     }
+    *out = d;
+    return KS_OK;
+}
+
+ks_status ks_detector_create(ks_context *ctx, const char *model_path, ks_detector_family family,
+                             const ks_detector_options *opt, ks_detector **out) {
+    if (!ctx || !model_path || !out || (unsigned)family >= KS_FAMILY_COUNT)
+        return ctx ? ks__error(ctx, KS_INVALID_ARGUMENT, "ks_detector_create: bad argument") : KS_INVALID_ARGUMENT;
+    ks_detector *d;
+    KS_CHECK(ks__detector_new(ctx, family, opt, model_path, &d));
     ks_status st = ks__detector_check_options(d);
     if (st != KS_OK)
         goto fail;

@@ -86,6 +86,10 @@ void ks__detector_nms_params(const ks_detector *d, int32_t batch, int32_t n_rows
 void ks__detector_fill_results(ks_detector *d, int first, int n, int32_t n_landmarks,
                                ks_detection_list *results);
 int ks__detector_is_engine_file(const char *path);
+/* A zeroed detector with ctx, family, the options (defaults when opt is NULL) and a copy of
+ * path; *out = NULL and an error on allocation failure. */
+ks_status ks__detector_new(ks_context *ctx, ks_detector_family family, const ks_detector_options *opt,
+                           const char *path, ks_detector **out);
 ks_status ks__detector_check_options(ks_detector *d);
 ks_status ks__detector_make_priors(ks_detector *d);
 /* 1 when opt.postprocess (or KESTREL_DETECTOR_POSTPROCESS) asks for in-model post-processing

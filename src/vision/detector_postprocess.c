@@ -339,7 +339,11 @@ int ks__ultraface_strip_decode(ks_detector *d) {
     if (bt->ndim != 3 || bt->dims[1] != N || bt->dims[2] != 4)
         return 0;
     unsigned char *anc = ks__alloc(d->ctx, (size_t)g->n_nodes + 1), *up = ks__alloc(d->ctx, (size_t)g->n_nodes + 1);
-    int *stack = ks__alloc_array(d->ctx, (size_t)g->n_nodes * 8 + 8, sizeof(int));
+    /* each node is expanded once and pushes at most its inputs: 1 + all inputs bound the stack */
+    size_t n_edges = 1;
+    for (int i = 0; i < g->n_nodes; i++)
+        n_edges += (size_t)g->nodes[i].n_inputs;
+    int *stack = ks__alloc_array(d->ctx, n_edges, sizeof(int));
     int cand = -1, n_cand = 0, priors_ok = 0, priors_bad = 0;
     if (!anc || !up || !stack)
         goto done;
@@ -393,21 +397,11 @@ ks_status ks_vision_append_postprocess(ks_model *m, ks_detector_family family, c
         return ks__error(ctx, KS_UNSUPPORTED_OP,
                          "%s: MTCNN is a cascade of three nets; its post-processing cannot be appended to one model",
                          m->graph->source);
-    ks_detector *d = ks__alloc(ctx, sizeof(*d));
-    if (!d)
-        return ks__oom(ctx, sizeof(*d), "post-processing");
-    d->ctx = ctx;
-    d->family = family;
-    if (opt)
-        d->opt = *opt;
-    else
-        ks_detector_options_init(&d->opt);
+    ks_detector *d;
+    KS_CHECK(ks__detector_new(ctx, family, opt, m->graph->source ? m->graph->source : "<model>", &d));
     d->model = m;
-    d->path = ks__strdup(ctx, m->graph->source ? m->graph->source : "<model>");
-    ks_status st = d->path ? KS_OK : ks__oom(ctx, 0, "path");
     int pp[KS_PP_OUTPUTS];
-    if (st == KS_OK)
-        st = ks__detector_check_options(d);
+    ks_status st = ks__detector_check_options(d);
     if (st == KS_OK)
         st = ks__det_io_from_model(ctx, m, &d->io);
     if (st == KS_OK && ks__det_io_postprocessed(&d->io, pp))

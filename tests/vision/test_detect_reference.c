@@ -26,8 +26,9 @@
  * CI time (2 cores): every model of the reference file runs on every image (about a
  * minute) except graphs whose weights another entry already covers on every image
  * (RetinaFace opset17, SCRFD 500M dynamic), SCRFD 2.5G (the slowest) and the extra graph
- * forms at the end of the table, which run on SUBSET. KESTREL_VISION_FULL=1 runs
- * every image for every model; KESTREL_VISION_MODELS=substring limits the models. */
+ * forms at the end of the table, which run on the images of vt_in_subset (vision_ref.h).
+ * KESTREL_VISION_FULL=1 runs every image for every model; KESTREL_VISION_MODELS=substring limits
+ * the models. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,7 @@ typedef struct model_case {
     ks_detector_family family;
     float score, nms;
     int letterbox, center;
-    int subset;                  /* 1 = only the SUBSET images unless KESTREL_VISION_FULL */
+    int subset;                  /* 1 = only the vt_in_subset images unless KESTREL_VISION_FULL */
 } model_case;
 
 static const model_case cases[] = {
@@ -80,19 +81,6 @@ static const model_case cases[] = {
     {"yunet/yunet_s_640_640", "yunet/yunet_s_dynamic.onnx", KS_FAMILY_YUNET, 0.6f, 0.3f, 1, 0, 1},
     {"yunet/yunet_s_640_640", "yunet/face_detection_yunet_2026may.onnx", KS_FAMILY_YUNET, 0.6f, 0.3f, 1, 0, 1},
 };
-
-/* Images used for slow models by default: the dense crowd, a mid-size group, a small photo
- * and, for YOLOv5, two COCO samples. */
-static const char *const SUBSET[] = {"images/ultraface/17.jpg", "images/faces_misc/tensorrtpro_group.jpg",
-                                     "images/libfacedetection/android_test2.jpg", "images/coco_samples/bus.jpg",
-                                     "images/coco_samples/zidane.jpg"};
-
-static int in_subset(const char *img) {
-    for (size_t i = 0; i < sizeof(SUBSET) / sizeof(SUBSET[0]); i++)
-        if (!strcmp(SUBSET[i], img))
-            return 1;
-    return 0;
-}
 
 static double now_s(void) {
     struct timespec ts;
@@ -164,7 +152,7 @@ int main(int argc, char **argv) {
         s.worst_iou = 1;
         for (int ii = 0; ii < ref->n; ii++) {
             const char *img_rel = ref->keys[ii];
-            if (c->subset && !vr.run_all && !in_subset(img_rel))
+            if (c->subset && !vr.run_all && !vt_in_subset(img_rel))
                 continue;
             jm_node *r = ref->items[ii];
             jm_node *boxes = jm_get(r, "boxes_x1y1x2y2_score");

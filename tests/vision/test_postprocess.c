@@ -56,17 +56,6 @@ static const pcase cases[] = {
     {"yolov5/yolov5n_fp16_dynamic", "yolov5/yolov5n_fp16_dynamic.onnx", KS_FAMILY_YOLOV5, 0.25f, 0.45f, 1, 1},
 };
 
-static const char *const SUBSET[] = {"images/ultraface/17.jpg", "images/faces_misc/tensorrtpro_group.jpg",
-                                     "images/libfacedetection/android_test2.jpg", "images/coco_samples/bus.jpg",
-                                     "images/coco_samples/zidane.jpg"};
-
-static int in_subset(const char *img) {
-    for (size_t i = 0; i < sizeof(SUBSET) / sizeof(SUBSET[0]); i++)
-        if (!strcmp(SUBSET[i], img))
-            return 1;
-    return 0;
-}
-
 static void make_opts(const pcase *c, int postprocess, ks_detector_options *o) {
     ks_detector_options_init(o);
     o->score_threshold = c->score;
@@ -82,9 +71,9 @@ static void make_opts(const pcase *c, int postprocess, ks_detector_options *o) {
 /* UltraFace graphs that decode in the graph, appended with keep_graph_decode = 0: the decode
  * chain is gone (no Exp left) and the appended DetectionDecode's prior decode gives the
  * separate stages' detections: same count, classes and scores bit for bit (the Softmax is
- * untouched), boxes within 0.01 px (the same formula, evaluated in another order). */
-static void check_strip(ks_context *ctx, const pcase *c, const char *path, const char *img_rel, ks_image *img,
-                       const ks_detection_list *a) {
+ * untouched), boxes within 0.01 px (the same formula, evaluated in another order).
+ * open_strip: the detector (one per model), NULL after a failed check. */
+static ks_detector *open_strip(ks_context *ctx, const pcase *c, const char *path) {
     ks_detector_options o;
     make_opts(c, 1, &o);
     o.keep_graph_decode = 0;
@@ -92,11 +81,16 @@ static void check_strip(ks_context *ctx, const pcase *c, const char *path, const
     ks_status st = ks_detector_create(ctx, path, KS_FAMILY_AUTO, &o, &d);
     KS_T_CHECK_MSG(st == KS_OK, "%s (graph decode cut): %s", path, ks_context_last_error(ctx));
     if (!d)
-        return;
+        return NULL;
     int exp_left = 0;
     for (int i = 0; i < d->model->graph->n_nodes; i++)
         exp_left |= d->model->graph->nodes[i].op == KS_OP_EXP;
     KS_T_CHECK_MSG(!exp_left && d->postprocess, "%s: the in-graph decode was not cut back", path);
+    return d;
+}
+
+static void check_strip(ks_context *ctx, ks_detector *d, const char *path, const char *img_rel, ks_image *img,
+                        const ks_detection_list *a) {
     ks_detection_list b = {0, NULL};
     KS_T_CHECK_OK(ctx, ks_detector_detect(d, 1, img, &b));
     int bad = a->n != b.n;
@@ -112,7 +106,6 @@ static void check_strip(ks_context *ctx, const pcase *c, const char *path, const
     }
     KS_T_CHECK_MSG(bad == 0, "%s on %s: %d detections differ with the graph's decode cut back (%d vs %d)", path,
                    img_rel, bad, a->n, b.n);
-    ks_detector_destroy(d);
 }
 
 /* Exact comparison; returns the number of differing detections. */
@@ -311,10 +304,13 @@ int main(void) {
             ks_detector_get_options(sep, &eo);
             KS_T_CHECK(eo.postprocess == 0);
         }
+        ks_detector *strp = c->family == KS_FAMILY_ULTRAFACE && !strstr(c->file, "without_postprocessing")
+                                ? open_strip(ctx, c, mp)
+                                : NULL;
         int imgs = 0, ndet = 0, bad = 0;
         for (int ii = 0; sep && app && ii < ref->n; ii++) {
             const char *img_rel = ref->keys[ii];
-            if (!vr.run_all && !in_subset(img_rel))
+            if (!vr.run_all && !vt_in_subset(img_rel))
                 continue;
             char img_path[8192];
             snprintf(img_path, sizeof img_path, "%s/%s", vr.shared_dir, img_rel);
@@ -326,8 +322,8 @@ int main(void) {
             ks_detection_list a = {0, NULL}, b = {0, NULL};
             KS_T_CHECK_OK(ctx, ks_detector_detect(sep, 1, &img, &a));
             KS_T_CHECK_OK(ctx, ks_detector_detect(app, 1, &img, &b));
-            if (c->family == KS_FAMILY_ULTRAFACE && !strstr(c->file, "without_postprocessing")) {
-                check_strip(ctx, c, mp, img_rel, &img, &a);
+            if (strp) {
+                check_strip(ctx, strp, mp, img_rel, &img, &a);
                 n_strip++;
             }
             ks_image_release(ctx, &img);
@@ -345,6 +341,7 @@ int main(void) {
         total_imgs += imgs, total_dets += ndet, total_bad += bad;
         ks_detector_destroy(sep);
         ks_detector_destroy(app);
+        ks_detector_destroy(strp);
     }
     fprintf(stderr, "TOTAL %d model-images, %d detections, %d differ%s; UltraFace in-graph decode cut back: %d "
                     "model-images checked\n",

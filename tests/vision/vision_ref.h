@@ -23,6 +23,18 @@ static inline int vt_selected(const vt_ref *r, const char *f) {
     return !r->only || !*r->only || strstr(f, r->only) != NULL;
 }
 
+/* The images used by default for slow models (all of them with KESTREL_VISION_FULL): the
+ * dense crowd, a mid-size group, a small photo and, for YOLOv5, two COCO samples. */
+static inline int vt_in_subset(const char *img) {
+    static const char *const subset[] = {"images/ultraface/17.jpg", "images/faces_misc/tensorrtpro_group.jpg",
+                                         "images/libfacedetection/android_test2.jpg", "images/coco_samples/bus.jpg",
+                                         "images/coco_samples/zidane.jpg"};
+    for (size_t i = 0; i < sizeof(subset) / sizeof(subset[0]); i++)
+        if (!strcmp(subset[i], img))
+            return 1;
+    return 0;
+}
+
 static inline void vt_ref_open(vt_ref *r) {
     char path[4096];
     snprintf(path, sizeof path, "%s/reference_outputs_ort.json", ks_t_models_dir());

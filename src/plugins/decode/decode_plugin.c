@@ -622,6 +622,15 @@ static int decp_supports(const void *self, int pos, int n_in, int n_out, ks_dtyp
     return dtype == KS_DTYPE_FLOAT32;
 }
 
+/* Level l's stride, grid (the input size over the stride, rounded up) and anchors per cell. */
+static void set_level(const decp *p, int l, ks_decode_params *q) {
+    int32_t s = p->strides[l];
+    q->levels[l].stride = s;
+    q->levels[l].grid_w = (p->input_w + s - 1) / s;
+    q->levels[l].grid_h = (p->input_h + s - 1) / s;
+    q->levels[l].n_anchors = p->anchors[l];
+}
+
 /* ks_decode_params + inputs + candidates for these tensors. */
 static ks_status make_call(const decp *p, int n_in, const ks_tensor *in, int n_out, ks_tensor *out,
                            ks_decode_params *q, ks_decode_inputs *di, ks_candidates *c) {
@@ -671,11 +680,7 @@ static ks_status make_call(const decp *p, int n_in, const ks_tensor *in, int n_o
         q->n_levels = p->n_levels;
         q->yolo_channels_first = si.layout == GRID_CHANNELS_FIRST;
         for (int l = 0; l < p->n_levels; l++) {
-            int32_t s = p->strides[l];
-            q->levels[l].stride = s;
-            q->levels[l].grid_w = (p->input_w + s - 1) / s;
-            q->levels[l].grid_h = (p->input_h + s - 1) / s;
-            q->levels[l].n_anchors = p->anchors[l];
+            set_level(p, l, q);
             memcpy(q->levels[l].anchors, p->anchor_wh[l], sizeof q->levels[l].anchors);
             di->boxes[l] = in[l].data;
         }
@@ -685,11 +690,7 @@ static ks_status make_call(const decp *p, int n_in, const ks_tensor *in, int n_o
         q->n_levels = p->n_levels;
         int64_t off = 0; /* rows per image before this level */
         for (int l = 0; l < p->n_levels; l++) {
-            int32_t s = p->strides[l];
-            q->levels[l].stride = s;
-            q->levels[l].grid_w = (p->input_w + s - 1) / s;
-            q->levels[l].grid_h = (p->input_h + s - 1) / s;
-            q->levels[l].n_anchors = p->anchors[l];
+            set_level(p, l, q);
             size_t base = (size_t)(si.B * off) * es; /* bytes per unit of last dim */
             if (yunet) {
                 di->scores[l] = (const char *)in[0].data + base * 1;
