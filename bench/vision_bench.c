@@ -32,10 +32,13 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* The detector logs the stage split at INFO; print those lines. */
+/* The detector logs the stage split (and, with KESTREL_DETECTOR_PROFILE=layers, the split inside the engine)
+ * at INFO; print those lines. */
 static void on_log(void *user, ks_log_level level, const char *msg) {
     (void)user, (void)level;
     const char *p = strstr(msg, "stage split");
+    if (!p)
+        p = strstr(msg, "inside the engine");
     if (p)
         printf("    %s\n", p);
 }
