@@ -5,8 +5,8 @@
 # (b1: every model at batch 1 only, no compute-sanitizer, diagnostics or PDL A/B;
 #  tests: the GPU tests only; bench: the network benchmarks only (FP16 b1+b32, FP32 b1);
 #  vbench: the vision end-to-end and MTCNN benchmarks only; exec CMD...: the set-up, then CMD;
-#  pending: the GPU tests, then the split-K fold A/B and the in-engine decode + NMS split that the third
-#  session left unmeasured)
+#  mma: the mma.sync implicit-GEMM cases (plain and memcheck), then RFB-640 / YOLOv5n FP16 at batch 1 and 32
+#  with and without those tiles)
 # Uses carried binaries in .gpu-data/bin (built on the dev machine with
 # `cmake -DKS_CUDA_ARCH=90`, see docs/format.md / bench/RESULTS.md) or builds
 # into build-gpu when none are there; models from .gpu-data/models (a copy of
@@ -103,21 +103,28 @@ finish() {
     exit 0
 }
 [ "$MODE" = tests ] && finish
-if [ "$MODE" = pending ]; then
-    # what the third session left unmeasured: the split-K fold A/B at batch 1 (default off since), and the
-    # pre + decode + NMS share from the layers inside the engine (vision_bench, KESTREL_DETECTOR_PROFILE=layers)
-    echo "== split-K fold A/B (FP16 batch 1)"
-    for row in "RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640"; do
-        IFS='|' read -r name file shape <<<"$row"
-        for fold in 0 1; do
-            KESTREL_SPLITK_FOLD=$fold timeout 120 "$K" bench --onnx "$M/$file" --fp16 --shapes "$shape" --cuda-graph \
-                --no-transfers --iterations 200 --warmup 0.3 >"$L/${name}_fold$fold.log" 2>&1
-            printf "  %-8s fold=%d %s\n" "$name" $fold "$(grep 'GPU compute' "$L/${name}_fold$fold.log")"
+if [ "$MODE" = mma ]; then
+    # the mma.sync implicit-GEMM tiles (own:igemm:10..15): their op cases (plain and under compute-sanitizer),
+    # then the FP16 networks with them (default) and without them (KESTREL_CONV_MMA=off), same binary;
+    # the per-layer profile of the default build at batch 1 goes to the logs
+    echo "== mma cases"
+    KS_TEST_MMA_ONLY=1 timeout 200 "$BIN/test_gpu_ops" >"$L/mma_cases.log" 2>&1; echo "  plain rc=$? $(tail -1 "$L/mma_cases.log")"
+    KS_TEST_MMA_ONLY=1 timeout 300 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
+        "$BIN/test_gpu_ops" >"$L/mma_cases_memcheck.log" 2>&1
+    echo "  memcheck rc=$? $(grep -h 'ERROR SUMMARY' "$L/mma_cases_memcheck.log" | tail -1)"
+    echo "== networks FP16 (GPU compute, CUDA graph, no transfers)"
+    for row in ${MMA_ROWS:-"RFB-640|ultraface/version-RFB-640.onnx|input|480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images|640x640"}; do
+        IFS='|' read -r name file in hw <<<"$row"
+        for b in 1 32; do
+            for mma in off on; do
+                extra=""; [ $b = 1 ] && [ $mma = on ] && extra=--dump-profile
+                KESTREL_CONV_MMA=$mma timeout 200 "$K" bench --onnx "$M/$file" --fp16 --shapes "$in:${b}x3x$hw" \
+                    --cuda-graph --no-transfers --iterations 200 --warmup 0.3 $extra >"$L/${name}_b${b}_mma_$mma.log" 2>&1
+                printf "  %-8s b%-2s mma=%-3s %s | %s\n" "$name" $b $mma "$(grep 'GPU compute' "$L/${name}_b${b}_mma_$mma.log" | \
+                    awk '{print "median", $7, "min", $3, "p99", $13}')" "$(grep -h "throughput" "$L/${name}_b${b}_mma_$mma.log" | head -1 | awk "{print \$5, \"img/s\"}")"
+            done
         done
     done
-    echo "== vision (RFB-640 FP16, with the in-engine split)"
-    timeout 200 "$BIN/vision_bench" --fp16 --no-jpeg --iters 100 --models "$M" --images "$KESTREL_IMAGES" \
-        ultraface-rfb640 2>&1 | tee "$L/vision_pending.txt" | grep -v "^#"
     finish
 fi
 if [ "$MODE" = vbench ]; then

@@ -681,23 +681,44 @@ static void dw_strip_cases(void) {
     stream_conv_case_g("own:depthwise:3", 1, 8, 8, 35, 72, 3, 1, 0, "LeakyRelu", 0, 0, 8);
 }
 
-/* split-K with the separate reduce kernel and with the reduce folded into the last block of each
- * tile (KESTREL_SPLITK_FOLD=1: per-tile counters that must be zero again after every run;
- * serialize -> load and CUDA-graph replay included), SIMT
- * tile 64x64 (the split tile every precision has) with 4, 8, 16 and 32 splits, residual and activation in the fold */
+/* split-K (partial sums, then the reduce kernel with the epilogue; serialize -> load and CUDA-graph
+ * replay included), SIMT tile 64x64 (the split tile every precision has) with 4, 8, 16 and 32 splits,
+ * residual and activation in the reduce */
 static void splitk_cases(void) {
-    for (int fold = 0; fold < 2; fold++) { /* the reduce kernel, then the folded reduce */
-        if (fold)
-            setenv("KESTREL_SPLITK_FOLD", "1", 1);
-        stream_conv_case("own:igemm:64", 1, 64, 48, 10, 12, 3, 1, 1, "Relu", 1, 0);  /* tile 0, split 4 */
-        stream_conv_case("own:igemm:256", 1, 128, 40, 7, 9, 3, 1, 1, "SiLU", 0, 0);  /* tile 0, split 16 */
-        stream_conv_case("own:igemm:512", 2, 256, 24, 5, 6, 3, 1, 1, "PRelu", 0, 0); /* tile 0, split 32 */
-        stream_conv_case("own:igemm:128", 1, 96, 96, 6, 6, 3, 1, 1, NULL, 0, 1);     /* tile 0, split 8, + x */
-    }
-    unsetenv("KESTREL_SPLITK_FOLD");
+    stream_conv_case("own:igemm:64", 1, 64, 48, 10, 12, 3, 1, 1, "Relu", 1, 0);  /* tile 0, split 4 */
+    stream_conv_case("own:igemm:256", 1, 128, 40, 7, 9, 3, 1, 1, "SiLU", 0, 0);  /* tile 0, split 16 */
+    stream_conv_case("own:igemm:512", 2, 256, 24, 5, 6, 3, 1, 1, "PRelu", 0, 0); /* tile 0, split 32 */
+    stream_conv_case("own:igemm:128", 1, 96, 96, 6, 6, 3, 1, 1, NULL, 0, 1);     /* tile 0, split 8, + x */
+}
+
+/* tensor-core mma.sync implicit GEMM, own:igemm tiles 10..15 (FP16 only): 3x3 stride 1 / 2, 1x1 (the
+ * no-tap path) stride 1 / 2, 5x5, groups, K off the 8-element weight vectors (element loads), maps whose
+ * pixel pairs straddle two images (odd oh*ow, batch > 1), channel counts off the tiles, every epilogue,
+ * residual, and split-K 4 / 32 through the partial sums */
+static void mma_cases(void) {
+    fp16_only = 1;
+    stream_conv_case("own:igemm:10", 1, 32, 64, 40, 40, 3, 1, 1, "SiLU", 1, 0);
+    stream_conv_case("own:igemm:10", 2, 24, 40, 17, 19, 3, 2, 1, "Relu", 1, 0);
+    stream_conv_case("own:igemm:11", 2, 16, 32, 21, 23, 3, 2, 1, "Relu", 0, 0);
+    stream_conv_case("own:igemm:11", 3, 40, 24, 9, 15, 1, 1, 0, "HardSwish", 1, 0);
+    stream_conv_case("own:igemm:12", 1, 64, 128, 20, 20, 1, 1, 0, "PRelu", 0, 0);
+    stream_conv_case("own:igemm:12", 1, 128, 136, 10, 10, 3, 1, 1, "SiLU", 1, 0);
+    stream_conv_case("own:igemm:13", 3, 40, 40, 9, 15, 3, 1, 1, NULL, 0, 1);
+    stream_conv_case("own:igemm:13", 1, 8, 16, 30, 30, 5, 1, 2, "SiLU", 0, 0);
+    stream_conv_case("own:igemm:14", 2, 32, 48, 33, 35, 1, 2, 0, "Clip", 0, 0);
+    stream_conv_case("own:igemm:14", 32, 16, 32, 24, 40, 3, 1, 1, "Relu", 1, 0);
+    stream_conv_case("own:igemm:15", 1, 3, 16, 67, 97, 3, 2, 1, "LeakyRelu", 0, 0);
+    stream_conv_case("own:igemm:15", 2, 16, 16, 20, 20, 1, 1, 0, "Sigmoid", 1, 1);
+    stream_conv_case_g("own:igemm:10", 1, 32, 64, 19, 21, 3, 1, 1, "Relu", 0, 0, 2);
+    stream_conv_case_g("own:igemm:13", 2, 48, 48, 12, 13, 3, 2, 1, "SiLU", 1, 0, 4);
+    stream_conv_case("own:igemm:74", 1, 128, 64, 10, 12, 3, 1, 1, "Relu", 1, 0);   /* tile 10, split 4 */
+    stream_conv_case("own:igemm:77", 1, 96, 96, 6, 6, 3, 1, 1, NULL, 0, 1);        /* tile 13, split 4, + x */
+    stream_conv_case("own:igemm:522", 2, 256, 24, 5, 7, 3, 1, 1, "PRelu", 0, 0);   /* tile 10, split 32 */
+    fp16_only = 0;
 }
 
 static void stream_cases(void) {
+    mma_cases();
     dw_strip_cases();
     splitk_cases();
     /* tiled first-layer conv own:direct:1: RFB-640 / YOLOv5n stems, odd map
@@ -768,6 +789,12 @@ static void stream_cases(void) {
 int main(void) {
     gt_require_gpu();
     ks_context_create(NULL, &ctx);
+    if (getenv("KS_TEST_MMA_ONLY")) { /* diagnostics: the mma.sync implicit-GEMM cases only */
+        mma_cases();
+        fprintf(stderr, "%d op cases\n", n_cases);
+        ks_context_destroy(ctx);
+        return ks_t_done();
+    }
     if (getenv("KS_TEST_STREAM_ONLY")) { /* diagnostics: the batch-throughput conv cases only */
         stream_cases();
         fprintf(stderr, "%d op cases\n", n_cases);

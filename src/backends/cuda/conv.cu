@@ -2,65 +2,10 @@
 // groups), depthwise conv, and the epilogue used after cuDNN convs. All
 // fuse bias, residual and activation.
 #include <mma.h>
-#include "backends/cuda/common.cuh"
+#include "backends/cuda/conv_p.cuh"
 
 namespace {
-
-struct ConvP {
-    const void *x, *w, *bias, *res;
-    const float *prelu;
-    void *y;
-    int n, c, ih, iw, k, oh, ow, groups, kh, kw, sh, sw, pt, pl, dh, dw;
-    int act;
-    float act_a, act_b;
-    int res_after_act;
-    float *part;  /* split-K: FP32 partial sums [ksplit][n*k*oh*ow], NULL = direct epilogue */
-    int ksplit;
-    int *cnt;     /* split-K tile counters (zero between runs): the last block of a tile reduces */
-};
-
-/* Folded split-K reduce: after a block has written its partial sums, the last block of its
- * output tile (counted with an atomic on the tile's counter) sums the ksplit partials in split
- * order (the same order, so the same bits, as splitk_reduce_k) and applies the epilogue; it
- * then resets the counter, so the counters are zero again for the next run and CUDA-graph
- * replay. Returns true in the block that must reduce (block-uniform). */
-__device__ __forceinline__ bool splitk_last_block(const ConvP &p) {
-    __shared__ int s_last;
-    __threadfence();
-    __syncthreads();
-    const int tile = (blockIdx.z % p.groups) * gridDim.y * gridDim.x + blockIdx.y * gridDim.x + blockIdx.x;
-    if (threadIdx.x == 0) {
-        int prev = atomicAdd(p.cnt + tile, 1);
-        s_last = prev == p.ksplit - 1;
-        if (s_last) p.cnt[tile] = 0;
-    }
-    __syncthreads();
-    if (s_last) __threadfence();
-    return s_last;
-}
-
-__device__ __forceinline__ float splitk_sum(const ConvP &p, int64_t total, int64_t yi) {
-    float v = 0.f;
-    for (int s = 0; s < p.ksplit; s++) v += __ldcg(p.part + (int64_t)s * total + yi);
-    return v;
-}
-
-/* K range [kb, ke) of split s (whole BK steps) */
-__device__ __forceinline__ void split_range(int K, int ksplit, int s, int BK, int &kb, int &ke) {
-    int per = ((K + ksplit - 1) / ksplit + BK - 1) / BK * BK;
-    kb = s * per;
-    ke = min(K, kb + per);
-}
-
-template <typename T>
-__device__ __forceinline__ float epi(const ConvP &p, float v, int co, int64_t yi) {
-    if (p.bias) v += ks_ld((const T *)p.bias + co);
-    if (p.res && !p.res_after_act) v += ks_ld((const T *)p.res + yi);
-    if (p.act == KS_ACT_PRELU) v = v >= 0.f ? v : v * __ldg(p.prelu + co);
-    else v = ks_apply_act(p.act, v, p.act_a, p.act_b);
-    if (p.res && p.res_after_act) v += ks_ld((const T *)p.res + yi);
-    return v;
-}
+using namespace ksconv;
 
 // Implicit GEMM: M = output channels of a group, N = n*oh*ow pixels,
 // K = (c/groups)*kh*kw. 256 threads; each computes TM x TN outputs.
@@ -180,21 +125,6 @@ __global__ void __launch_bounds__(256) conv_igemm_k(ConvP p) {
             int64_t yi = (b * p.k + co) * ohw + r;
             if (p.part) p.part[(int64_t)sidx * npix * p.k + yi] = acc[i][j];
             else ks_st(y + yi, epi<T>(p, acc[i][j], co, yi));
-        }
-    }
-    if (!p.part || !p.cnt || !splitk_last_block(p)) return;
-#pragma unroll
-    for (int j = 0; j < TN; j++) {
-        int64_t px = n0 + tx + 16 * j;
-        if (px >= npix) continue;
-        int64_t b = px / ohw, r = px - b * ohw;
-#pragma unroll
-        for (int i = 0; i < TM; i++) {
-            int m = m0 + ty + 16 * i;
-            if (m >= kg) continue;
-            int co = g * kg + m;
-            int64_t yi = (b * p.k + co) * ohw + r;
-            ks_st(y + yi, epi<T>(p, splitk_sum(p, npix * p.k, yi), co, yi));
         }
     }
 }
@@ -518,15 +448,6 @@ __global__ void splitk_reduce_k(ConvP p, int64_t total, int64_t hw) {
     ks_st((T *)p.y + i, epi<T>(p, v, co, i));
 }
 
-/* KESTREL_SPLITK_FOLD=1: fold the split-K reduce into the kernel (off by default: in the H200
- * run of 2026-11-21 with it on, the tactic timing chose no split-K layer for RFB-640 at batch 32
- * and batch 1 got slower than before it: YOLOv5n FP16 1.21 ms against 0.99, RFB-640 0.454
- * against 0.433; bench/RESULTS.md) */
-static int splitk_fold_on(void) {
-    const char *e = getenv("KESTREL_SPLITK_FOLD");
-    return e && (!strcmp(e, "1") || !strcmp(e, "on"));
-}
-
 ConvP mk(const ks_conv_args *a) {
     ConvP p;
     p.x = a->x; p.w = a->w; p.bias = a->bias; p.res = a->res; p.prelu = a->prelu; p.y = a->y;
@@ -536,7 +457,6 @@ ConvP mk(const ks_conv_args *a) {
     p.act = a->act; p.act_a = a->act_a; p.act_b = a->act_b; p.res_after_act = a->res_after_act;
     p.part = NULL;
     p.ksplit = 1;
-    p.cnt = NULL;
     return p;
 }
 
@@ -668,17 +588,6 @@ __global__ void __launch_bounds__(128) conv_wmma_k(ConvP p) {
         if (p.part) p.part[(int64_t)sidx * npix * p.k + yi] = Cs[mm][nn];
         else ks_st(y + yi, epi<__half>(p, Cs[mm][nn], co, yi));
     }
-    if (!p.part || !p.cnt || !splitk_last_block(p)) return;
-    for (int e = tid; e < BM * BN; e += 128) {
-        int mm = e / BN, nn = e % BN;
-        int m = m0 + mm;
-        int64_t px = n0 + nn;
-        if (m >= kg || px >= npix) continue;
-        int64_t b = px / ohw, r = px - b * ohw;
-        int co = g * kg + m;
-        int64_t yi = (b * p.k + co) * ohw + r;
-        ks_st(y + yi, epi<__half>(p, splitk_sum(p, npix * p.k, yi), co, yi));
-    }
 }
 
 template <int BM, int BN, int WGM, int WGN>
@@ -705,15 +614,10 @@ extern "C" int ks__cu_conv_igemm(const ks_conv_args *a, int half, int cfg, void 
         if (!a->ws) return (int)cudaErrorInvalidValue;
         p.part = (float *)a->ws;
         p.ksplit = ks;
-        // the reduce folds into the kernel when asked (KESTREL_SPLITK_FOLD=1) and every tile has a
-        // counter; else the separate reduce kernel
-        int64_t npix = (int64_t)p.n * p.oh * p.ow, kg = p.k / p.groups;
-        static const int bm[10] = {64, 32, 16, 64, 32, 16, 32, 32, 16, 64}, bn[10] = {64, 128, 256, 64, 128, 128, 32, 32, 64, 16};
-        int t = half || tile < 3 || tile > 6 ? tile : 0;
-        int64_t tiles = (npix + bn[t] - 1) / bn[t] * ((kg + bm[t] - 1) / bm[t]) * p.groups;
-        if (a->splitk_counters && tiles <= KS_SPLITK_COUNTERS && splitk_fold_on()) p.cnt = a->splitk_counters;
     }
-    if (half && tile >= 3 && tile <= 6) {
+    if (half && tile >= 10) {
+        if (!ks__conv_mma_launch(p, tile, s)) return (int)cudaErrorInvalidValue;
+    } else if (half && tile >= 3 && tile <= 6) {
         if (tile == 3) launch_wmma<64, 64, 2, 2>(p, s);
         else if (tile == 4) launch_wmma<32, 128, 2, 2>(p, s);
         else if (tile == 5) launch_wmma<16, 128, 1, 4>(p, s);
@@ -737,7 +641,7 @@ extern "C" int ks__cu_conv_igemm(const ks_conv_args *a, int half, int cfg, void 
         default: launch_igemm<float, 64, 64>(p, s); break;
         }
     }
-    if (ks > 1 && !p.cnt) {
+    if (ks > 1) {
         int64_t hw = (int64_t)p.oh * p.ow, total = (int64_t)p.n * p.k * hw;
         if (half) ks_launch(splitk_reduce_k<__half>, dim3(ks_blocks(total, 256)), dim3(256), s, p, total, hw);
         else ks_launch(splitk_reduce_k<float>, dim3(ks_blocks(total, 256)), dim3(256), s, p, total, hw);

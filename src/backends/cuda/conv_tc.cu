@@ -22,7 +22,7 @@
 // store (scalar stores when the map size is not a multiple of 8).
 // Row strides of every shared matrix are odd multiples of 16 bytes, so the
 // 8 row addresses of an ldmatrix hit 8 different bank groups.
-#include "backends/cuda/common.cuh"
+#include "backends/cuda/mma.cuh"
 
 namespace {
 
@@ -57,52 +57,6 @@ constexpr int TC_SS = 36;         // staging row stride in floats
 constexpr int TC_STG = 8 * TC_SS; // staging floats per warp (8 channels x 32 pixels)
 constexpr int DW_TH = 8, DW_TW = 32;     // dwpw output tile (rows x columns)
 constexpr int DW_WIN_BYTES = 24 * 1024;  // dwpw input window budget per chunk
-
-__device__ __forceinline__ unsigned smem_u32(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
-
-__device__ __forceinline__ void ldsm_x4(unsigned a, unsigned &r0, unsigned &r1, unsigned &r2, unsigned &r3) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
-                 : "r"(a)
-                 : "memory");
-}
-
-__device__ __forceinline__ void ldsm_x4_t(unsigned a, unsigned &r0, unsigned &r1, unsigned &r2, unsigned &r3) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
-                 : "r"(a)
-                 : "memory");
-}
-
-__device__ __forceinline__ void mma16816(float (&d)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3,
-                                         unsigned b0, unsigned b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ void cp_async16(unsigned dst, const void *src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N> __device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-}
-
-__device__ __forceinline__ unsigned pack2(float a, float b) {
-    __half2 h = __floats2half2_rn(a, b);
-    unsigned u;
-    memcpy(&u, &h, 4);
-    return u;
-}
-__device__ __forceinline__ void unpack2(unsigned u, float &a, float &b) {
-    __half2 h;
-    memcpy(&h, &u, 4);
-    float2 f = __half22float2(h);
-    a = f.x;
-    b = f.y;
-}
 
 // conv_stream.cu's epi_s for one value: bias, residual before/after the activation, PReLU slope sl
 __device__ __forceinline__ float epi_tc(const TcP &p, float v, float bias, float sl, float r) {

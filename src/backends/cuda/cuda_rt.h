@@ -33,7 +33,6 @@ struct ks_engine {
 struct ks_exec_context {
     ks_engine *e;
     void *arena, *workspace, *staging;
-    int *splitk_counters; /* KS_SPLITK_COUNTERS zeroed ints (folded split-K reduce) */
     size_t workspace_bytes;
     cudnnHandle_t cudnn;
     cublasHandle_t cublas;

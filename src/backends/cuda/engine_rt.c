@@ -289,7 +289,6 @@ void ks_exec_context_destroy(ks_exec_context *ec) {
     cudaFree(ec->arena);
     cudaFree(ec->workspace);
     cudaFree(ec->staging);
-    cudaFree(ec->splitk_counters);
     ks__free(ctx, ec->tp);
     ks__free(ctx, ec->user_bind);
     ks__free(ctx, ec->bind_host);
@@ -335,10 +334,6 @@ ks_status ks_exec_context_create(ks_engine *e, ks_exec_context **out) {
         ce = cudaMalloc(&ec->workspace, ec->workspace_bytes);
     if (ce == cudaSuccess && so > 0)
         ce = cudaMalloc(&ec->staging, (size_t)so);
-    if (ce == cudaSuccess)
-        ce = cudaMalloc((void **)&ec->splitk_counters, KS_SPLITK_COUNTERS * sizeof(int));
-    if (ce == cudaSuccess)
-        ce = cudaMemset(ec->splitk_counters, 0, KS_SPLITK_COUNTERS * sizeof(int));
     if (ce != cudaSuccess) {
         ks_exec_context_destroy(ec);
         return ks__error(ctx, KS_OUT_OF_MEMORY, "allocating execution context device memory: %s",
@@ -471,7 +466,6 @@ static void fill_conv_args(const ks_exec_context *ec, const ks_eng_layer *l, ks_
     a->act = l->act; a->act_a = l->act_a; a->act_b = l->act_b;
     a->res_after_act = (int)l->ip[11];
     a->ws = ec->workspace;
-    a->splitk_counters = ec->splitk_counters;
 }
 
 ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
@@ -519,7 +513,7 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
             /* ip[13]: tiles/split-K beyond the loader-checked algo 0..5 */
             int cfg = l->ip[13] > 0 ? (int)l->ip[13] : l->algo;
             int tile = KS_IGEMM_TILE(cfg), sp = KS_IGEMM_SPLIT(cfg);
-            if (l->ip[13] < 0 || l->ip[13] > 1023 || tile > 9 || sp == 1 || (tile >= 3 && tile <= 6 && !half) ||
+            if (l->ip[13] < 0 || l->ip[13] > 1023 || sp == 1 || (tile >= 3 && tile <= 6 && !half) || (tile >= 10 && !half) ||
                 ks__cu_conv_igemm_ws(&a, cfg) > d->workspace_bytes)
                 return ks__error(e->ctx, KS_CORRUPT_FILE, "layer '%s': invalid conv config %d",
                                  ks__eng_str(d, l->name), cfg);

@@ -22,17 +22,15 @@ typedef struct ks_conv_args {
     float act_a, act_b;
     int res_after_act;              /* 1: y = act(conv + b) + res; 0: act(conv + b + res) */
     void *ws;                       /* scratch for split-K partial sums (ks__cu_conv_igemm_ws bytes) */
-    int *splitk_counters;           /* zeroed tile counters (KS_SPLITK_COUNTERS), kept zero between
-                                       runs: split-K folds its reduce into the last block of each
-                                       tile; NULL = a separate reduce kernel */
 } ks_conv_args;
-#define KS_SPLITK_COUNTERS 16384
 
 /* Implicit-GEMM direct convolution, any groups/stride/dilation/padding.
  * cfg = tile | split << 4. Tiles (output channels x pixels): SIMT FMA
  * 0: 64x64, 1: 32x128, 2: 16x256, 7: 32x32, 8: 16x64, 9: 64x16; float16
- * tensor-core WMMA 3: 64x64, 4: 32x128, 5: 16x128, 6: 32x32 (float16 only;
- * float32 falls back to tile 0). split > 1: the K loop is cut into `split`
+ * tensor-core WMMA 3: 64x64, 4: 32x128, 5: 16x128, 6: 32x32; tensor-core
+ * mma.sync with a register-staged double buffer (conv_mma.cu) 10: 64x64,
+ * 11: 32x64, 12: 128x64, 13: 32x32 (BK 64), 14: 64x128, 15: 16x64 (BK 64)
+ * (tensor-core tiles: float16 only; float32 falls back to tile 0). split > 1: the K loop is cut into `split`
  * chunks run by separate blocks, FP32 partial sums go to a->ws and a second
  * kernel sums them in a fixed order and applies the epilogue. */
 #define KS_IGEMM_TILE(cfg) ((cfg) & 15)

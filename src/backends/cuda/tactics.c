@@ -200,6 +200,12 @@ static int conv_force(int *algo) {
     return -1;
 }
 
+/* KESTREL_CONV_MMA=off: leave the mma.sync implicit-GEMM tiles 10..15 out of the candidates (same-binary A/B) */
+static int conv_mma_on(void) {
+    const char *m = getenv("KESTREL_CONV_MMA");
+    return !(m && (!strcmp(m, "off") || !strcmp(m, "0")));
+}
+
 /* KESTREL_CONV_STREAM=off: leave the streaming kernels (own:direct:1,
  * own:pointwise, dw+pw tile 9) out of the candidates (same-binary A/B) */
 static int conv_stream_on(void) {
@@ -529,7 +535,7 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
             for (int64_t i = 0; i < ny; i++)
                 refn += (double)ref[i] * ref[i];
             refn = sqrt(refn) + 1e-12;
-            int cand_t[64], cand_a[64], nc = 0;
+            int cand_t[96], cand_a[96], nc = 0; /* at most 16 plain + 64 split-K + 16 others */
             {
                 /* SIMT tiles 64x64, 32x128, 16x256 and the small ones 32x32,
                  * 16x64, 64x16 that give more blocks on small maps */
@@ -538,6 +544,17 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
             }
             if (l->dtype == KS_DTYPE_FLOAT16 && !is_dw) /* tensor-core WMMA tiles */
                 for (int c = 3; c < 7; c++) { cand_t[nc] = KS_TACTIC_OWN_GEMM; cand_a[nc++] = c; }
+            if (l->dtype == KS_DTYPE_FLOAT16 && !is_dw && conv_mma_on()) {
+                /* tensor-core mma.sync tiles (conv_mma.cu); the 128-row tile only for wide layers, the
+                 * 16-row one only for narrow ones */
+                int64_t kg = y->dims[1] / l->ip[0];
+                for (int c = 10; c < 16; c++) {
+                    if ((c == 12 && kg < 96) || (c == 15 && kg > 32))
+                        continue;
+                    cand_t[nc] = KS_TACTIC_OWN_GEMM;
+                    cand_a[nc++] = c;
+                }
+            }
             if (!is_dw) {
                 /* split-K: when the plain grid is under two waves and K is
                  * long, cut the K loop over more blocks */
@@ -545,15 +562,18 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                 int64_t groups = l->ip[0], kg = y->dims[1] / groups;
                 int64_t K = xt->dims[1] / groups * l->ip[1] * l->ip[2];
                 int64_t npix = y->dims[0] * y->dims[2] * y->dims[3];
-                static const int tiles[] = {0, 7, 3, 6};
-                static const int tbm[] = {64, 32, 64, 32}, tbn[] = {64, 32, 64, 32}, tbk[] = {16, 16, 32, 32};
-                for (int ti = 0; ti < 4; ti++) {
+                static const int tiles[] = {0, 7, 3, 6, 10, 13};
+                static const int tbm[] = {64, 32, 64, 32, 64, 32}, tbn[] = {64, 32, 64, 32, 64, 32},
+                                 tbk[] = {16, 16, 32, 32, 32, 64};
+                for (int ti = 0; ti < 6; ti++) {
                     if (tiles[ti] >= 3 && (l->dtype != KS_DTYPE_FLOAT16))
+                        continue;
+                    if (tiles[ti] >= 10 && !conv_mma_on())
                         continue;
                     int64_t blocks = (npix + tbn[ti] - 1) / tbn[ti] * ((kg + tbm[ti] - 1) / tbm[ti]) * groups;
                     if (blocks >= 2 * n_sm)
                         continue;
-                    for (int sp = 2; sp <= 32 && nc < 60; sp *= 2) {
+                    for (int sp = 2; sp <= 32 && nc < 64; sp *= 2) {
                         if (K < (int64_t)sp * 2 * tbk[ti] || blocks * sp > 4 * n_sm)
                             break;
                         if ((uint64_t)sp * ny * 4 > limit)

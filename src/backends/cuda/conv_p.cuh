@@ -1,0 +1,41 @@
+// The parameter block of the own convolution kernels (conv.cu, conv_mma.cu) and
+// what they share: the split-K range of a block and the fused epilogue.
+#pragma once
+#include "backends/cuda/common.cuh"
+
+namespace ksconv {
+
+struct ConvP {
+    const void *x, *w, *bias, *res;
+    const float *prelu;
+    void *y;
+    int n, c, ih, iw, k, oh, ow, groups, kh, kw, sh, sw, pt, pl, dh, dw;
+    int act;
+    float act_a, act_b;
+    int res_after_act;
+    float *part;  /* split-K: FP32 partial sums [ksplit][n*k*oh*ow], NULL = direct epilogue */
+    int ksplit;
+    int avec;     /* conv_mma: weight rows can be read 16 bytes at a time (K % 8 == 0, aligned) */
+};
+
+/* K range [kb, ke) of split s (whole BK steps) */
+__device__ __forceinline__ void split_range(int K, int ksplit, int s, int BK, int &kb, int &ke) {
+    int per = ((K + ksplit - 1) / ksplit + BK - 1) / BK * BK;
+    kb = s * per;
+    ke = min(K, kb + per);
+}
+
+template <typename T>
+__device__ __forceinline__ float epi(const ConvP &p, float v, int co, int64_t yi) {
+    if (p.bias) v += ks_ld((const T *)p.bias + co);
+    if (p.res && !p.res_after_act) v += ks_ld((const T *)p.res + yi);
+    if (p.act == KS_ACT_PRELU) v = v >= 0.f ? v : v * __ldg(p.prelu + co);
+    else v = ks_apply_act(p.act, v, p.act_a, p.act_b);
+    if (p.res && p.res_after_act) v += ks_ld((const T *)p.res + yi);
+    return v;
+}
+
+} // namespace ksconv
+
+/* own:igemm tiles 10..15 (conv_mma.cu): tensor-core implicit GEMM, float16. False when tile is not one. */
+bool ks__conv_mma_launch(const ksconv::ConvP &p, int tile, cudaStream_t s);
