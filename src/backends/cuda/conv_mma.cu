@@ -48,12 +48,13 @@ __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(ConvP p) {
     const int cg = p.c / p.groups, kg = p.k / p.groups;
     const int g = blockIdx.z % p.groups, sidx = blockIdx.z / p.groups;
     const int m0 = blockIdx.y * BM;
-    const int64_t ohw = (int64_t)p.oh * p.ow, npix = (int64_t)p.n * ohw;
-    const int64_t n0 = (int64_t)blockIdx.x * BN;
+    // 32-bit index math (the host checks n * k * oh * ow and n * c * ih * iw < 2^31)
+    const int ohw = p.oh * p.ow, npix = p.n * ohw;
+    const int n0 = blockIdx.x * BN;
     const int khw = p.kh * p.kw, K = cg * khw;
     int kb = 0, ke = K;
     if (p.part) split_range(K, p.ksplit, sidx, BK, kb, ke);
-    const int HW = p.ih * p.iw; // the host checks c * ih * iw < 2^31
+    const int HW = p.ih * p.iw;
     const __half *w = (const __half *)p.w + (int64_t)g * kg * K;
 
     // B: this thread's pixel (column bn of the tile) and k run [bk, bk + KPT) of every step
@@ -62,14 +63,14 @@ __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(ConvP p) {
     const __half *xb = (const __half *)p.x;
     bool pix_ok = false;
     {
-        int64_t pix = n0 + bn;
+        int pix = n0 + bn;
         if (pix < npix) {
-            int64_t b = pix / ohw;
-            int r = (int)(pix - b * ohw);
+            int b = pix / ohw;
+            int r = pix - b * ohw;
             int oy = r / p.ow, ox = r - oy * p.ow;
             ih0 = oy * p.sh - p.pt;
             iw0 = ox * p.sw - p.pl;
-            xb += (b * p.c + (int64_t)g * cg) * HW + (int64_t)ih0 * p.iw + iw0;
+            xb += (b * p.c + g * cg) * HW + ih0 * p.iw + iw0;
             pix_ok = true;
         }
     }
@@ -97,10 +98,10 @@ __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(ConvP p) {
         }
         int kidx = k0 + bk;
         if (PW) {
-            const __half *src = xb + (int64_t)kidx * HW;
+            const __half *src = xb + kidx * HW;
 #pragma unroll
             for (int j = 0; j < KPT; j++)
-                breg[j] = pix_ok && kidx + j < ke ? __ldg(src + (int64_t)j * HW) : __float2half_rn(0.f);
+                breg[j] = pix_ok && kidx + j < ke ? __ldg(src + j * HW) : __float2half_rn(0.f);
         } else {
             int ci = kidx / khw, r = kidx - ci * khw;
             int ky = r / p.kw, kx = r - ky * p.kw;
@@ -183,7 +184,7 @@ __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(ConvP p) {
     // epilogue: fragment element (i, j, 2h + e) is output channel row g + 8h of m16 tile i, pixel 2t + e
     // of n8 tile j
     __half *y = (__half *)p.y;
-    const int64_t ptotal = npix * p.k;
+    const int ptotal = npix * p.k;
 #pragma unroll
     for (int i = 0; i < FM; i++)
 #pragma unroll
@@ -193,10 +194,10 @@ __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(ConvP p) {
             const int co = g * kg + m;
 #pragma unroll
             for (int j = 0; j < FN; j++) {
-                const int64_t px = n0 + wn * WTN + j * 8 + 2 * (lane & 3);
+                const int px = n0 + wn * WTN + j * 8 + 2 * (lane & 3);
                 if (px >= npix) continue;
-                const int64_t b = px / ohw, r = px - b * ohw;
-                const int64_t yi = (b * p.k + co) * ohw + r;
+                const int b = px / ohw, r = px - b * ohw;
+                const int yi = (b * p.k + co) * ohw + r;
                 const float v0 = acc[i][j][2 * h], v1 = acc[i][j][2 * h + 1];
                 const bool pair = px + 1 < npix && r + 1 < ohw; // the second pixel: same image, next index
                 if (p.part) {
@@ -206,7 +207,7 @@ __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(ConvP p) {
                     } else {
                         dst[0] = v0;
                         if (px + 1 < npix) {
-                            int64_t b1 = (px + 1) / ohw, r1 = px + 1 - b1 * ohw;
+                            int b1 = (px + 1) / ohw, r1 = px + 1 - b1 * ohw;
                             p.part[(int64_t)sidx * ptotal + (b1 * p.k + co) * ohw + r1] = v1;
                         }
                     }
@@ -218,7 +219,7 @@ __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(ConvP p) {
                 } else {
                     y[yi] = __float2half_rn(o0);
                     if (px + 1 < npix) {
-                        int64_t b1 = (px + 1) / ohw, r1 = px + 1 - b1 * ohw, y1 = (b1 * p.k + co) * ohw + r1;
+                        int b1 = (px + 1) / ohw, r1 = px + 1 - b1 * ohw, y1 = (b1 * p.k + co) * ohw + r1;
                         y[y1] = __float2half_rn(epi<__half>(p, v1, co, y1));
                     }
                 }
@@ -241,8 +242,9 @@ void launch(const ConvP &p, bool pw, cudaStream_t s) {
 bool ks__conv_mma_launch(const ConvP &p0, int tile, cudaStream_t s) {
     if (tile < 10 || tile > 15) return false;
     ConvP p = p0;
-    // in-image offsets are 32-bit
-    if ((int64_t)p.c * p.ih * p.iw >= ((int64_t)1 << 31)) return false;
+    // 32-bit index math in the kernel
+    if ((int64_t)p.n * p.c * p.ih * p.iw >= ((int64_t)1 << 31) || (int64_t)p.n * p.k * p.oh * p.ow >= ((int64_t)1 << 31))
+        return false;
     const int K = p.c / p.groups * p.kh * p.kw;
     p.avec = K % 8 == 0 && ((uintptr_t)p.w & 15) == 0;
     const bool pw = p.kh == 1 && p.kw == 1 && p.pt == 0 && p.pl == 0;
