@@ -121,7 +121,7 @@ if [ "$MODE" = mma ]; then
                 KESTREL_CONV_MMA=$mma timeout 200 "$K" bench --onnx "$M/$file" --fp16 --shapes "$in:${b}x3x$hw" \
                     --cuda-graph --no-transfers --iterations 200 --warmup 0.3 $extra >"$L/${name}_b${b}_mma_$mma.log" 2>&1
                 printf "  %-8s b%-2s mma=%-3s %s | %s\n" "$name" $b $mma "$(grep 'GPU compute' "$L/${name}_b${b}_mma_$mma.log" | \
-                    awk '{print "median", $7, "min", $3, "p99", $13}')" "$(grep -h "throughput" "$L/${name}_b${b}_mma_$mma.log" | head -1 | awk "{print \$5, \"img/s\"}")"
+                    awk '{print "median", $8, "min", $4, "p99", $14}')" "$(grep -h "throughput" "$L/${name}_b${b}_mma_$mma.log" | head -1 | awk "{print \$5, \"img/s\"}")"
             done
         done
     done
