@@ -25,8 +25,11 @@ __device__ __forceinline__ void split_range(int K, int ksplit, int s, int BK, in
     ke = min(K, kb + per);
 }
 
-template <typename T>
-__device__ __forceinline__ float epi(const ConvP &p, float v, int co, int64_t yi) {
+/* The fused epilogue of one output value: bias, residual before or after the activation, PReLU or any
+ * other activation. P is any parameter block with the fields bias, res, prelu, act, act_a, act_b and
+ * res_after_act (ConvP, and the blocks of conv_stream.cu and dwpw.cu); T the storage type. */
+template <typename T, typename P>
+__device__ __forceinline__ float epi(const P &p, float v, int co, int64_t yi) {
     if (p.bias) v += ks_ld((const T *)p.bias + co);
     if (p.res && !p.res_after_act) v += ks_ld((const T *)p.res + yi);
     if (p.act == KS_ACT_PRELU) v = v >= 0.f ? v : v * __ldg(p.prelu + co);

@@ -13,7 +13,7 @@
 //    kernel did one shared load per FMA and uncoalesced strided reads).
 // All index math is 32-bit per image (64-bit division per element made the
 // simple depthwise kernel ~8x slower than its memory traffic).
-#include "backends/cuda/common.cuh"
+#include "backends/cuda/conv_p.cuh"
 
 namespace {
 
@@ -36,15 +36,7 @@ struct StreamP {
 __device__ __forceinline__ float tof(float v) { return v; }
 __device__ __forceinline__ float tof(__half v) { return __half2float(v); }
 
-template <typename T>
-__device__ __forceinline__ float epi_s(const StreamP &p, float v, int co, int64_t yi) {
-    if (p.bias) v += ks_ld((const T *)p.bias + co);
-    if (p.res && !p.res_after_act) v += ks_ld((const T *)p.res + yi);
-    if (p.act == KS_ACT_PRELU) v = v >= 0.f ? v : v * __ldg(p.prelu + co);
-    else v = ks_apply_act(p.act, v, p.act_a, p.act_b);
-    if (p.res && p.res_after_act) v += ks_ld((const T *)p.res + yi);
-    return v;
-}
+using ksconv::epi;
 
 constexpr int PW_P = 128;       // pixels per block
 constexpr int PW_THREADS = 256; // 8 warps = 8 channel groups, 32 lanes x 4 pixels
@@ -191,7 +183,7 @@ __global__ void __launch_bounds__(PW_THREADS) conv_pw_stream_k(StreamP p) {
         int64_t yi = ((int64_t)b * p.k + co) * hw + px;
         float o[4];
 #pragma unroll
-        for (int i = 0; i < 4; i++) o[i] = px + i < hw ? epi_s<T>(p, acc[j][i], co, yi + i) : 0.f;
+        for (int i = 0; i < 4; i++) o[i] = px + i < hw ? epi<T>(p, acc[j][i], co, yi + i) : 0.f;
         if (vec) {
             if (sizeof(T) == 2) {
                 __half2 h0 = __floats2half2_rn(o[0], o[1]), h1 = __floats2half2_rn(o[2], o[3]);
@@ -339,7 +331,7 @@ __global__ void __launch_bounds__(DT_THREADS) conv_direct_tiled_k(StreamP p, int
                     int co = chunk * DT_MC + m;
                     if (co >= p.k) break;
                     int64_t yi = ((int64_t)b * p.k + co) * hw + oy * p.ow + ox;
-                    ks_st(y + yi, epi_s<T>(p, acc[r][q][m], co, yi));
+                    ks_st(y + yi, epi<T>(p, acc[r][q][m], co, yi));
                 }
             }
         }

@@ -17,7 +17,7 @@
 //    the tensor-core 1x1 from there. The intermediate never goes to memory.
 // Epilogue (both): the FP32 accumulators of 8 channels x 32 pixels go
 // through a small per-warp shared buffer so that each lane applies bias,
-// residual, activation (PReLU, SiLU, ...) exactly as conv_stream.cu's epi_s
+// residual, activation (PReLU, SiLU, ...) exactly as conv_p.cuh's epi
 // to 8 consecutive pixels of one channel and writes them with one 16-byte
 // store (scalar stores when the map size is not a multiple of 8).
 // Row strides of every shared matrix are odd multiples of 16 bytes, so the
@@ -58,7 +58,7 @@ constexpr int TC_STG = 8 * TC_SS; // staging floats per warp (8 channels x 32 pi
 constexpr int DW_TH = 8, DW_TW = 32;     // dwpw output tile (rows x columns)
 constexpr int DW_WIN_BYTES = 24 * 1024;  // dwpw input window budget per chunk
 
-// conv_stream.cu's epi_s for one value: bias, residual before/after the activation, PReLU slope sl
+// conv_p.cuh's epi for one value: bias, residual before/after the activation, PReLU slope sl
 __device__ __forceinline__ float epi_tc(const TcP &p, float v, float bias, float sl, float r) {
     v += bias;
     if (p.res && !p.res_after_act) v += r;

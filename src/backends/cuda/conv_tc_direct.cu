@@ -18,7 +18,7 @@
 //    conflict free); with one m-tile (k <= 16) it lives in registers.
 //  - the patch pitch (8-byte pixels per row) is picked on the host by
 //    simulating the bank conflicts of the gather.
-//  - epilogue as conv_stream.cu's epi_s (bias, PReLU / any activation,
+//  - epilogue as conv_p.cuh's epi (bias, PReLU / any activation,
 //    residual before or after it) in fragment layout, then the FP16 results
 //    go through a per-warp shared buffer so that global stores are 16 bytes
 //    per lane and whole sectors per channel row.

@@ -6,7 +6,7 @@
 // shared memory, then multiplies them by the matching BM x BK slice of the
 // pointwise weights. The intermediate tensor is never written. Math is
 // float32 for both float32 and float16 storage.
-#include "backends/cuda/common.cuh"
+#include "backends/cuda/conv_p.cuh"
 
 namespace {
 
@@ -122,13 +122,7 @@ __global__ void __launch_bounds__(256) dwpw_k(DwPwP p) {
             int co = m0 + ty + NTY * i;
             if (co >= p.k) continue;
             int64_t yi = (b * p.k + co) * ohw + r;
-            float v = acc[i][j];
-            if (p.bias) v += ks_ld((const T *)p.bias + co);
-            if (p.res && !p.res_after_act) v += ks_ld((const T *)p.res + yi);
-            if (p.act == KS_ACT_PRELU) v = v >= 0.f ? v : v * __ldg(p.prelu + co);
-            else v = ks_apply_act(p.act, v, p.act_a, p.act_b);
-            if (p.res && p.res_after_act) v += ks_ld((const T *)p.res + yi);
-            ks_st(y + yi, v);
+            ks_st(y + yi, ksconv::epi<T>(p, acc[i][j], co, yi));
         }
     }
 }
