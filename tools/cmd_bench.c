@@ -69,6 +69,44 @@ static stats stats_of(double *v, int n) {
     return s;
 }
 
+/* The per-layer profile summed by layer kind (by_tactic 0) or by tactic without its split-K suffix
+ * (by_tactic 1, e.g. "own:igemm:13"): layers, ms and share of the layer sum, largest first. */
+static void print_profile_groups(const ks_layer_profile *pr, int nl, double sum, int by_tactic) {
+    char (*key)[48] = calloc((size_t)(nl > 0 ? nl : 1), sizeof *key);
+    double *ms = calloc((size_t)(nl > 0 ? nl : 1), sizeof *ms);
+    int *cnt = calloc((size_t)(nl > 0 ? nl : 1), sizeof *cnt), ng = 0;
+    if (!key || !ms || !cnt) {
+        free(key), free(ms), free(cnt);
+        return;
+    }
+    for (int k = 0; k < nl; k++) {
+        char kk[48];
+        snprintf(kk, sizeof kk, "%s", by_tactic ? (pr[k].tactic ? pr[k].tactic : "-") : (pr[k].kind ? pr[k].kind : "-"));
+        char *slash = strchr(kk, '/');
+        if (slash)
+            *slash = 0;
+        int g = 0;
+        while (g < ng && strcmp(key[g], kk))
+            g++;
+        if (g == ng)
+            snprintf(key[ng++], sizeof key[0], "%s", kk);
+        ms[g] += pr[k].mean_ms;
+        cnt[g]++;
+    }
+    printf("  by %s:", by_tactic ? "tactic" : "kind");
+    for (int done = 0; done < ng; done++) { /* largest first */
+        int best = -1;
+        for (int g = 0; g < ng; g++)
+            if (cnt[g] > 0 && (best < 0 || ms[g] > ms[best]))
+                best = g;
+        printf("%s %s %d x %.4f ms (%.1f%%)", done ? "," : "", key[best], cnt[best], ms[best],
+               sum > 0 ? 100.0 * ms[best] / sum : 0.0);
+        cnt[best] = 0;
+    }
+    printf("\n");
+    free(key), free(ms), free(cnt);
+}
+
 static void print_stats(const char *what, stats s) {
     printf("  %-13s min %8.4f  mean %8.4f  median %8.4f  p90 %8.4f  p95 %8.4f  p99 %8.4f  max %8.4f ms\n", what,
            s.min, s.mean, s.median, s.p90, s.p95, s.p99, s.max);
@@ -393,6 +431,8 @@ int ks_cmd_bench(int argc, char **argv) {
                    sum > 0 ? 100.0 * pr[k].mean_ms / sum : 0.0, pr[k].kind, pr[k].tactic,
                    pn[pr[k].precision < 3 ? pr[k].precision : 0], pr[k].name);
         printf("  sum of layers %.4f ms\n", sum);
+        print_profile_groups(pr, nl, sum, 0);
+        print_profile_groups(pr, nl, sum, 1);
         free(pr);
     }
     if (json) {
