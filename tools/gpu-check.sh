@@ -66,7 +66,7 @@ t() { # name, cmd...: run a test with a time limit, record its status
     case $rc in 0) RES[$name]="PASS";; 77) RES[$name]="SKIP";; *) RES[$name]="FAIL(rc=$rc)";; esac
     printf "%-28s %-12s %7d ms  %s\n" "$name" "${RES[$name]}" "$dt" "$(tail -1 "$L/$name.log")"
 }
-if [ "$MODE" != bench ] && [ "$MODE" != vbench ]; then
+if [ "$MODE" != bench ] && [ "$MODE" != vbench ] && [ "$MODE" != mma ]; then
 echo "== tests"
 t test_engine_format "$BIN/test_engine_format"
 t test_engine_lowering "$BIN/test_engine_lowering"
