@@ -143,13 +143,7 @@ __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(ConvP p) {
         }
     };
 
-    float acc[FM][FN][4];
-#pragma unroll
-    for (int i = 0; i < FM; i++)
-#pragma unroll
-        for (int j = 0; j < FN; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
+    float acc[FM][FN][4] = {};
 
     int buf = 0;
     if (kb < ke) {
@@ -199,29 +193,25 @@ __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(ConvP p) {
                 const int b = px / ohw, r = px - b * ohw;
                 const int yi = (b * p.k + co) * ohw + r;
                 const float v0 = acc[i][j][2 * h], v1 = acc[i][j][2 * h + 1];
-                const bool pair = px + 1 < npix && r + 1 < ohw; // the second pixel: same image, next index
+                // the second pixel: the next index of the same image, or index 0 of the next image
+                const bool has1 = px + 1 < npix, pair = has1 && r + 1 < ohw;
+                const int y1 = r + 1 < ohw ? yi + 1 : ((b + 1) * p.k + co) * ohw;
                 if (p.part) {
-                    float *dst = p.part + (int64_t)sidx * ptotal + yi;
-                    if (pair && ((uintptr_t)dst & 7) == 0) {
-                        *(float2 *)dst = make_float2(v0, v1);
+                    float *part = p.part + (int64_t)sidx * ptotal;
+                    if (pair && ((uintptr_t)(part + yi) & 7) == 0) {
+                        *(float2 *)(part + yi) = make_float2(v0, v1);
                     } else {
-                        dst[0] = v0;
-                        if (px + 1 < npix) {
-                            int b1 = (px + 1) / ohw, r1 = px + 1 - b1 * ohw;
-                            p.part[(int64_t)sidx * ptotal + (b1 * p.k + co) * ohw + r1] = v1;
-                        }
+                        part[yi] = v0;
+                        if (has1) part[y1] = v1;
                     }
                     continue;
                 }
                 const float o0 = epi<__half>(p, v0, co, yi);
                 if (pair && ((uintptr_t)(y + yi) & 3) == 0) {
-                    *(__half2 *)(y + yi) = __floats2half2_rn(o0, epi<__half>(p, v1, co, yi + 1));
+                    *(__half2 *)(y + yi) = __floats2half2_rn(o0, epi<__half>(p, v1, co, y1));
                 } else {
                     y[yi] = __float2half_rn(o0);
-                    if (px + 1 < npix) {
-                        int b1 = (px + 1) / ohw, r1 = px + 1 - b1 * ohw, y1 = (b1 * p.k + co) * ohw + r1;
-                        y[y1] = __float2half_rn(epi<__half>(p, v1, co, y1));
-                    }
+                    if (has1) y[y1] = __float2half_rn(epi<__half>(p, v1, co, y1));
                 }
             }
         }

@@ -198,13 +198,7 @@ __global__ void __launch_bounds__(TD_THREADS, MT == 1 && KST <= 9 ? 3 : 2) conv_
             const int oxb = ox0 + grp * 8 * NT;
             if (oxb >= p.ow) break;
             const char *bp = rowp + grp * NT * ntstep;
-            float acc[MT][NT][4];
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-                for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-                    for (int i = 0; i < 4; i++) acc[mt][nt][i] = 0.f;
+            float acc[MT][NT][4] = {};
 #pragma unroll
             for (int ks = 0; ks < KST; ks++) {
                 uint2 bv[NT];

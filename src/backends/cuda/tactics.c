@@ -200,25 +200,22 @@ static int conv_force(int *algo) {
     return -1;
 }
 
-/* KESTREL_CONV_MMA=off: leave the mma.sync implicit-GEMM tiles 10..15 out of the candidates (same-binary A/B) */
-static int conv_mma_on(void) {
-    const char *m = getenv("KESTREL_CONV_MMA");
-    return !(m && (!strcmp(m, "off") || !strcmp(m, "0")));
+/* An A/B switch of the tactic candidates: true when the variable is "off" or "0" */
+static int knob_off(const char *name) {
+    const char *m = getenv(name);
+    return m && (!strcmp(m, "off") || !strcmp(m, "0"));
 }
+
+/* KESTREL_CONV_MMA=off: leave the mma.sync implicit-GEMM tiles 10..15 out of the candidates (same-binary A/B) */
+static int conv_mma_on(void) { return !knob_off("KESTREL_CONV_MMA"); }
 
 /* KESTREL_CONV_STREAM=off: leave the streaming kernels (own:direct:1,
  * own:pointwise, dw+pw tile 9) out of the candidates (same-binary A/B) */
-static int conv_stream_on(void) {
-    const char *m = getenv("KESTREL_CONV_STREAM");
-    return !(m && (!strcmp(m, "off") || !strcmp(m, "0")));
-}
+static int conv_stream_on(void) { return !knob_off("KESTREL_CONV_STREAM"); }
 
 /* KESTREL_CONV_TC=off: leave the fp16 tensor-core 1x1 kernels (own:pointwise:1,
  * dw+pw tile 10) out of the candidates (same-binary A/B) */
-static int conv_tc_on(void) {
-    const char *m = getenv("KESTREL_CONV_TC");
-    return !(m && (!strcmp(m, "off") || !strcmp(m, "0")));
-}
+static int conv_tc_on(void) { return !knob_off("KESTREL_CONV_TC"); }
 
 /* the conv geometry of layer l, for the kernels' _fits checks */
 static void layer_conv_args(const ks_eng_desc *d, const ks_eng_layer *l, ks_conv_args *a) {
