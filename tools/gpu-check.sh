@@ -6,7 +6,9 @@
 #  tests: the GPU tests only; bench: the network benchmarks only (FP16 b1+b32, FP32 b1);
 #  vbench: the vision end-to-end and MTCNN benchmarks only; exec CMD...: the set-up, then CMD;
 #  mma: the mma.sync implicit-GEMM cases (plain and memcheck), then RFB-640 / YOLOv5n FP16 at batch 1 and 32
-#  with and without those tiles)
+#  with and without those tiles;
+#  nms: the NMS / decode cases of test_vision_cuda (plain and memcheck) and test_nms_plugin, then the RFB-640 FP16
+#  end to end with the default two-launch NMS and with KESTREL_NMS=legacy)
 # Uses carried binaries in .gpu-data/bin (built on the dev machine with
 # `cmake -DKS_CUDA_ARCH=90`, see docs/format.md / bench/RESULTS.md) or builds
 # into build-gpu when none are there; models from .gpu-data/models (a copy of
@@ -66,6 +68,23 @@ t() { # name, cmd...: run a test with a time limit, record its status
     case $rc in 0) RES[$name]="PASS";; 77) RES[$name]="SKIP";; *) RES[$name]="FAIL(rc=$rc)";; esac
     printf "%-28s %-12s %7d ms  %s\n" "$name" "${RES[$name]}" "$dt" "$(tail -1 "$L/$name.log")"
 }
+if [ "$MODE" = nms ]; then
+    echo "== NMS cases"
+    KS_VISION_SKIP_DETECTOR=1 timeout 200 "$BIN/test_vision_cuda" >"$L/nms_cases.log" 2>&1; echo "  plain rc=$? $(tail -1 "$L/nms_cases.log")"
+    grep -h "nms batch" "$L/nms_cases.log" | head -50
+    KS_VISION_ONLY_NMS=1 timeout 300 compute-sanitizer --tool memcheck --error-exitcode 9 \
+        "$BIN/test_vision_cuda" >"$L/nms_cases_memcheck.log" 2>&1
+    echo "  memcheck rc=$? $(grep -h 'ERROR SUMMARY' "$L/nms_cases_memcheck.log" | tail -1)"
+    timeout 100 "$BIN/test_nms_plugin" >"$L/nms_plugin.log" 2>&1; echo "  test_nms_plugin rc=$? $(tail -1 "$L/nms_plugin.log")"
+    echo "== RFB-640 FP16 end to end, NMS default vs legacy"
+    for v in default legacy; do
+        env $([ $v = legacy ] && echo KESTREL_NMS=legacy) timeout 150 "$BIN/vision_bench" --fp16 --no-jpeg --iters 100 \
+            --models "$M" --images "$KESTREL_IMAGES" ultraface-rfb640 >"$L/vbench_nms_$v.log" 2>&1
+        echo "  -- $v (rc=$?)"; grep -v "^#" "$L/vbench_nms_$v.log" | tail -14
+    done
+    finish() { tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"; exit 0; }
+    finish
+fi
 if [ "$MODE" != bench ] && [ "$MODE" != vbench ] && [ "$MODE" != mma ]; then
 echo "== tests"
 t test_engine_format "$BIN/test_engine_format"
