@@ -74,7 +74,8 @@ typedef enum ks_precision {
     X(CONCAT_ELIM, "concat-elim", "producers write straight into the concat buffer") \
     X(RESHAPE_ELIM, "reshape-elim", "reshape/flatten/squeeze/unsqueeze become views") \
     X(DEAD_ELIM, "dead-elim", "remove layers whose outputs nobody uses") \
-    X(SCORE_FP32, "score-fp32", "FP16 builds: keep score Softmax heads (to outputs / NMS) in FP32")
+    X(SCORE_FP32, "score-fp32", "FP16 builds: keep score Softmax heads (to outputs / NMS) in FP32") \
+    X(SEGMENT_FUSE, "segment-fuse", "Transpose + activation + Split + per-part elementwise chains + Concat as one layer (YOLO heads)")
 
 typedef enum ks_pass {
 #define KS_X_(e, name, help) KS_PASS_##e,

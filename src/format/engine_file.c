@@ -283,7 +283,11 @@ ks_status ks__eng_serialize(const ks_eng_desc *d, void **data, size_t *n_bytes) 
     int has_plugins = d->n_plugin_bytes > 0;
     for (int i = 0; i < d->n_layers; i++)
         has_plugins |= d->layers[i].kind == KS_LAYER_PLUGIN;
-    int n_sec = has_plugins ? SEC_COUNT : SEC_COUNT_V1;
+    /* segmap layers: version 3 (same sections as 2), which libraries without the kind refuse by version */
+    int has_segmap = 0;
+    for (int i = 0; i < d->n_layers; i++)
+        has_segmap |= d->layers[i].kind == KS_LAYER_SEGMAP;
+    int n_sec = has_plugins || has_segmap ? SEC_COUNT : SEC_COUNT_V1;
     uint64_t off = align_up(sizeof(file_header) + (uint64_t)(n_sec - 1) * sizeof(section_entry));
     for (int s = 1; s < n_sec; s++) {
         sizes[s] = elems[s] * counts[s];
@@ -300,7 +304,7 @@ ks_status ks__eng_serialize(const ks_eng_desc *d, void **data, size_t *n_bytes) 
     file_header h;
     memset(&h, 0, sizeof(h));
     memcpy(h.magic, KS_ENG_MAGIC, 8);
-    h.format_version = has_plugins ? KS_ENG_FORMAT_VERSION : 1u;
+    h.format_version = has_segmap ? 3u : has_plugins ? 2u : 1u;
     h.header_bytes = sizeof(h);
     h.file_bytes = off;
     h.lib_version = d->lib_version;
@@ -364,7 +368,7 @@ ks_status ks__eng_parse(ks_context *ctx, const void *data, size_t n_bytes, ks_en
                        (unsigned long long)h.file_bytes, n_bytes);
     if (ks__crc32c(0, p + sizeof(h), n_bytes - sizeof(h)) != h.body_crc)
         return CORRUPT("checksum mismatch (file damaged)");
-    /* version 1: 6 sections; version 2: 7 (plugins) */
+    /* version 1: 6 sections; versions 2 and 3: 7 (plugins) */
     int n_sec = h.format_version >= 2 ? SEC_COUNT : SEC_COUNT_V1;
     if (h.n_sections != (uint32_t)(n_sec - 1))
         return CORRUPT("%u sections, format version %u has %d", h.n_sections, h.format_version,
@@ -695,6 +699,53 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
         }
         if (y->dtype != l->dtype)
             return VFAIL("layer %d '%s': eltwise output dtype", li, nm);
+        break;
+    }
+    case KS_LAYER_SEGMAP: {
+        /* ip[0] parts; ip[1+k] end of part k; ip[5+k] = instructions | constants << 8;
+         * ip[9] instructions in all; ip[10+2j], ip[11+2j] instruction j (op | a << 16 | b << 24,
+         * unary act | imm2 bits << 32), fp[j] its immediate; x [B,A,C,H,W] -> y [B,A,H,W,C] */
+        int64_t np = ip[0], ni_all = 0, nc_all = 0, prev = 0;
+        if (!x || x->ndim != 5 || y->ndim != 5 || np < 1 || np > KS_SEG_MAX_PARTS)
+            return VFAIL("layer %d '%s': segmap ranks / parts", li, nm);
+        if (x->dims[0] != y->dims[0] || x->dims[1] != y->dims[1] || x->dims[2] != y->dims[4] ||
+            x->dims[3] != y->dims[2] || x->dims[4] != y->dims[3] || x->dtype != l->dtype || y->dtype != l->dtype)
+            return VFAIL("layer %d '%s': segmap input / output shapes or dtypes", li, nm);
+        if (l->act == KS_ACT_PRELU)
+            return VFAIL("layer %d '%s': segmap activation", li, nm);
+        for (int k = 0; k < np; k++) {
+            int64_t ni = ip[5 + k] & 0xff, nc = (ip[5 + k] >> 8) & 0xff;
+            if (ip[1 + k] <= prev || (k == np - 1 && ip[1 + k] != y->dims[4]))
+                return VFAIL("layer %d '%s': segmap part %d bounds", li, nm, k);
+            int64_t len = ip[1 + k] - prev;
+            if (nc > 4)
+                return VFAIL("layer %d '%s': segmap part %d constants", li, nm, k);
+            for (int j = 0; j < nc; j++) {
+                const ks_eng_tensor *t = 1 + nc_all + j < l->n_in ? lt(d, l, 0, (int)(1 + nc_all + j)) : NULL;
+                if (!t || t->ndim > 5 || t->dtype != l->dtype)
+                    return VFAIL("layer %d '%s': segmap constant %d", li, nm, (int)(nc_all + j));
+                int64_t pd[5] = {y->dims[0], y->dims[1], y->dims[2], y->dims[3], len};
+                for (int q = 0; q < t->ndim; q++) {
+                    int64_t want = pd[5 - t->ndim + q];
+                    if (t->dims[q] != want && t->dims[q] != 1)
+                        return VFAIL("layer %d '%s': segmap constant %d does not broadcast", li, nm,
+                                     (int)(nc_all + j));
+                }
+            }
+            prev = ip[1 + k];
+            ni_all += ni;
+            nc_all += nc;
+        }
+        if (ni_all != ip[9] || ni_all > KS_SEG_MAX_INSTR || nc_all > KS_SEG_MAX_CONST || l->n_in != 1 + nc_all)
+            return VFAIL("layer %d '%s': segmap program size", li, nm);
+        for (int j = 0; j < ni_all; j++) {
+            int64_t op = ip[10 + 2 * j] & 0xff, a = (ip[10 + 2 * j] >> 16) & 0xff, bb = (ip[10 + 2 * j] >> 24) & 0xff;
+            int64_t act = ip[11 + 2 * j] & 0xffffffff;
+            if (op < 0 || op >= KS_EW_OP_COUNT || a > 7 || bb > 7)
+                return VFAIL("layer %d '%s': segmap instruction %d", li, nm, j);
+            if (op == KS_EW_UNARY && (act >= KS_ACT_COUNT || act == KS_ACT_PRELU))
+                return VFAIL("layer %d '%s': segmap unary %lld", li, nm, (long long)act);
+        }
         break;
     }
     case KS_LAYER_SOFTMAX:

@@ -22,7 +22,8 @@ extern "C" {
 /* Version 2 added the plugins section and the plugin layer kind; files
  * without plugin layers are still written as version 1 (readable by older
  * libraries), and version 1 files load. */
-#define KS_ENG_FORMAT_VERSION 2u
+/* Version 3 added the segmap layer kind (written only for engines that have one). */
+#define KS_ENG_FORMAT_VERSION 3u
 #define KS_ENG_ALIGN 64u
 #define KS_ENG_MAX_IN 8
 #define KS_ENG_MAX_OUT 4
@@ -54,7 +55,8 @@ typedef enum ks_eng_storage {
     X(CAST, "cast")             \
     X(COPY, "copy")             \
     X(GEMM, "gemm")             \
-    X(PLUGIN, "plugin")
+    X(PLUGIN, "plugin")         \
+    X(SEGMAP, "segmap")
 
 typedef enum ks_layer_kind {
 #define KS_X_(e, n) KS_LAYER_##e,
@@ -130,6 +132,10 @@ enum {
     KS_EW_OP_COUNT
 };
 #define KS_EW_MAX_INSTR 12
+/* SEGMAP layers (docs/format.md): at most 4 parts, 7 constants, 11 instructions in all */
+#define KS_SEG_MAX_PARTS 4
+#define KS_SEG_MAX_CONST 7
+#define KS_SEG_MAX_INSTR 11
 
 /* Pool modes. */
 enum { KS_POOL_MAX = 0, KS_POOL_AVG, KS_POOL_AVG_EXCL_PAD };

@@ -48,6 +48,74 @@ static void build_desc(ks_context *ctx, ks_eng_desc *d) {
     l->ip[31] = 4;
 }
 
+
+/* x [1,2,6,2,3] -> segmap -> y [1,2,2,3,6]: sigmoid, then part 0 (2 channels) + a broadcast constant
+ * [2,1,1,2], part 1 (4 channels) as is */
+static void build_segmap_desc(ks_context *ctx, ks_eng_desc *d) {
+    ks__eng_desc_init(d, ctx);
+    d->sm = 90;
+    d->cudnn_version = 91900;
+    d->n_inputs = 1;
+    d->n_outputs = 1;
+    d->bindings = ks__alloc_array(ctx, 2, sizeof(int32_t));
+    int64_t xd[5] = {1, 2, 6, 2, 3}, yd[5] = {1, 2, 2, 3, 6}, cd[4] = {2, 1, 1, 2};
+    int x = ks__eng_add_tensor(d, "x", KS_DTYPE_FLOAT32, 5, xd);
+    d->tensors[x].storage = KS_STORE_BINDING;
+    d->tensors[x].offset = 0;
+    float cv[4] = {1, 2, 3, 4};
+    int c = ks__eng_add_weight(d, "grid", KS_DTYPE_FLOAT32, 4, cd, cv);
+    int y = ks__eng_add_tensor(d, "y", KS_DTYPE_FLOAT32, 5, yd);
+    d->tensors[y].storage = KS_STORE_BINDING;
+    d->tensors[y].offset = 1;
+    d->bindings[0] = x;
+    d->bindings[1] = y;
+    ks_eng_layer *l = ks__eng_add_layer(d, KS_LAYER_SEGMAP, "head");
+    l->n_in = 2; l->in[0] = x; l->in[1] = c;
+    l->n_out = 1; l->out[0] = y;
+    l->act = KS_ACT_SIGMOID;
+    l->ip[0] = 2;
+    l->ip[1] = 2, l->ip[2] = 6;
+    l->ip[5] = 1 | (1 << 8), l->ip[6] = 0;
+    l->ip[9] = 1;
+    l->ip[10] = KS_EW_ADD | (4 << 16) | (0 << 24);
+}
+
+/* the segmap layer: round trip as a version-3 file; every damaged parameter rejected */
+static void test_segmap(ks_context *ctx) {
+    ks_eng_desc t, r;
+    build_segmap_desc(ctx, &t);
+    KS_T_CHECK_OK(ctx, ks__eng_validate(&t));
+    void *buf = NULL;
+    size_t n = 0;
+    KS_T_CHECK_OK(ctx, ks__eng_serialize(&t, &buf, &n));
+    uint32_t ver = 0;
+    if (buf)
+        memcpy(&ver, (uint8_t *)buf + 8, 4);
+    KS_T_CHECK_EQ_I(ver, 3);
+    KS_T_CHECK_OK(ctx, ks__eng_parse(ctx, buf, n, &r));
+    KS_T_CHECK_EQ_I(r.layers[0].kind, KS_LAYER_SEGMAP);
+    KS_T_CHECK_EQ_I(r.layers[0].ip[10], t.layers[0].ip[10]);
+    ks__eng_desc_free(&r);
+    ks__free(ctx, buf);
+    ks__eng_desc_free(&t);
+    for (int bad = 0; bad < 8; bad++) {
+        build_segmap_desc(ctx, &t);
+        ks_eng_layer *l = &t.layers[0];
+        switch (bad) {
+        case 0: l->ip[2] = 5; break;                   /* parts do not cover the last axis */
+        case 1: l->ip[0] = 5; break;                   /* too many parts */
+        case 2: l->ip[1] = 0; break;                   /* empty part */
+        case 3: l->ip[10] = KS_EW_OP_COUNT; break;     /* unknown instruction */
+        case 4: l->ip[5] = 1 | (2 << 8); break;        /* more constants than inputs */
+        case 5: l->ip[9] = 12; break;                  /* program size */
+        case 6: t.tensors[1].dims[3] = 3; break;       /* constant does not broadcast */
+        case 7: t.tensors[0].dims[2] = 5; break;       /* x and y disagree */
+        }
+        KS_T_CHECK_MSG(ks__eng_validate(&t) == KS_CORRUPT_FILE, "segmap damage %d accepted", bad);
+        ks__eng_desc_free(&t);
+    }
+}
+
 int main(void) {
     ks_context *ctx = NULL;
     KS_T_CHECK(ks_context_create(NULL, &ctx) == KS_OK);
@@ -142,6 +210,7 @@ int main(void) {
         KS_T_CHECK(ks__eng_validate(&t) == KS_CORRUPT_FILE);
         ks__eng_desc_free(&t);
     }
+    test_segmap(ctx);
     /* CRC32C check value */
     KS_T_CHECK_EQ_I(ks__crc32c(0, "123456789", 9), 0xE3069283u);
     free(copy);

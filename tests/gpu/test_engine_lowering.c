@@ -63,7 +63,7 @@ int main(int argc, char **argv) {
                 cfg.disable_passes = (1u << KS_PASS_BN_FOLD) | (1u << KS_PASS_ACT_FUSE) |
                                      (1u << KS_PASS_RESIDUAL_FUSE) | (1u << KS_PASS_ELTWISE_FUSE) |
                                      (1u << KS_PASS_CONCAT_ELIM) | (1u << KS_PASS_RESHAPE_ELIM) |
-                                     (1u << KS_PASS_DEAD_ELIM);
+                                     (1u << KS_PASS_DEAD_ELIM) | (1u << KS_PASS_SEGMENT_FUSE);
             ks_input_shape shp;
             memset(&shp, 0, sizeof shp);
             if (m->input) {
@@ -98,6 +98,15 @@ int main(int argc, char **argv) {
                     KS_T_CHECK_MSG(d->n_layers <= 80 && d->n_layers >= 60, "RFB-640: %d layers", d->n_layers);
                 if (variant < 2)
                     KS_T_CHECK_MSG(d->arena_bytes <= d->naive_bytes, "%s: plan larger than naive", m->file);
+                /* segment-fuse: the YOLOv5 detect head is one SEGMAP layer per level (transpose, sigmoid,
+                   split, the xy / wh chains and the concat: 8 layers each without it); none when it is off */
+                if (strstr(m->file, "yolov5")) {
+                    int n_seg = 0;
+                    for (int li = 0; li < d->n_layers; li++)
+                        n_seg += d->layers[li].kind == KS_LAYER_SEGMAP;
+                    KS_T_CHECK_MSG(n_seg == (variant < 2 ? 3 : 0), "%s variant %d: %d segmap layers", m->file,
+                                   variant, n_seg);
+                }
                 printf("%-55s %s %-9s %3d layers  arena %7.2f MiB (naive %7.2f)  file %6.2f MiB\n", m->file,
                        m->input ? "shape" : "     ", variant == 0 ? "fp32" : variant == 1 ? "fp16" : "fp32-nofuse",
                        d->n_layers, d->arena_bytes / 1048576.0, d->naive_bytes / 1048576.0, n / 1048576.0);

@@ -1327,6 +1327,143 @@ static ks_status bn_prog(kb *b, const ks_node *n, ewprog *p, int dt) {
 }
 
 /* ------------------------------------------------------------ lowering */
+/* ------------------------------------------------------------ segmented map
+ * Transpose(perm 0,1,3,4,2) -> activation -> Split(last axis, <= 4 parts) -> per part a chain
+ * of elementwise ops with constant operands -> Concat(last axis, the parts in order): one
+ * SEGMAP layer reading the transpose's input in place (a YOLO detect head: sigmoid, then
+ * xy = (2s + grid) * stride, wh = (2s)^2 * anchor, the rest as is). Returns 1 when the nodes
+ * were emitted (*st the status), 0 when the pattern does not match (nothing changed). */
+static int try_segmap(kb *b, int ti, char *done, const int *defer_at, ks_status *st) {
+    ks_graph *g = b->g;
+    const ks_node *tn = &g->nodes[ti];
+    const ks_tensor *xt = &V(b, tn->inputs[0])->t;
+    const int64_t *pv;
+    if (xt->ndim != 5 || ks__attr_ints(tn, "perm", &pv) != 5 || pv[0] != 0 || pv[1] != 1 || pv[2] != 3 ||
+        pv[3] != 4 || pv[4] != 2 || !is_float(xt->dtype) || b->vt[tn->inputs[0]] < 0)
+        return 0;
+    int dt = node_dtype(b, tn);
+    int si = single_consumer(b, tn->outputs[0]);
+    if (si < 0 || done[si] || defer_at[si] >= 0)
+        return 0;
+    const ks_node *sn = &g->nodes[si];
+    int act;
+    float aa, ab;
+    if (sn->n_inputs != 1 || !act_of(b, sn, &act, &aa, &ab) || act == KS_ACT_PRELU || node_dtype(b, sn) != dt)
+        return 0;
+    int pi = single_consumer(b, sn->outputs[0]);
+    if (pi < 0 || done[pi] || defer_at[pi] >= 0 || g->nodes[pi].op != KS_OP_SPLIT)
+        return 0;
+    const ks_node *pn = &g->nodes[pi];
+    int ax;
+    int np = pn->n_outputs;
+    if (!ks__norm_axis(ks__attr_i(pn, "axis", 0), 5, &ax) || ax != 4 || np < 1 || np > KS_SEG_MAX_PARTS)
+        return 0;
+    ewprog prog[KS_SEG_MAX_PARTS];
+    int chain_nodes[64], n_chain = 0, ci = -1, n_instr = 0, n_const = 0;
+    int64_t end[KS_SEG_MAX_PARTS], at = 0;
+    for (int k = 0; k < np; k++) {
+        int v = pn->outputs[k];
+        if (v < 0)
+            return 0;
+        at += V(b, v)->t.dims[4];
+        end[k] = at;
+        ewprog *p = &prog[k];
+        memset(p, 0, sizeof *p);
+        p->cur = 4; /* r4 holds the activated value */
+        for (;;) {
+            int c = single_consumer(b, v);
+            if (c < 0 || done[c] || defer_at[c] >= 0)
+                return 0;
+            const ks_node *cn = &g->nodes[c];
+            if (cn->op == KS_OP_CONCAT) {
+                if (ci >= 0 && ci != c)
+                    return 0;
+                ci = c;
+                if (cn->n_inputs != np || cn->inputs[k] != v)
+                    return 0;
+                break;
+            }
+            if (!ew_capable(b, cn) || cn->op == KS_OP_BATCH_NORM || node_dtype(b, cn) != dt || n_chain >= 64)
+                return 0;
+            for (int q = 0; q < cn->n_inputs; q++)
+                if (cn->inputs[q] != v && !is_const(b, cn->inputs[q]))
+                    return 0;
+            if (!ew_add_node(b, p, cn, v))
+                return 0;
+            chain_nodes[n_chain++] = c;
+            v = cn->outputs[0];
+        }
+        /* the constants must broadcast against the part's shape [B,A,H,W,len] */
+        int64_t pd[5] = {xt->dims[0], xt->dims[1], xt->dims[3], xt->dims[4], V(b, pn->outputs[k])->t.dims[4]};
+        for (int r = 0; r < p->n_in; r++) {
+            const ks_tensor *ct = &V(b, p->in_v[r])->t;
+            if (!is_const(b, p->in_v[r]) || ct->ndim > 5)
+                return 0;
+            for (int q = 0; q < ct->ndim; q++) {
+                int64_t want = pd[5 - ct->ndim + q];
+                if (ct->dims[q] != want && ct->dims[q] != 1)
+                    return 0;
+            }
+        }
+        for (int q = 0; q < p->n; q++)
+            if (p->dst[q] != 4)
+                return 0;
+        n_instr += p->n;
+        n_const += p->n_in;
+    }
+    if (ci < 0)
+        return 0;
+    const ks_node *cn = &g->nodes[ci];
+    int cax;
+    if (!ks__norm_axis(ks__attr_i(cn, "axis", 0), 5, &cax) || cax != 4 || node_dtype(b, cn) != dt ||
+        at != xt->dims[2] || n_instr > KS_SEG_MAX_INSTR || n_const > KS_SEG_MAX_CONST)
+        return 0;
+    /* matched: emit */
+    int tin[1 + KS_SEG_MAX_CONST];
+    if ((*st = tensor_for(b, tn->inputs[0], dt, &tin[0])) != KS_OK)
+        return 1;
+    int nc = 0;
+    for (int k = 0; k < np; k++)
+        for (int r = 0; r < prog[k].n_in; r++)
+            if ((*st = tensor_for(b, prog[k].in_v[r], dt, &tin[1 + nc++])) != KS_OK)
+                return 1;
+    char name[512];
+    snprintf(name, sizeof name, "%s+%s+%s+(%d ops)+%s", tn->name, sn->name, pn->name, n_chain, cn->name);
+    int y = out_tensor(b, cn->outputs[0], dt);
+    ks_eng_layer *l = add_layer(b, KS_LAYER_SEGMAP, name, dt);
+    if (y < 0 || !l) {
+        *st = ks__oom(b->ctx, 0, "segmap layer");
+        return 1;
+    }
+    l->n_in = 1 + nc;
+    for (int q = 0; q < 1 + nc; q++)
+        l->in[q] = tin[q];
+    l->n_out = 1;
+    l->out[0] = y;
+    l->act = act, l->act_a = aa, l->act_b = ab;
+    l->ip[0] = np;
+    int j = 0;
+    for (int k = 0; k < np; k++) {
+        l->ip[1 + k] = end[k];
+        l->ip[5 + k] = prog[k].n | (prog[k].n_in << 8);
+        for (int q = 0; q < prog[k].n; q++, j++) {
+            l->ip[10 + 2 * j] = (int64_t)prog[k].op[q] | ((int64_t)prog[k].ra[q] << 16) | ((int64_t)prog[k].rb[q] << 24);
+            uint32_t bits;
+            memcpy(&bits, &prog[k].imm2[q], 4);
+            l->ip[11 + 2 * j] = (int64_t)(uint32_t)prog[k].act[q] | ((int64_t)bits << 32);
+            l->fp[j] = prog[k].imm[q];
+        }
+    }
+    l->ip[9] = j;
+    done[ti] = done[si] = done[pi] = done[ci] = 1;
+    for (int q = 0; q < n_chain; q++)
+        done[chain_nodes[q]] = 1;
+    b->n_segmap++;
+    b->n_segmap_nodes += 4 + n_chain;
+    *st = KS_OK;
+    return 1;
+}
+
 static ks_status lower(kb *b) {
     ks_graph *g = b->g;
     int nn = g->n_nodes;
@@ -1476,7 +1613,10 @@ static ks_status lower(kb *b) {
         case KS_OP_DROPOUT:
             st = emit_view(b, n);
             break;
-        case KS_OP_TRANSPOSE: st = emit_transpose(b, n); break;
+        case KS_OP_TRANSPOSE:
+            if (!(ON(b, SEGMENT_FUSE) && try_segmap(b, i, done, defer_at, &st)))
+                st = emit_transpose(b, n);
+            break;
         case KS_OP_CONCAT: st = emit_concat(b, n); break;
         case KS_OP_SLICE: st = emit_slice(b, n); break;
         case KS_OP_SPLIT: st = emit_split(b, n); break;
@@ -1754,6 +1894,9 @@ static ks_status build_desc(kb *b, ks_model *model, const ks_build_config *cfg_i
         ks__kb_report(b, "Plugin layers: %d\n", b->n_plugins);
     if (b->n_score32)
         ks__kb_report(b, "Score heads kept in FP32 (score-fp32): %d\n", b->n_score32);
+    if (b->n_segmap)
+        ks__kb_report(b, "Segmented maps (segment-fuse): %d layers in place of %d nodes\n", b->n_segmap,
+                      b->n_segmap_nodes);
     st = ks__eng_validate(d);
     if (st != KS_OK) {
         ks__error_prefix(ctx, "internal: built engine failed validation");

@@ -24,6 +24,7 @@ typedef struct kb {
     int n_dwpw;
     unsigned char *score32; /* per node: a score head kept in FP32 in an FP16 build (builder.c) */
     int n_score32;
+    int n_segmap, n_segmap_nodes; /* segment-fuse: layers made, nodes they replace */
     char *report;
     size_t report_len, report_cap;
 } kb;

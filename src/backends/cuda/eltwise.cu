@@ -334,6 +334,50 @@ static int ew_fast(const ks_ew_args *a, int64_t numel, int half, cudaStream_t s)
     return 0;
 }
 
+
+// Segmented map (kernels.h ks_segmap_args): one thread per output element.
+struct SegP {
+    const void *x;
+    void *y;
+    uint32_t A, C, H, W;
+    int act;
+    float act_a, act_b;
+    int n_parts;
+    uint32_t end[KS_CU_SEG_MAX_PARTS];
+    int n_instr[KS_CU_SEG_MAX_PARTS], first_instr[KS_CU_SEG_MAX_PARTS];
+    int n_const[KS_CU_SEG_MAX_PARTS], first_const[KS_CU_SEG_MAX_PARTS];
+    const void *c[KS_CU_SEG_MAX_CONST];
+    int64_t cst[KS_CU_SEG_MAX_CONST][5];
+    int32_t op[12], ra[12], rb[12], iact[12];
+    float imm[12], imm2[12];
+};
+
+template <typename T>
+__global__ void __launch_bounds__(256) segmap_k(const __grid_constant__ SegP p, int64_t numel) {
+    ks_pdl_wait();
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= numel) return;
+    int64_t t = i;
+    const uint32_t c = (uint32_t)(t % p.C); t /= p.C;
+    const uint32_t w = (uint32_t)(t % p.W); t /= p.W;
+    const uint32_t h = (uint32_t)(t % p.H); t /= p.H;
+    const int64_t ba = t; // b * A + a
+    float r[8];
+    r[4] = ks_apply_act(p.act, ks_ld((const T *)p.x + ((ba * p.C + c) * p.H + h) * p.W + w), p.act_a, p.act_b);
+    int k = 0;
+    while (k + 1 < p.n_parts && c >= p.end[k]) k++;
+    const uint32_t c0 = k ? p.end[k - 1] : 0u;
+    const int64_t co[5] = {ba / p.A, ba % p.A, h, w, (int64_t)(c - c0)};
+    for (int j = 0; j < p.n_const[k]; j++) {
+        const int q = p.first_const[k] + j;
+        int64_t off = 0;
+        for (int d = 0; d < 5; d++) off += co[d] * p.cst[q][d];
+        r[j] = ks_ld((const T *)p.c[q] + off);
+    }
+    for (int s = p.first_instr[k]; s < p.first_instr[k] + p.n_instr[k]; s++)
+        r[4] = binop(p.op[s], r[p.ra[s] & 7], r[p.rb[s] & 7], p.imm[s], p.imm2[s], p.iact[s]);
+    ks_st((T *)p.y + i, r[4]);
+}
 } // namespace
 
 extern "C" int ks__cu_eltwise(const ks_ew_args *a, int64_t numel, int half, void *stream) {
@@ -357,5 +401,33 @@ extern "C" int ks__cu_eltwise(const ks_ew_args *a, int64_t numel, int half, void
     if (!ks__cu_fast_off() && ew_fast(a, numel, half, s) == 0) KS_CU_RET();
     if (half) ks_launch(eltwise_k<__half>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
     else ks_launch(eltwise_k<float>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
+    KS_CU_RET();
+}
+
+extern "C" int ks__cu_segmap(const ks_segmap_args *a, int half, void *stream) {
+    SegP p;
+    memset(&p, 0, sizeof(p));
+    p.x = a->x, p.y = a->y;
+    p.A = (uint32_t)a->A, p.C = (uint32_t)a->C, p.H = (uint32_t)a->H, p.W = (uint32_t)a->W;
+    p.act = a->act, p.act_a = a->act_a, p.act_b = a->act_b;
+    p.n_parts = a->n_parts;
+    for (int k = 0; k < KS_CU_SEG_MAX_PARTS; k++) {
+        p.end[k] = (uint32_t)a->end[k];
+        p.n_instr[k] = a->n_instr[k], p.first_instr[k] = a->first_instr[k];
+        p.n_const[k] = a->n_const[k], p.first_const[k] = a->first_const[k];
+    }
+    for (int j = 0; j < KS_CU_SEG_MAX_CONST; j++) {
+        p.c[j] = a->c[j];
+        for (int d = 0; d < 5; d++) p.cst[j][d] = a->cst[j][d];
+    }
+    for (int s = 0; s < 12; s++) {
+        p.op[s] = a->op[s], p.ra[s] = a->ra[s], p.rb[s] = a->rb[s], p.iact[s] = a->iact[s];
+        p.imm[s] = a->imm[s], p.imm2[s] = a->imm2[s];
+    }
+    int64_t numel = a->B * a->A * a->H * a->W * a->C;
+    if (numel <= 0) return 0;
+    cudaStream_t s = (cudaStream_t)stream;
+    if (half) ks_launch(segmap_k<__half>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
+    else ks_launch(segmap_k<float>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
     KS_CU_RET();
 }

@@ -700,6 +700,50 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
                              ks__eng_str(d, l->name), (int)bs);
         break;
     }
+    case KS_LAYER_SEGMAP: {
+        /* validated (engine_file.c): x [B,A,C,H,W], y [B,A,H,W,C], parts, constants, program */
+        const ks_eng_tensor *x = T(0);
+        ks_segmap_args a;
+        memset(&a, 0, sizeof(a));
+        a.x = P(0);
+        a.y = yp;
+        a.B = x->dims[0], a.A = x->dims[1], a.C = x->dims[2], a.H = x->dims[3], a.W = x->dims[4];
+        a.act = l->act, a.act_a = l->act_a, a.act_b = l->act_b;
+        a.n_parts = (int)ip[0];
+        int fi = 0, fc = 0;
+        int64_t prev = 0;
+        for (int k = 0; k < a.n_parts; k++) {
+            a.end[k] = ip[1 + k];
+            a.n_instr[k] = (int)(ip[5 + k] & 0xff), a.first_instr[k] = fi;
+            a.n_const[k] = (int)((ip[5 + k] >> 8) & 0xff), a.first_const[k] = fc;
+            int64_t pd[5] = {y->dims[0], y->dims[1], y->dims[2], y->dims[3], ip[1 + k] - prev};
+            for (int j = 0; j < a.n_const[k]; j++) {
+                const ks_eng_tensor *t = T(1 + fc + j);
+                a.c[fc + j] = P(1 + fc + j);
+                int64_t st = 1;
+                for (int q = 4; q >= 0; q--) {
+                    int tq = q - (5 - t->ndim);
+                    int64_t td = tq >= 0 ? t->dims[tq] : 1;
+                    a.cst[fc + j][q] = td == 1 || pd[q] == 1 ? 0 : st;
+                    st *= td;
+                }
+            }
+            fi += a.n_instr[k], fc += a.n_const[k];
+            prev = ip[1 + k];
+        }
+        for (int j = 0; j < (int)ip[9]; j++) {
+            int64_t pk = ip[10 + 2 * j], ex = ip[11 + 2 * j];
+            a.op[j] = (int32_t)(pk & 0xff);
+            a.ra[j] = (int32_t)((pk >> 16) & 0xff);
+            a.rb[j] = (int32_t)((pk >> 24) & 0xff);
+            a.iact[j] = (int32_t)(ex & 0xffffffff);
+            uint32_t bits = (uint32_t)((uint64_t)ex >> 32);
+            memcpy(&a.imm2[j], &bits, 4);
+            a.imm[j] = l->fp[j];
+        }
+        CU(ks__cu_segmap(&a, half, s));
+        break;
+    }
     case KS_LAYER_PLUGIN:
         return ks__cuda_run_plugin(ec, li, s);
     default:

@@ -132,6 +132,30 @@ typedef struct ks_ew_args {
 } ks_ew_args;
 int ks__cu_eltwise(const ks_ew_args *a, int64_t numel, int half, void *stream);
 
+/* Segmented map (layer kind SEGMAP): y[b,a,h,w,c] = prog_k(act(x[b,a,c,h,w])) where part k
+ * holds c (a Transpose(0,1,3,4,2) + activation + Split on the last axis + an elementwise chain
+ * per part + Concat, e.g. a YOLO detect head). Constant inputs c[j] broadcast against their
+ * part's shape [B,A,H,W,len_k] with strides cst[j] (0 = broadcast). Registers: r4 = the
+ * activated value, r0..r3 = the part's constants; every instruction writes r4. */
+#define KS_CU_SEG_MAX_PARTS 4
+#define KS_CU_SEG_MAX_CONST 7
+typedef struct ks_segmap_args {
+    const void *x;
+    void *y;
+    int64_t B, A, C, H, W;    /* y is [B,A,H,W,C], x is [B,A,C,H,W] */
+    int act;                  /* activation applied to every element first */
+    float act_a, act_b;
+    int n_parts;
+    int64_t end[KS_CU_SEG_MAX_PARTS];      /* exclusive end of part k on the last axis */
+    int n_instr[KS_CU_SEG_MAX_PARTS], first_instr[KS_CU_SEG_MAX_PARTS];
+    int n_const[KS_CU_SEG_MAX_PARTS], first_const[KS_CU_SEG_MAX_PARTS];
+    const void *c[KS_CU_SEG_MAX_CONST];
+    int64_t cst[KS_CU_SEG_MAX_CONST][5];
+    int32_t op[12], ra[12], rb[12], iact[12];
+    float imm[12], imm2[12];
+} ks_segmap_args;
+int ks__cu_segmap(const ks_segmap_args *a, int half, void *stream);
+
 int ks__cu_softmax(const void *x, void *y, int64_t outer, int64_t axis, int64_t inner, int half,
                    void *stream);
 
