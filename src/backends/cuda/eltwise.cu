@@ -392,48 +392,26 @@ __global__ void __launch_bounds__(256) segmap_k(const __grid_constant__ SegP p, 
 
 // Tiled form: a block takes 32 pixels of one row of one (image, anchor) and all C channels;
 // the reads (channel planes, pixels contiguous) and the writes (pixels, channels contiguous)
-// are both coalesced through a [C][33] shared tile. The constants' offsets for the block's
-// (image, anchor, row) are computed once; per element only the pixel and channel terms are
-// added (32-bit), and a warp walks the channels of one pixel (no division). C <= SEG_TILE_MAX_C.
+// are both coalesced through a [C][33] shared tile. C <= SEG_TILE_MAX_C.
 #define SEG_TILE_MAX_C 256
 template <typename T>
 __global__ void __launch_bounds__(256) segmap_tiled_k(const __grid_constant__ SegP p) {
     extern __shared__ float tile[]; // [C][33]
     ks_pdl_wait();
-    const uint32_t w0 = blockIdx.x * 32, h = blockIdx.y, ba = blockIdx.z;
+    const uint32_t w0 = blockIdx.x * 32, h = blockIdx.y;
+    const int64_t ba = blockIdx.z;
     const uint32_t C = p.C, nw = min(32u, p.W - w0);
-    const uint32_t bi = ba / p.A, ai = ba - bi * p.A;
-    const T *x = (const T *)p.x + ((int64_t)ba * C * p.H + h) * p.W + w0;
+    const T *x = (const T *)p.x + (ba * C * p.H + h) * p.W + w0;
     for (uint32_t i = threadIdx.x; i < C * 32; i += blockDim.x) {
         uint32_t c = i >> 5, wl = i & 31;
         if (wl < nw)
             tile[c * 33 + wl] = ks_apply_act(p.act, ks_ld(x + (int64_t)c * p.H * p.W + wl), p.act_a, p.act_b);
     }
-    int64_t base[KS_CU_SEG_MAX_CONST];
-#pragma unroll
-    for (int q = 0; q < KS_CU_SEG_MAX_CONST; q++)
-        base[q] = (int64_t)bi * p.cst[q][0] + (int64_t)ai * p.cst[q][1] + (int64_t)h * p.cst[q][2];
     __syncthreads();
-    T *y = (T *)p.y + (((int64_t)ba * p.H + h) * p.W + w0) * C;
-    const uint32_t lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (uint32_t wl = warp; wl < nw; wl += blockDim.x >> 5) {
-        const uint32_t w = w0 + wl;
-        for (uint32_t c = lane; c < C; c += 32) {
-            float r[8];
-            r[4] = tile[c * 33 + wl];
-            int k = 0;
-            while (k + 1 < p.n_parts && c >= p.end[k]) k++;
-            const uint32_t cc = c - (k ? p.end[k - 1] : 0u);
-#pragma unroll
-            for (int q = 0; q < KS_CU_SEG_MAX_CONST; q++) {
-                const int j = q - p.first_const[k];
-                if (j >= 0 && j < p.n_const[k])
-                    r[j & 3] = ks_ld((const T *)p.c[q] + base[q] + (int64_t)w * p.cst[q][3] + (int64_t)cc * p.cst[q][4]);
-            }
-            for (int s = p.first_instr[k]; s < p.first_instr[k] + p.n_instr[k]; s++)
-                r[4] = binop(p.op[s], r[p.ra[s] & 7], r[p.rb[s] & 7], p.imm[s], p.imm2[s], p.iact[s]);
-            ks_st(y + (int64_t)wl * C + c, r[4]);
-        }
+    T *y = (T *)p.y + ((ba * p.H + h) * p.W + w0) * C;
+    for (uint32_t i = threadIdx.x; i < nw * C; i += blockDim.x) {
+        uint32_t wl = i / C, c = i - wl * C;
+        ks_st(y + i, seg_apply(p, tile[c * 33 + wl], c, ba, h, w0 + wl, sizeof(T) == 2));
     }
 }
 } // namespace
