@@ -1,8 +1,6 @@
 // Elementwise programs with numpy broadcasting: up to 4 inputs loaded into
 // registers r0..r3, up to 12 instructions over 8 registers, one output.
 // Covers every unary activation, binary arithmetic and fused chains.
-#include <stdlib.h>
-
 #include "backends/cuda/common.cuh"
 #include "backends/cuda/fastdiv.cuh"
 
@@ -354,28 +352,6 @@ struct SegP {
     float imm[12], imm2[12];
 };
 
-
-// The part program of channel c at (ba, h, w) applied to the activated value v.
-__device__ __forceinline__ float seg_apply(const SegP &p, float v, uint32_t c, int64_t ba, uint32_t h, uint32_t w,
-                                          bool half) {
-    float r[8];
-    r[4] = v;
-    int k = 0;
-    while (k + 1 < p.n_parts && c >= p.end[k]) k++;
-    const uint32_t c0 = k ? p.end[k - 1] : 0u;
-    const int64_t co[5] = {ba / p.A, ba % p.A, h, w, (int64_t)(c - c0)};
-    for (int j = 0; j < p.n_const[k]; j++) {
-        const int q = p.first_const[k] + j;
-        int64_t off = 0;
-        for (int d = 0; d < 5; d++) off += co[d] * p.cst[q][d];
-        r[j] = half ? ks_ld((const __half *)p.c[q] + off) : ks_ld((const float *)p.c[q] + off);
-    }
-    for (int s = p.first_instr[k]; s < p.first_instr[k] + p.n_instr[k]; s++)
-        r[4] = binop(p.op[s], r[p.ra[s] & 7], r[p.rb[s] & 7], p.imm[s], p.imm2[s], p.iact[s]);
-    return r[4];
-}
-
-// Flat form (C > SEG_TILE_MAX_C): one thread per output element.
 template <typename T>
 __global__ void __launch_bounds__(256) segmap_k(const __grid_constant__ SegP p, int64_t numel) {
     ks_pdl_wait();
@@ -386,33 +362,21 @@ __global__ void __launch_bounds__(256) segmap_k(const __grid_constant__ SegP p, 
     const uint32_t w = (uint32_t)(t % p.W); t /= p.W;
     const uint32_t h = (uint32_t)(t % p.H); t /= p.H;
     const int64_t ba = t; // b * A + a
-    float v = ks_apply_act(p.act, ks_ld((const T *)p.x + ((ba * p.C + c) * p.H + h) * p.W + w), p.act_a, p.act_b);
-    ks_st((T *)p.y + i, seg_apply(p, v, c, ba, h, w, sizeof(T) == 2));
-}
-
-// Tiled form: a block takes 32 pixels of one row of one (image, anchor) and all C channels;
-// the reads (channel planes, pixels contiguous) and the writes (pixels, channels contiguous)
-// are both coalesced through a [C][33] shared tile. C <= SEG_TILE_MAX_C.
-#define SEG_TILE_MAX_C 256
-template <typename T>
-__global__ void __launch_bounds__(256) segmap_tiled_k(const __grid_constant__ SegP p) {
-    extern __shared__ float tile[]; // [C][33]
-    ks_pdl_wait();
-    const uint32_t w0 = blockIdx.x * 32, h = blockIdx.y;
-    const int64_t ba = blockIdx.z;
-    const uint32_t C = p.C, nw = min(32u, p.W - w0);
-    const T *x = (const T *)p.x + (ba * C * p.H + h) * p.W + w0;
-    for (uint32_t i = threadIdx.x; i < C * 32; i += blockDim.x) {
-        uint32_t c = i >> 5, wl = i & 31;
-        if (wl < nw)
-            tile[c * 33 + wl] = ks_apply_act(p.act, ks_ld(x + (int64_t)c * p.H * p.W + wl), p.act_a, p.act_b);
+    float r[8];
+    r[4] = ks_apply_act(p.act, ks_ld((const T *)p.x + ((ba * p.C + c) * p.H + h) * p.W + w), p.act_a, p.act_b);
+    int k = 0;
+    while (k + 1 < p.n_parts && c >= p.end[k]) k++;
+    const uint32_t c0 = k ? p.end[k - 1] : 0u;
+    const int64_t co[5] = {ba / p.A, ba % p.A, h, w, (int64_t)(c - c0)};
+    for (int j = 0; j < p.n_const[k]; j++) {
+        const int q = p.first_const[k] + j;
+        int64_t off = 0;
+        for (int d = 0; d < 5; d++) off += co[d] * p.cst[q][d];
+        r[j] = ks_ld((const T *)p.c[q] + off);
     }
-    __syncthreads();
-    T *y = (T *)p.y + ((ba * p.H + h) * p.W + w0) * C;
-    for (uint32_t i = threadIdx.x; i < nw * C; i += blockDim.x) {
-        uint32_t wl = i / C, c = i - wl * C;
-        ks_st(y + i, seg_apply(p, tile[c * 33 + wl], c, ba, h, w0 + wl, sizeof(T) == 2));
-    }
+    for (int s = p.first_instr[k]; s < p.first_instr[k] + p.n_instr[k]; s++)
+        r[4] = binop(p.op[s], r[p.ra[s] & 7], r[p.rb[s] & 7], p.imm[s], p.imm2[s], p.iact[s]);
+    ks_st((T *)p.y + i, r[4]);
 }
 } // namespace
 
@@ -463,18 +427,6 @@ extern "C" int ks__cu_segmap(const ks_segmap_args *a, int half, void *stream) {
     int64_t numel = a->B * a->A * a->H * a->W * a->C;
     if (numel <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
-    static int flat = -1; // KESTREL_SEGMAP=flat: the one-thread-per-element form everywhere (tests, A/B)
-    if (flat < 0) {
-        const char *e = getenv("KESTREL_SEGMAP");
-        flat = e && !strcmp(e, "flat");
-    }
-    if (!flat && a->C <= SEG_TILE_MAX_C && a->B * a->A <= 65535 && a->H <= 65535) {
-        dim3 g((unsigned)((a->W + 31) / 32), (unsigned)a->H, (unsigned)(a->B * a->A));
-        size_t smem = sizeof(float) * 33 * (size_t)a->C;
-        if (half) ks_launch_smem(segmap_tiled_k<__half>, g, dim3(256), smem, s, p);
-        else ks_launch_smem(segmap_tiled_k<float>, g, dim3(256), smem, s, p);
-        KS_CU_RET();
-    }
     if (half) ks_launch(segmap_k<__half>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
     else ks_launch(segmap_k<float>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
     KS_CU_RET();
