@@ -352,31 +352,55 @@ struct SegP {
     float imm[12], imm2[12];
 };
 
-template <typename T>
-__global__ void __launch_bounds__(256) segmap_k(const __grid_constant__ SegP p, int64_t numel) {
+// Register select without an indexed (local-memory) register file.
+__device__ __forceinline__ float seg_reg(int i, float r0, float r1, float r2, float r3, float r4) {
+    i &= 7;
+    return i == 4 ? r4 : i == 0 ? r0 : i == 1 ? r1 : i == 2 ? r2 : i == 3 ? r3 : 0.0f;
+}
+
+// One thread per output element. SMALL: every index and constant offset fits 31 bits, so the
+// coordinates come from precomputed 32-bit divisions (fastdiv.cuh) instead of 64-bit ones.
+template <typename T, bool SMALL>
+__global__ void __launch_bounds__(256) segmap_k(const __grid_constant__ SegP p, ks_fdiv fC, ks_fdiv fW, ks_fdiv fH,
+                                                ks_fdiv fA, int64_t numel) {
     ks_pdl_wait();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= numel) return;
-    int64_t t = i;
-    const uint32_t c = (uint32_t)(t % p.C); t /= p.C;
-    const uint32_t w = (uint32_t)(t % p.W); t /= p.W;
-    const uint32_t h = (uint32_t)(t % p.H); t /= p.H;
-    const int64_t ba = t; // b * A + a
-    float r[8];
-    r[4] = ks_apply_act(p.act, ks_ld((const T *)p.x + ((ba * p.C + c) * p.H + h) * p.W + w), p.act_a, p.act_b);
+    uint32_t c, w, h, bi, ai;
+    int64_t ba;
+    if (SMALL) {
+        uint32_t t = (uint32_t)i, q = ks_fdiv_q(fC, t);
+        c = t - q * p.C;
+        t = q, q = ks_fdiv_q(fW, t), w = t - q * p.W;
+        t = q, q = ks_fdiv_q(fH, t), h = t - q * p.H;
+        ba = q, bi = ks_fdiv_q(fA, q), ai = q - bi * p.A;
+    } else {
+        int64_t t = i;
+        c = (uint32_t)(t % p.C), t /= p.C;
+        w = (uint32_t)(t % p.W), t /= p.W;
+        h = (uint32_t)(t % p.H), t /= p.H;
+        ba = t, bi = (uint32_t)(t / p.A), ai = (uint32_t)(t % p.A);
+    }
+    const int64_t src = SMALL ? (int64_t)(((uint32_t)ba * p.C + c) * p.H + h) * p.W + w
+                              : ((ba * p.C + c) * p.H + h) * p.W + w;
+    float r4 = ks_apply_act(p.act, ks_ld((const T *)p.x + src), p.act_a, p.act_b);
+    float r0 = 0.f, r1 = 0.f, r2 = 0.f, r3 = 0.f;
     int k = 0;
     while (k + 1 < p.n_parts && c >= p.end[k]) k++;
-    const uint32_t c0 = k ? p.end[k - 1] : 0u;
-    const int64_t co[5] = {ba / p.A, ba % p.A, h, w, (int64_t)(c - c0)};
+    const uint32_t cc = c - (k ? p.end[k - 1] : 0u);
     for (int j = 0; j < p.n_const[k]; j++) {
         const int q = p.first_const[k] + j;
-        int64_t off = 0;
-        for (int d = 0; d < 5; d++) off += co[d] * p.cst[q][d];
-        r[j] = ks_ld((const T *)p.c[q] + off);
+        const int64_t *st = p.cst[q];
+        int64_t off = SMALL ? (int64_t)(uint32_t)(bi * (uint32_t)st[0] + ai * (uint32_t)st[1] + h * (uint32_t)st[2] +
+                                                  w * (uint32_t)st[3] + cc * (uint32_t)st[4])
+                            : bi * st[0] + ai * st[1] + h * st[2] + w * st[3] + cc * st[4];
+        float v = ks_ld((const T *)p.c[q] + off);
+        if (j == 0) r0 = v; else if (j == 1) r1 = v; else if (j == 2) r2 = v; else r3 = v;
     }
     for (int s = p.first_instr[k]; s < p.first_instr[k] + p.n_instr[k]; s++)
-        r[4] = binop(p.op[s], r[p.ra[s] & 7], r[p.rb[s] & 7], p.imm[s], p.imm2[s], p.iact[s]);
-    ks_st((T *)p.y + i, r[4]);
+        r4 = binop(p.op[s], seg_reg(p.ra[s], r0, r1, r2, r3, r4), seg_reg(p.rb[s], r0, r1, r2, r3, r4), p.imm[s],
+                   p.imm2[s], p.iact[s]);
+    ks_st((T *)p.y + i, r4);
 }
 } // namespace
 
@@ -427,7 +451,19 @@ extern "C" int ks__cu_segmap(const ks_segmap_args *a, int half, void *stream) {
     int64_t numel = a->B * a->A * a->H * a->W * a->C;
     if (numel <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
-    if (half) ks_launch(segmap_k<__half>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
-    else ks_launch(segmap_k<float>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
+    /* 32-bit indexing when every element index and every constant's extent fits 31 bits */
+    bool small = numel < ((int64_t)1 << 31) && !ks__cu_fast_off();
+    for (int j = 0; j < KS_CU_SEG_MAX_CONST && small; j++) {
+        int64_t ext = a->cst[j][0] * a->B + a->cst[j][1] * a->A + a->cst[j][2] * a->H + a->cst[j][3] * a->W +
+                      a->cst[j][4] * a->C;
+        small = ext < ((int64_t)1 << 31);
+    }
+    ks_fdiv fC = ks_fdiv_make((uint32_t)a->C), fW = ks_fdiv_make((uint32_t)a->W), fH = ks_fdiv_make((uint32_t)a->H),
+            fA = ks_fdiv_make((uint32_t)a->A);
+    dim3 g(ks_blocks(numel, 256)), blk(256);
+    if (half && small) ks_launch(segmap_k<__half, true>, g, blk, s, p, fC, fW, fH, fA, numel);
+    else if (half) ks_launch(segmap_k<__half, false>, g, blk, s, p, fC, fW, fH, fA, numel);
+    else if (small) ks_launch(segmap_k<float, true>, g, blk, s, p, fC, fW, fH, fA, numel);
+    else ks_launch(segmap_k<float, false>, g, blk, s, p, fC, fW, fH, fA, numel);
     KS_CU_RET();
 }
