@@ -8,7 +8,9 @@
 #  mma: the mma.sync implicit-GEMM cases (plain and memcheck), then RFB-640 / YOLOv5n FP16 at batch 1 and 32
 #  with and without those tiles;
 #  nms: the NMS / decode cases of test_vision_cuda (plain and memcheck) and test_nms_plugin, then the RFB-640 FP16
-#  end to end with the default two-launch NMS and with KESTREL_NMS=legacy)
+#  end to end with the default two-launch NMS and with KESTREL_NMS=legacy;
+#  segmap: the YOLOv5n model test (default, the 64-bit segmap form, memcheck), then YOLOv5n FP16 at batch 1
+#  and 32 with and without the segment-fuse pass)
 # Uses carried binaries in .gpu-data/bin (built on the dev machine with
 # `cmake -DKS_CUDA_ARCH=90`, see docs/format.md / bench/RESULTS.md) or builds
 # into build-gpu when none are there; models from .gpu-data/models (a copy of
@@ -84,6 +86,26 @@ if [ "$MODE" = nms ]; then
     done
     finish() { tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"; exit 0; }
     finish
+fi
+if [ "$MODE" = segmap ]; then
+    echo "== segmap correctness (YOLOv5n vs the CPU reference)"
+    timeout 120 "$BIN/test_gpu_models" yolov5 >"$L/m.log" 2>&1; echo "  gpu_models yolov5 rc=$? $(tail -1 "$L/m.log")"
+    KESTREL_FAST_MOVE=0 KS_TEST_NO_TACTICS=1 timeout 90 "$BIN/test_gpu_models" yolov5 >"$L/mf.log" 2>&1
+    echo "  64-bit form (KESTREL_FAST_MOVE=0), no tactics rc=$? $(tail -1 "$L/mf.log")"
+    KS_TEST_NO_TACTICS=1 timeout 170 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_gpu_models" yolov5 \
+        >"$L/mmc.log" 2>&1
+    echo "  memcheck (no tactics) rc=$? $(grep -h 'ERROR SUMMARY' "$L/mmc.log" | tail -1)"
+    echo "== YOLOv5n FP16 network (CUDA graph, no transfers, 200 runs): segment-fuse off / on"
+    Y=$M/yolov5/yolov5n_fp16_dynamic.onnx
+    for b in 1 32; do for sf in off on; do
+        extra=""; [ $sf = off ] && extra=--no-segment-fuse; [ $b = 1 ] && [ $sf = on ] && extra="--dump-profile"
+        timeout 150 "$K" bench --onnx "$Y" --fp16 --shapes images:${b}x3x640x640 --cuda-graph --no-transfers --iterations 200 \
+            --warmup 0.3 --timing-cache "$L/tc_y_b$b.txt" $extra >"$L/yolo_b${b}_sf_$sf.log" 2>&1
+        echo "  b$b segment-fuse $sf: $(grep -h 'build:' "$L/yolo_b${b}_sf_$sf.log") | $(grep -h 'GPU compute' "$L/yolo_b${b}_sf_$sf.log")"
+    done; done
+    grep -h "segmap\|by kind" "$L/yolo_b1_sf_on.log"
+    tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
+    exit 0
 fi
 if [ "$MODE" != bench ] && [ "$MODE" != vbench ] && [ "$MODE" != mma ]; then
 echo "== tests"
