@@ -7,8 +7,8 @@
 #  vbench: the vision end-to-end and MTCNN benchmarks only; exec CMD...: the set-up, then CMD;
 #  mma: the mma.sync implicit-GEMM cases (plain and memcheck), then RFB-640 / YOLOv5n FP16 at batch 1 and 32
 #  with and without those tiles;
-#  nms: the NMS / decode cases of test_vision_cuda (plain and memcheck) and test_nms_plugin, then the RFB-640 FP16
-#  end to end with the default two-launch NMS and with KESTREL_NMS=legacy;
+#  nms: the NMS cases of test_vision_cuda (plain and memcheck) and test_nms_plugin, then the RFB-640 FP16
+#  end to end;
 #  segmap: the YOLOv5n model test (default, the 64-bit segmap form, memcheck), then YOLOv5n FP16 at batch 1
 #  and 32 with and without the segment-fuse pass)
 # Uses carried binaries in .gpu-data/bin (built on the dev machine with
@@ -78,12 +78,10 @@ if [ "$MODE" = nms ]; then
         "$BIN/test_vision_cuda" >"$L/nms_cases_memcheck.log" 2>&1
     echo "  memcheck rc=$? $(grep -h 'ERROR SUMMARY' "$L/nms_cases_memcheck.log" | tail -1)"
     timeout 100 "$BIN/test_nms_plugin" >"$L/nms_plugin.log" 2>&1; echo "  test_nms_plugin rc=$? $(tail -1 "$L/nms_plugin.log")"
-    echo "== RFB-640 FP16 end to end, NMS default vs legacy"
-    for v in default legacy; do
-        env $([ $v = legacy ] && echo KESTREL_NMS=legacy) timeout 150 "$BIN/vision_bench" --fp16 --no-jpeg --iters 100 \
-            --models "$M" --images "$KESTREL_IMAGES" ultraface-rfb640 >"$L/vbench_nms_$v.log" 2>&1
-        echo "  -- $v (rc=$?)"; grep -v "^#" "$L/vbench_nms_$v.log" | tail -14
-    done
+    echo "== RFB-640 FP16 end to end"
+    timeout 150 "$BIN/vision_bench" --fp16 --no-jpeg --iters 100 --models "$M" --images "$KESTREL_IMAGES" ultraface-rfb640 \
+        >"$L/vbench_nms.log" 2>&1
+    echo "  rc=$?"; grep -v "^#" "$L/vbench_nms.log" | tail -8
     finish() { tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"; exit 0; }
     finish
 fi

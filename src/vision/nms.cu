@@ -20,8 +20,8 @@
 //       OR reads L2 (one parallel round per column block); stops at max_output kept;
 //     - the same block writes the kept boxes (mapped through the transform), scores,
 //       classes, row indices and landmarks, and zeros the rest.
-// KESTREL_NMS=legacy selects the previous four-launch form (512-thread bitonic sort, mask,
-// a one-warp walk that reads the mask from global memory, emit), kept for A/B runs.
+// (The four-launch form it replaced -- 512-thread bitonic sort, mask, a one-warp walk reading
+// the mask from global memory, emit -- measured slower: bench/VISION_RESULTS.md, fifth session.)
 // Larger K (top_k <= 0 or > NMS_MASK_MAX) use the one-block-per-image kernel whose greedy
 // sweep has a barrier per candidate (sweep_kernel). All share step 1.
 // IoU uses non-contracted arithmetic (vision_kernels.h) and the same operand order as the CPU
@@ -30,12 +30,10 @@
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "vision/vision_internal.h"
 
-#define NMS_THREADS 1024   /* sort_kernel block (legacy: 512) */
+#define NMS_THREADS 1024   /* sort_kernel block */
 #define NMS_RANK_MAX 2048  /* survivors sorted by rank counting (two per thread) */
 #define NMS_MWE_THREADS 256 /* mwe_kernel block: four 64x64 mask tiles at a time */
 #define NMS_SMEM_MASK 4096 /* 64-bit words: the whole mask in shared memory for the walk when it fits
@@ -138,8 +136,8 @@ struct NmsSmem {
 };
 
 // Step 1 of one image (one block): compaction, sort, gather. Returns K (block-uniform).
-// rank_sort: survivors <= NMS_RANK_MAX (and <= 2 * blockDim) are sorted by rank counting.
-static __device__ int compact_sort_gather(const NmsArgs &a, int b, NmsSmem &s, bool rank_sort) {
+// Survivors <= NMS_RANK_MAX (and <= 2 * blockDim) are sorted by rank counting, more by bitonic sort.
+static __device__ int compact_sort_gather(const NmsArgs &a, int b, NmsSmem &s) {
     const int tid = threadIdx.x, N = a.n_rows, T = blockDim.x;
     char *ws = a.ws + (size_t)b * a.L.per_image;
     float *g_key = (float *)(ws + a.L.keys);
@@ -204,7 +202,7 @@ static __device__ int compact_sort_gather(const NmsArgs &a, int b, NmsSmem &s, b
     }
     __syncthreads();
     const int K = (a.top_k > 0 && count > a.top_k) ? a.top_k : count;
-    if (rank_sort && count <= NMS_RANK_MAX && count <= 2 * T) {
+    if (count <= NMS_RANK_MAX && count <= 2 * T) {
         // rank of candidate t = how many candidates sort before it (keys in shared memory,
         // read by every thread at the same address: broadcasts); it lands at its rank directly
         const int t0 = tid, t1 = tid + T;
@@ -305,10 +303,10 @@ static __device__ void zero_one(const NmsArgs &a, int b, int k) {
 
 // ------------------------------------------------------------------ bitmask path
 
-static __global__ void __launch_bounds__(NMS_THREADS) sort_kernel(const NmsArgs a, bool rank_sort) {
+static __global__ void __launch_bounds__(NMS_THREADS) sort_kernel(const NmsArgs a) {
     __shared__ NmsSmem s;
     const int b = blockIdx.x;
-    int K = compact_sort_gather(a, b, s, rank_sort);
+    int K = compact_sort_gather(a, b, s);
     if (threadIdx.x == 0) {
         int32_t *misc = (int32_t *)(a.ws + (size_t)b * a.L.per_image + a.L.misc);
         misc[0] = K;
@@ -333,119 +331,6 @@ static __device__ __forceinline__ void tile_of(int t, int nb, int &rb, int &cb) 
     cb = r + (t - (r * nb - r * (r - 1) / 2));
 }
 
-static __global__ void __launch_bounds__(64) mask_kernel(const NmsArgs a) {
-    __shared__ float4 s_box[64];
-    __shared__ int32_t s_cls[64];
-    const int b = blockIdx.y, tid = threadIdx.x;
-    char *ws = a.ws + (size_t)b * a.L.per_image;
-    const float4 *sbox = (const float4 *)(ws + a.L.boxes);
-    const int32_t *scls = (const int32_t *)(ws + a.L.cls);
-    uint64_t *mask = (uint64_t *)(ws + a.L.mask);
-    const int K = ((const int32_t *)(ws + a.L.misc))[0];
-    const int nb = (K + 63) >> 6, tiles = nb * (nb + 1) / 2;
-    for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
-        int rb, cb;
-        tile_of(t, nb, rb, cb);
-        __syncthreads();
-        int j = cb * 64 + tid;
-        if (j < K)
-            s_box[tid] = sbox[j], s_cls[tid] = scls[j];
-        __syncthreads();
-        int i = rb * 64 + tid;
-        if (i >= K)
-            continue;
-        float4 bi4 = sbox[i];
-        float bi[4] = {bi4.x, bi4.y, bi4.z, bi4.w};
-        int ci = scls[i];
-        int n_col = min(64, K - cb * 64);
-        uint64_t bits = 0;
-        for (int c = rb == cb ? tid + 1 : 0; c < n_col; c++) {
-            if (a.class_aware && s_cls[c] != ci)
-                continue;
-            float4 g = s_box[c];
-            float bj[4] = {g.x, g.y, g.z, g.w};
-            if (ks_v_iou(bi, bj) > a.iou_thr)
-                bits |= 1ull << c;
-        }
-        mask[row_off(i, nb) + (cb - rb)] = bits;
-    }
-}
-
-static __global__ void __launch_bounds__(32) walk_kernel(const NmsArgs a) {
-    __shared__ uint64_t remv[NMS_MASK_BLOCKS];
-    const int b = blockIdx.x, lane = threadIdx.x;
-    char *ws = a.ws + (size_t)b * a.L.per_image;
-    const uint64_t *mask = (const uint64_t *)(ws + a.L.mask);
-    int32_t *misc = (int32_t *)(ws + a.L.misc);
-    int32_t *keep = (int32_t *)(ws + a.L.keep);
-    const int K = misc[0], nb = (K + 63) >> 6, M = a.max_out;
-    for (int w = lane; w < nb; w += 32)
-        remv[w] = 0;
-    __syncwarp();
-    int kept = 0;
-    for (int cb = 0; cb < nb && kept < M; cb++) {
-        // diagonal words of the block's rows cb*64 + lane and cb*64 + 32 + lane
-        int r0 = cb * 64 + lane, r1 = r0 + 32;
-        uint64_t d0 = r0 < K ? mask[row_off(r0, nb)] : 0ull;
-        uint64_t d1 = r1 < K ? mask[row_off(r1, nb)] : 0ull;
-        uint64_t cur = remv[cb];
-        int n_valid = min(64, K - cb * 64);
-        uint64_t valid = n_valid == 64 ? ~0ull : ((1ull << n_valid) - 1ull);
-        uint64_t avail = ~cur & valid, kmask = 0;
-        int nk = 0;
-        while (avail && kept + nk < M) { // warp-uniform
-            int i = __ffsll((long long)avail) - 1;
-            kmask |= 1ull << i;
-            nk++;
-            uint64_t di = __shfl_sync(0xffffffffu, i < 32 ? d0 : d1, i & 31);
-            cur |= di;
-            avail = i == 63 ? 0ull : (~cur & valid & (~0ull << (i + 1)));
-        }
-        if ((kmask >> lane) & 1ull)
-            keep[kept + __popcll(kmask & ((1ull << lane) - 1ull))] = cb * 64 + lane;
-        if ((kmask >> (lane + 32)) & 1ull)
-            keep[kept + __popcll(kmask & ((1ull << (lane + 32)) - 1ull))] = cb * 64 + 32 + lane;
-        kept += nk;
-        if (nk && kept < M) {
-            for (int w = cb + 1 + lane; w < nb; w += 32) {
-                uint64_t acc = 0, m = kmask;
-                while (m) {
-                    int i = __ffsll((long long)m) - 1;
-                    m &= m - 1;
-                    int64_t o = row_off(cb * 64 + i, nb) + (w - cb);
-                    if (m) { // two loads in flight
-                        int i2 = __ffsll((long long)m) - 1;
-                        m &= m - 1;
-                        uint64_t x1 = mask[o], x2 = mask[row_off(cb * 64 + i2, nb) + (w - cb)];
-                        acc |= x1 | x2;
-                    } else {
-                        acc |= mask[o];
-                    }
-                }
-                remv[w] |= acc;
-            }
-        }
-        __syncwarp();
-    }
-    if (lane == 0)
-        misc[1] = kept;
-}
-
-static __global__ void emit_kernel(const NmsArgs a) {
-    const int b = blockIdx.y, k = blockIdx.x * blockDim.x + threadIdx.x;
-    const char *ws = a.ws + (size_t)b * a.L.per_image;
-    const int32_t *misc = (const int32_t *)(ws + a.L.misc);
-    const int32_t *keep = (const int32_t *)(ws + a.L.keep);
-    const int kept = misc[1];
-    if (k == 0)
-        a.counts[b] = kept;
-    if (k >= a.max_out)
-        return;
-    if (k < kept)
-        emit_one(a, b, k, keep[k]);
-    else
-        zero_one(a, b, k);
-}
 
 // ------------------------------------------------------------------ mask + walk + emit (one launch)
 
@@ -605,7 +490,7 @@ static __global__ void __launch_bounds__(NMS_THREADS) sweep_kernel(const NmsArgs
     const int M = a.max_out;
     for (int k = tid; k < M; k += blockDim.x)
         zero_one(a, b, k);
-    const int K = compact_sort_gather(a, b, s, true);
+    const int K = compact_sort_gather(a, b, s);
     for (int t = tid; t < K; t += blockDim.x)
         supp[t] = 0;
     __syncthreads();
@@ -659,10 +544,8 @@ extern "C" int ks__nms_cuda_launch(const ks_nms_params *p, const ks_candidates *
     a.L = ws_layout(p->n_rows, p->top_k);
     cudaStream_t st = (cudaStream_t)stream;
     const int B = p->batch;
-    const char *knob = getenv("KESTREL_NMS"); // =legacy: the four-launch bitmask form (A/B runs)
-    const bool legacy = knob && !strcmp(knob, "legacy");
-    if (a.L.use_mask && !legacy) {
-        sort_kernel<<<B, NMS_THREADS, 0, st>>>(a, true);
+    if (a.L.use_mask) {
+        sort_kernel<<<B, NMS_THREADS, 0, st>>>(a);
         // a fixed grid (tiles are walked grid-stride): K is only known on the device
         int nb = (a.L.kmax + 63) / 64, tiles = nb * (nb + 1) / 2;
         int gx = (tiles + 3) / 4, cap = B >= 64 ? 2 : 128 / B;
@@ -671,17 +554,6 @@ extern "C" int ks__nms_cuda_launch(const ks_nms_params *p, const ks_candidates *
         if (gx < 1)
             gx = 1;
         mwe_kernel<<<dim3((unsigned)gx, (unsigned)B), NMS_MWE_THREADS, 0, st>>>(a);
-    } else if (a.L.use_mask) {
-        sort_kernel<<<B, 512, 0, st>>>(a, false);
-        int nb = (a.L.kmax + 63) / 64;
-        int tiles = nb * (nb + 1) / 2, per_image = 2048 / B;
-        int gx = tiles < per_image ? tiles : (per_image > 8 ? per_image : 8);
-        if (gx < 1)
-            gx = 1;
-        mask_kernel<<<dim3((unsigned)gx, (unsigned)B), 64, 0, st>>>(a);
-        walk_kernel<<<B, 32, 0, st>>>(a);
-        unsigned ex = (unsigned)((p->max_output + 127) / 128);
-        emit_kernel<<<dim3(ex, (unsigned)B), 128, 0, st>>>(a);
     } else {
         sweep_kernel<<<B, NMS_THREADS, 0, st>>>(a);
     }

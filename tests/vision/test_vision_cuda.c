@@ -391,11 +391,9 @@ static void test_nms(ks_context *ctx) {
         size_t ws = ks_nms_cuda_workspace_bytes(&p);
         void *dws = dmalloc(ws);
         KS_T_CHECK(ks_nms_cuda(ctx, &p, &din, &dout, dws, ws - 1, NULL) == KS_INVALID_ARGUMENT);
-        /* three runs on the same workspace: the default two-launch form twice (its per-image
-           ticket must be reset by each run), then KESTREL_NMS=legacy (the four-launch form) */
-        for (int rep = 0; rep < 3; rep++) {
-        if (rep == 2)
-            setenv("KESTREL_NMS", "legacy", 1);
+        /* two runs on the same workspace: the per-image ticket of the mask/walk/emit kernel must be
+           reset by each run */
+        for (int rep = 0; rep < 2; rep++) {
         poison(dout.counts, 4 * B), poison(dout.boxes, 16 * (size_t)B * M), poison(dout.scores, 4 * (size_t)B * M);
         poison(dout.classes, 4 * (size_t)B * M), poison(dout.landmarks, cases[c].with_lm ? 40 * (size_t)B * M : 0);
         poison(dout.indices, 4 * (size_t)B * M);
@@ -430,10 +428,8 @@ static void test_nms(ks_context *ctx) {
         KS_T_CHECK_MSG(diff == 0, "NMS case %d: %d differences in counts/indices/classes/scores", c, diff);
         KS_T_CHECK_MSG(worst <= 1.0, "NMS case %d: worst box error %.3g x tolerance", c, worst);
         fprintf(stderr, "  nms batch %2d x %5d rows, top-k %4d, class-aware %d: %d kept, GPU == CPU, %.3f ms%s\n", B, N,
-                p.top_k, p.class_aware, kept, t1 - t0, rep == 2 ? " (legacy)" : rep ? " (again)" : "");
+                p.top_k, p.class_aware, kept, t1 - t0, rep ? " (again)" : "");
         free(gcnt), free(gidx), free(gcls), free(gb), free(gs), free(gl);
-        if (rep == 2)
-            unsetenv("KESTREL_NMS");
         }
         free(bx), free(sc), free(lm), free(cl), free(tf), free(hcnt), free(hidx), free(hcls), free(hb), free(hs), free(hl);
         ks__cuda_free(din.boxes), ks__cuda_free(din.scores), ks__cuda_free(din.classes), ks__cuda_free(din.landmarks);
