@@ -280,13 +280,12 @@ ks_status ks__eng_serialize(const ks_eng_desc *d, void **data, size_t *n_bytes) 
     src[SEC_WEIGHTS] = d->weights; elems[SEC_WEIGHTS] = 1; counts[SEC_WEIGHTS] = (uint64_t)d->n_weight_bytes;
     src[SEC_PLUGINS] = d->plugin_data; elems[SEC_PLUGINS] = 1; counts[SEC_PLUGINS] = (uint64_t)d->n_plugin_bytes;
     /* without plugin layers: a version 1 file (6 sections) older libraries read */
-    int has_plugins = d->n_plugin_bytes > 0;
-    for (int i = 0; i < d->n_layers; i++)
-        has_plugins |= d->layers[i].kind == KS_LAYER_PLUGIN;
     /* segmap layers: version 3 (same sections as 2), which libraries without the kind refuse by version */
-    int has_segmap = 0;
-    for (int i = 0; i < d->n_layers; i++)
+    int has_plugins = d->n_plugin_bytes > 0, has_segmap = 0;
+    for (int i = 0; i < d->n_layers; i++) {
+        has_plugins |= d->layers[i].kind == KS_LAYER_PLUGIN;
         has_segmap |= d->layers[i].kind == KS_LAYER_SEGMAP;
+    }
     int n_sec = has_plugins || has_segmap ? SEC_COUNT : SEC_COUNT_V1;
     uint64_t off = align_up(sizeof(file_header) + (uint64_t)(n_sec - 1) * sizeof(section_entry));
     for (int s = 1; s < n_sec; s++) {
@@ -534,6 +533,29 @@ static const ks_eng_tensor *lt(const ks_eng_desc *d, const ks_eng_layer *l, int 
     return id >= 0 ? &d->tensors[id] : NULL;
 }
 
+/* An elementwise instruction word pair (eltwise and segmap programs: op | dst << 8 | a << 16 |
+ * b << 24, then activation | second parameter bits << 32): 0 when the opcode, the registers and a
+ * unary's activation are in range. */
+static int ew_instr_ok(const int64_t *w) {
+    int64_t op = w[0] & 0xff, dst = (w[0] >> 8) & 0xff, a = (w[0] >> 16) & 0xff, b = (w[0] >> 24) & 0xff;
+    int64_t act = w[1] & 0xffffffff;
+    if (op < 0 || op >= KS_EW_OP_COUNT || dst > 7 || a > 7 || b > 7)
+        return 0;
+    return op != KS_EW_UNARY || (act < KS_ACT_COUNT && act != KS_ACT_PRELU);
+}
+
+/* 1 when t broadcasts (numpy rules, aligned on the right) against a tensor of `rank` dims. */
+static int broadcasts_to(const ks_eng_tensor *t, int rank, const int64_t *dims) {
+    if (t->ndim > rank)
+        return 0;
+    for (int j = 0; j < t->ndim; j++) {
+        int64_t want = dims[rank - t->ndim + j];
+        if (t->dims[j] != want && t->dims[j] != 1)
+            return 0;
+    }
+    return 1;
+}
+
 /* Per-kind checks: everything a kernel launcher relies on for memory
  * safety (ranks, counts, parameter ranges against tensor dims). */
 static ks_status check_layer(const ks_eng_desc *d, int li) {
@@ -676,26 +698,17 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
         int64_t ni = ip[0];
         if (ni < 1 || ni > KS_EW_MAX_INSTR || l->n_in < 1 || l->n_in > 4)
             return VFAIL("layer %d '%s': eltwise program size", li, nm);
-        for (int k = 0; k < ni; k++) {
-            const int64_t *in = &ip[1 + 2 * k];
-            int64_t op = in[0] & 0xff, dst = (in[0] >> 8) & 0xff, a = (in[0] >> 16) & 0xff,
-                    bb = (in[0] >> 24) & 0xff;
-            if (op < 0 || op >= KS_EW_OP_COUNT || dst > 7 || a > 7 || bb > 7)
+        for (int k = 0; k < ni; k++)
+            if (!ew_instr_ok(&ip[1 + 2 * k]))
                 return VFAIL("layer %d '%s': eltwise instruction %d", li, nm, k);
-            if (op == KS_EW_UNARY && ((in[1] & 0xffffffff) >= KS_ACT_COUNT || (in[1] & 0xffffffff) == KS_ACT_PRELU))
-                return VFAIL("layer %d '%s': eltwise unary %lld", li, nm, (long long)in[1]);
-        }
         if (y->ndim > 6)
             return VFAIL("layer %d '%s': eltwise rank %d > 6", li, nm, y->ndim);
         for (int k = 0; k < l->n_in; k++) {
             const ks_eng_tensor *t = lt(d, l, 0, k);
             if (!t || t->ndim > y->ndim || t->dtype != l->dtype)
                 return VFAIL("layer %d '%s': eltwise input %d", li, nm, k);
-            for (int j = 0; j < t->ndim; j++) {
-                int64_t yd = y->dims[y->ndim - t->ndim + j];
-                if (t->dims[j] != yd && t->dims[j] != 1)
-                    return VFAIL("layer %d '%s': eltwise input %d does not broadcast", li, nm, k);
-            }
+            if (!broadcasts_to(t, y->ndim, y->dims))
+                return VFAIL("layer %d '%s': eltwise input %d does not broadcast", li, nm, k);
         }
         if (y->dtype != l->dtype)
             return VFAIL("layer %d '%s': eltwise output dtype", li, nm);
@@ -725,12 +738,8 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
                 if (!t || t->ndim > 5 || t->dtype != l->dtype)
                     return VFAIL("layer %d '%s': segmap constant %d", li, nm, (int)(nc_all + j));
                 int64_t pd[5] = {y->dims[0], y->dims[1], y->dims[2], y->dims[3], len};
-                for (int q = 0; q < t->ndim; q++) {
-                    int64_t want = pd[5 - t->ndim + q];
-                    if (t->dims[q] != want && t->dims[q] != 1)
-                        return VFAIL("layer %d '%s': segmap constant %d does not broadcast", li, nm,
-                                     (int)(nc_all + j));
-                }
+                if (!broadcasts_to(t, 5, pd))
+                    return VFAIL("layer %d '%s': segmap constant %d does not broadcast", li, nm, (int)(nc_all + j));
             }
             prev = ip[1 + k];
             ni_all += ni;
@@ -738,14 +747,9 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
         }
         if (ni_all != ip[9] || ni_all > KS_SEG_MAX_INSTR || nc_all > KS_SEG_MAX_CONST || l->n_in != 1 + nc_all)
             return VFAIL("layer %d '%s': segmap program size", li, nm);
-        for (int j = 0; j < ni_all; j++) {
-            int64_t op = ip[10 + 2 * j] & 0xff, a = (ip[10 + 2 * j] >> 16) & 0xff, bb = (ip[10 + 2 * j] >> 24) & 0xff;
-            int64_t act = ip[11 + 2 * j] & 0xffffffff;
-            if (op < 0 || op >= KS_EW_OP_COUNT || a > 7 || bb > 7)
+        for (int j = 0; j < ni_all; j++)
+            if (!ew_instr_ok(&ip[10 + 2 * j]))
                 return VFAIL("layer %d '%s': segmap instruction %d", li, nm, j);
-            if (op == KS_EW_UNARY && (act >= KS_ACT_COUNT || act == KS_ACT_PRELU))
-                return VFAIL("layer %d '%s': segmap unary %lld", li, nm, (long long)act);
-        }
         break;
     }
     case KS_LAYER_SOFTMAX:

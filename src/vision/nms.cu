@@ -135,6 +135,14 @@ struct NmsSmem {
     int32_t total;
 };
 
+// Sorted position t of image b's candidates: score key, row r, its box and class.
+static __device__ __forceinline__ void put_sorted(float *g_key, int32_t *g_idx, float4 *sbox, int32_t *scls,
+                                                  const float *bx, const int32_t *cl, int t, float key, int32_t r) {
+    g_key[t] = key, g_idx[t] = r;
+    sbox[t] = make_float4(bx[(size_t)r * 4], bx[(size_t)r * 4 + 1], bx[(size_t)r * 4 + 2], bx[(size_t)r * 4 + 3]);
+    scls[t] = cl[r];
+}
+
 // Step 1 of one image (one block): compaction, sort, gather. Returns K (block-uniform).
 // Survivors <= NMS_RANK_MAX (and <= 2 * blockDim) are sorted by rank counting, more by bitonic sort.
 static __device__ int compact_sort_gather(const NmsArgs &a, int b, NmsSmem &s) {
@@ -218,16 +226,10 @@ static __device__ int compact_sort_gather(const NmsArgs &a, int b, NmsSmem &s) {
                 rk1 += v1 && ks_v_before(kj, ij, k1, i1);
             }
         }
-        if (v0 && rk0 < K) {
-            g_key[rk0] = k0, g_idx[rk0] = i0;
-            sbox[rk0] = make_float4(bx[(size_t)i0 * 4], bx[(size_t)i0 * 4 + 1], bx[(size_t)i0 * 4 + 2], bx[(size_t)i0 * 4 + 3]);
-            scls[rk0] = cl[i0];
-        }
-        if (v1 && rk1 < K) {
-            g_key[rk1] = k1, g_idx[rk1] = i1;
-            sbox[rk1] = make_float4(bx[(size_t)i1 * 4], bx[(size_t)i1 * 4 + 1], bx[(size_t)i1 * 4 + 2], bx[(size_t)i1 * 4 + 3]);
-            scls[rk1] = cl[i1];
-        }
+        if (v0 && rk0 < K)
+            put_sorted(g_key, g_idx, sbox, scls, bx, cl, rk0, k0, i0);
+        if (v1 && rk1 < K)
+            put_sorted(g_key, g_idx, sbox, scls, bx, cl, rk1, k1, i1);
         __syncthreads();
         return K;
     }
@@ -248,13 +250,8 @@ static __device__ int compact_sort_gather(const NmsArgs &a, int b, NmsSmem &s) {
         }
     }
     __syncthreads();
-    for (int t = tid; t < K; t += T) {
-        int r = c_idx[t];
-        if (in_smem)
-            g_key[t] = s.key[t], g_idx[t] = r;
-        sbox[t] = make_float4(bx[(size_t)r * 4], bx[(size_t)r * 4 + 1], bx[(size_t)r * 4 + 2], bx[(size_t)r * 4 + 3]);
-        scls[t] = cl[r];
-    }
+    for (int t = tid; t < K; t += T)
+        put_sorted(g_key, g_idx, sbox, scls, bx, cl, t, c_key[t], c_idx[t]);
     __syncthreads();
     return K;
 }

@@ -451,6 +451,16 @@ fail:
     return 0;
 }
 
+/* Instruction k of p as the engine's word pair (docs/format.md: op | a << 16 | b << 24, then
+ * activation | second parameter bits << 32) and its immediate; eltwise layers add dst << 8. */
+static void ew_encode(const ewprog *p, int k, int64_t *w, float *imm) {
+    w[0] = (int64_t)p->op[k] | ((int64_t)p->ra[k] << 16) | ((int64_t)p->rb[k] << 24);
+    uint32_t bits;
+    memcpy(&bits, &p->imm2[k], 4);
+    w[1] = (int64_t)(uint32_t)p->act[k] | ((int64_t)bits << 32);
+    *imm = p->imm[k];
+}
+
 static ks_status emit_eltwise(kb *b, ewprog *p, int out_v, int dt, const char *name) {
     ks_eng_layer tmp;
     int tin[4];
@@ -472,12 +482,8 @@ static ks_status emit_eltwise(kb *b, ewprog *p, int out_v, int dt, const char *n
     l->out[0] = y;
     l->ip[0] = p->n;
     for (int k = 0; k < p->n; k++) {
-        l->ip[1 + 2 * k] = (int64_t)p->op[k] | ((int64_t)p->dst[k] << 8) | ((int64_t)p->ra[k] << 16) |
-                           ((int64_t)p->rb[k] << 24);
-        uint32_t bits;
-        memcpy(&bits, &p->imm2[k], 4);
-        l->ip[2 + 2 * k] = (int64_t)(uint32_t)p->act[k] | ((int64_t)bits << 32);
-        l->fp[k] = p->imm[k];
+        ew_encode(p, k, &l->ip[1 + 2 * k], &l->fp[k]);
+        l->ip[1 + 2 * k] |= (int64_t)p->dst[k] << 8;
     }
     l->ip[31] = p->n ? p->cur : 0;
     return KS_OK;
@@ -1446,13 +1452,8 @@ static int try_segmap(kb *b, int ti, char *done, const int *defer_at, ks_status 
     for (int k = 0; k < np; k++) {
         l->ip[1 + k] = end[k];
         l->ip[5 + k] = prog[k].n | (prog[k].n_in << 8);
-        for (int q = 0; q < prog[k].n; q++, j++) {
-            l->ip[10 + 2 * j] = (int64_t)prog[k].op[q] | ((int64_t)prog[k].ra[q] << 16) | ((int64_t)prog[k].rb[q] << 24);
-            uint32_t bits;
-            memcpy(&bits, &prog[k].imm2[q], 4);
-            l->ip[11 + 2 * j] = (int64_t)(uint32_t)prog[k].act[q] | ((int64_t)bits << 32);
-            l->fp[j] = prog[k].imm[q];
-        }
+        for (int q = 0; q < prog[k].n; q++, j++)
+            ew_encode(&prog[k], q, &l->ip[10 + 2 * j], &l->fp[j]);
     }
     l->ip[9] = j;
     done[ti] = done[si] = done[pi] = done[ci] = 1;

@@ -448,6 +448,35 @@ void ks__cuda_resolve(ks_exec_context *ec, void *const *bind) {
                              cudaGetErrorString((cudaError_t)rc_));                         \
     } while (0)
 
+/* Decodes instruction word pair w (docs/format.md, eltwise / segmap programs) and its immediate. */
+static void ew_decode(const int64_t *w, float imm, int32_t *op, int32_t *dst, int32_t *ra, int32_t *rb, int32_t *act,
+                      float *imm1, float *imm2) {
+    *op = (int32_t)(w[0] & 0xff);
+    *dst = (int32_t)((w[0] >> 8) & 0xff);
+    *ra = (int32_t)((w[0] >> 16) & 0xff);
+    *rb = (int32_t)((w[0] >> 24) & 0xff);
+    *act = (int32_t)(w[1] & 0xffffffff);
+    uint32_t bits = (uint32_t)((uint64_t)w[1] >> 32);
+    memcpy(imm2, &bits, 4);
+    *imm1 = imm;
+}
+
+/* Element strides of t broadcast (numpy rules, aligned on the right) against `rank` dims (0 on
+ * broadcast axes); returns 1 when t has exactly those dims. */
+static int bcast_strides(const ks_eng_tensor *t, int rank, const int64_t *dims, int64_t *strides) {
+    int64_t st = 1;
+    int same = t->ndim == rank;
+    for (int j = rank - 1; j >= 0; j--) {
+        int tj = j - (rank - t->ndim);
+        int64_t td = tj >= 0 ? t->dims[tj] : 1;
+        strides[j] = td == 1 ? 0 : st;
+        if (td != dims[j])
+            same = 0;
+        st *= td;
+    }
+    return same;
+}
+
 static void fill_conv_args(const ks_exec_context *ec, const ks_eng_layer *l, ks_conv_args *a) {
     const ks_eng_desc *d = &ec->e->d;
     const ks_eng_tensor *x = &d->tensors[l->in[0]], *y = &d->tensors[l->out[0]];
@@ -568,32 +597,13 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
             a.dims[0] = 1;
         }
         for (int k = 0; k < l->n_in; k++) {
-            const ks_eng_tensor *t = T(k);
             a.in[k] = P(k);
-            int64_t st = 1;
-            int same = t->ndim == y->ndim;
-            for (int j = y->ndim - 1; j >= 0; j--) {
-                int tj = j - (y->ndim - t->ndim);
-                int64_t td = tj >= 0 ? t->dims[tj] : 1;
-                a.strides[k][j] = td == 1 ? 0 : st;
-                if (td != y->dims[j])
-                    same = 0;
-                st *= td;
-            }
-            a.same_shape[k] = same;
+            a.same_shape[k] = bcast_strides(T(k), y->ndim, y->dims, a.strides[k]);
         }
         a.n_instr = (int)ip[0];
-        for (int k = 0; k < a.n_instr; k++) {
-            int64_t pk = ip[1 + 2 * k], ex = ip[2 + 2 * k];
-            a.op[k] = (int32_t)(pk & 0xff);
-            a.dst[k] = (int32_t)((pk >> 8) & 0xff);
-            a.ra[k] = (int32_t)((pk >> 16) & 0xff);
-            a.rb[k] = (int32_t)((pk >> 24) & 0xff);
-            a.act[k] = (int32_t)(ex & 0xffffffff);
-            uint32_t bits = (uint32_t)((uint64_t)ex >> 32);
-            memcpy(&a.imm2[k], &bits, 4);
-            a.imm[k] = l->fp[k];
-        }
+        for (int k = 0; k < a.n_instr; k++)
+            ew_decode(&ip[1 + 2 * k], l->fp[k], &a.op[k], &a.dst[k], &a.ra[k], &a.rb[k], &a.act[k], &a.imm[k],
+                      &a.imm2[k]);
         a.out_reg = (int)ip[31];
         a.y = yp;
         CU(ks__cu_eltwise(&a, ks__eng_numel(y), half, s));
@@ -718,28 +728,16 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
             a.n_const[k] = (int)((ip[5 + k] >> 8) & 0xff), a.first_const[k] = fc;
             int64_t pd[5] = {y->dims[0], y->dims[1], y->dims[2], y->dims[3], ip[1 + k] - prev};
             for (int j = 0; j < a.n_const[k]; j++) {
-                const ks_eng_tensor *t = T(1 + fc + j);
                 a.c[fc + j] = P(1 + fc + j);
-                int64_t st = 1;
-                for (int q = 4; q >= 0; q--) {
-                    int tq = q - (5 - t->ndim);
-                    int64_t td = tq >= 0 ? t->dims[tq] : 1;
-                    a.cst[fc + j][q] = td == 1 || pd[q] == 1 ? 0 : st;
-                    st *= td;
-                }
+                bcast_strides(T(1 + fc + j), 5, pd, a.cst[fc + j]);
             }
             fi += a.n_instr[k], fc += a.n_const[k];
             prev = ip[1 + k];
         }
         for (int j = 0; j < (int)ip[9]; j++) {
-            int64_t pk = ip[10 + 2 * j], ex = ip[11 + 2 * j];
-            a.op[j] = (int32_t)(pk & 0xff);
-            a.ra[j] = (int32_t)((pk >> 16) & 0xff);
-            a.rb[j] = (int32_t)((pk >> 24) & 0xff);
-            a.iact[j] = (int32_t)(ex & 0xffffffff);
-            uint32_t bits = (uint32_t)((uint64_t)ex >> 32);
-            memcpy(&a.imm2[j], &bits, 4);
-            a.imm[j] = l->fp[j];
+            int32_t dst; /* every segmap instruction writes r4 */
+            ew_decode(&ip[10 + 2 * j], l->fp[j], &a.op[j], &dst, &a.ra[j], &a.rb[j], &a.iact[j], &a.imm[j],
+                      &a.imm2[j]);
         }
         CU(ks__cu_segmap(&a, half, s));
         break;
