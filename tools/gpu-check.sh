@@ -9,6 +9,8 @@
 #  with and without those tiles;
 #  nms: the NMS cases of test_vision_cuda (plain and memcheck) and test_nms_plugin, then the RFB-640 FP16
 #  end to end;
+#  pdl: programmatic dependent launch on/off A/B (RFB-640, YOLOv5n, YuNet-n FP16 b1; YOLOv5n b32), then two
+#  model tests with it on;
 #  segmap: the YOLOv5n model test (default, the 64-bit segmap form, memcheck), then YOLOv5n FP16 at batch 1
 #  and 32 with and without the segment-fuse pass)
 # Uses carried binaries in .gpu-data/bin (built on the dev machine with
@@ -84,6 +86,24 @@ if [ "$MODE" = nms ]; then
     echo "  rc=$?"; grep -v "^#" "$L/vbench_nms.log" | tail -8
     finish() { tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"; exit 0; }
     finish
+fi
+if [ "$MODE" = pdl ]; then
+    # programmatic dependent launch A/B in one binary: KESTREL_PDL=0 / 1 alternated twice per row, one timing cache
+    # per row (both engines pick the same tactics), then YOLOv5n against the CPU reference with PDL on
+    echo "== PDL A/B (FP16, CUDA graph, no transfers, 300 runs; median GPU compute ms)"
+    for row in "RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640" \
+               "YuNet-n|yunet/yunet_n_dynamic.onnx|input:1x3x640x640" "YOLOv5n-b32|yolov5/yolov5n_fp16_dynamic.onnx|images:32x3x640x640"; do
+        IFS='|' read -r name file shape <<<"$row"
+        for round in 1 2; do for pdl in 0 1; do
+            KESTREL_PDL=$pdl timeout 150 "$K" bench --onnx "$M/$file" --fp16 --shapes "$shape" --cuda-graph --no-transfers \
+                --iterations 300 --warmup 0.3 --timing-cache "$L/tc_pdl_$name.txt" >"$L/pdl_${name}_${pdl}_$round.log" 2>&1
+            echo "  $name round $round PDL=$pdl: $(grep -h 'GPU compute' "$L/pdl_${name}_${pdl}_$round.log")"
+        done; done
+    done
+    KESTREL_PDL=1 timeout 150 "$BIN/test_gpu_models" yolov5 >"$L/pdl_m.log" 2>&1; echo "  PDL=1 gpu_models yolov5 rc=$? $(tail -1 "$L/pdl_m.log")"
+    KESTREL_PDL=1 timeout 150 "$BIN/test_gpu_models" RFB-640 >"$L/pdl_m2.log" 2>&1; echo "  PDL=1 gpu_models RFB-640 rc=$? $(tail -1 "$L/pdl_m2.log")"
+    tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
+    exit 0
 fi
 if [ "$MODE" = segmap ]; then
     echo "== segmap correctness (YOLOv5n vs the CPU reference)"
