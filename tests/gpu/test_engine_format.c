@@ -116,6 +116,34 @@ static void test_segmap(ks_context *ctx) {
     }
 }
 
+/* the written format version: 1 for the plain engine, 4 once a conv layer uses a cluster split-K config
+ * (which older libraries must refuse by version); the config survives the round trip */
+static uint32_t written_version(ks_context *ctx, ks_eng_desc *t, int64_t cfg) {
+    t->layers[0].ip[13] = cfg;
+    void *buf = NULL;
+    size_t n = 0;
+    uint32_t ver = 0;
+    KS_T_CHECK_OK(ctx, ks__eng_serialize(t, &buf, &n));
+    if (!buf)
+        return 0;
+    memcpy(&ver, (uint8_t *)buf + 8, 4);
+    ks_eng_desc r;
+    KS_T_CHECK_OK(ctx, ks__eng_parse(ctx, buf, n, &r));
+    KS_T_CHECK_EQ_I(r.layers[0].ip[13], cfg);
+    ks__eng_desc_free(&r);
+    ks__free(ctx, buf);
+    return ver;
+}
+
+static void test_cluster_version(ks_context *ctx) {
+    ks_eng_desc t;
+    build_desc(ctx, &t);
+    KS_T_CHECK_EQ_I(written_version(ctx, &t, 0), 1);
+    KS_T_CHECK_EQ_I(written_version(ctx, &t, 10 | 4 << 4), 1);                          /* global split-K */
+    KS_T_CHECK_EQ_I(written_version(ctx, &t, 13 | 8 << 4 | KS_ENG_IGEMM_CLUSTER), 4); /* cluster split-K */
+    ks__eng_desc_free(&t);
+}
+
 int main(void) {
     ks_context *ctx = NULL;
     KS_T_CHECK(ks_context_create(NULL, &ctx) == KS_OK);
@@ -211,6 +239,7 @@ int main(void) {
         ks__eng_desc_free(&t);
     }
     test_segmap(ctx);
+    test_cluster_version(ctx);
     /* CRC32C check value */
     KS_T_CHECK_EQ_I(ks__crc32c(0, "123456789", 9), 0xE3069283u);
     free(copy);

@@ -714,6 +714,15 @@ static void mma_cases(void) {
     stream_conv_case("own:igemm:74", 1, 128, 64, 10, 12, 3, 1, 1, "Relu", 1, 0);   /* tile 10, split 4 */
     stream_conv_case("own:igemm:77", 1, 96, 96, 6, 6, 3, 1, 1, NULL, 0, 1);        /* tile 13, split 4, + x */
     stream_conv_case("own:igemm:522", 2, 256, 24, 5, 7, 3, 1, 1, "PRelu", 0, 0);   /* tile 10, split 32 */
+    /* cluster split-K (cfg | 1024): the splits of a tile as one thread-block cluster, partial tiles summed
+     * through distributed shared memory; splits with an empty K range (K 1152 in 8 splits of 192, K 576 in 4),
+     * channel and pixel counts off the tile, residual, the 1x1 path, batch 2 */
+    stream_conv_case("own:igemm:1066", 1, 128, 64, 10, 12, 3, 1, 1, "Relu", 1, 0);  /* tile 10, cluster 2 */
+    stream_conv_case("own:igemm:1098", 1, 128, 40, 10, 12, 3, 1, 1, "SiLU", 0, 0);  /* tile 10, cluster 4 */
+    stream_conv_case("own:igemm:1165", 1, 128, 128, 6, 6, 3, 1, 1, NULL, 0, 1);     /* tile 13, cluster 8, + x */
+    stream_conv_case("own:igemm:1101", 2, 64, 36, 7, 9, 3, 1, 1, "PRelu", 0, 0);    /* tile 13, cluster 4 */
+    stream_conv_case("own:igemm:1162", 1, 512, 72, 11, 13, 1, 1, 0, "SiLU", 1, 0);  /* tile 10, cluster 8, 1x1 */
+    stream_conv_case("own:igemm:1069", 1, 256, 256, 9, 9, 1, 1, 0, "Sigmoid", 0, 1); /* tile 13, cluster 2, 1x1 + x */
     fp16_only = 0;
 }
 

@@ -602,7 +602,7 @@ void launch_wmma(const ConvP &p, cudaStream_t s) {
 
 extern "C" int64_t ks__cu_conv_igemm_ws(const ks_conv_args *a, int cfg) {
     int ks = KS_IGEMM_SPLIT(cfg);
-    if (ks <= 1) return 0;
+    if (ks <= 1 || KS_IGEMM_IS_CLUSTER(cfg)) return 0;
     return (int64_t)ks * a->n * a->k * a->oh * a->ow * (int64_t)sizeof(float);
 }
 
@@ -610,13 +610,18 @@ extern "C" int ks__cu_conv_igemm(const ks_conv_args *a, int half, int cfg, void 
     ConvP p = mk(a);
     cudaStream_t s = (cudaStream_t)stream;
     int tile = KS_IGEMM_TILE(cfg), ks = KS_IGEMM_SPLIT(cfg);
+    if (KS_IGEMM_IS_CLUSTER(cfg)) { /* the splits as one thread-block cluster: no scratch, no reduce kernel */
+        p.ksplit = ks;
+        if (!half || !ks__conv_mma_launch(p, tile, s, true)) return (int)cudaErrorInvalidValue;
+        KS_CU_RET();
+    }
     if (ks > 1) {
         if (!a->ws) return (int)cudaErrorInvalidValue;
         p.part = (float *)a->ws;
         p.ksplit = ks;
     }
     if (half && tile >= 10) {
-        if (!ks__conv_mma_launch(p, tile, s)) return (int)cudaErrorInvalidValue;
+        if (!ks__conv_mma_launch(p, tile, s, false)) return (int)cudaErrorInvalidValue;
     } else if (half && tile >= 3 && tile <= 6) {
         if (tile == 3) launch_wmma<64, 64, 2, 2>(p, s);
         else if (tile == 4) launch_wmma<32, 128, 2, 2>(p, s);

@@ -20,6 +20,13 @@
 //  - A: 16-byte loads when every weight row is 16-byte aligned (K % 8 == 0), else element loads.
 //  - Epilogue straight from the accumulator fragments: bias, residual, activation (conv.cu's epi),
 //    two neighbouring pixels of one channel per half2 store.
+//  - Cluster split-K (CL, sm_90): the ksplit blocks of one tile's K ranges are one thread-block cluster
+//    (cluster dims 1 x 1 x ksplit). Each leaves its FP32 partial tile in its own shared memory (where the
+//    operand buffers were); after a cluster barrier, block r sums rows [r * BM / ksplit, ...) of every
+//    block's tile through distributed shared memory, in rank order, and applies the epilogue to them. A
+//    second barrier keeps every block's shared memory alive until the others have read it. Against the
+//    global split-K of conv.cu: no partial-sum scratch and no second kernel.
+#include <cooperative_groups.h>
 #include "backends/cuda/conv_p.cuh"
 #include "backends/cuda/mma.cuh"
 
@@ -29,7 +36,7 @@ namespace {
 
 constexpr int MMA_THREADS = 128;
 
-template <int BM, int BN, int BK, int WGM, int WGN, bool PW>
+template <int BM, int BN, int BK, int WGM, int WGN, bool PW, bool CL>
 __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(ConvP p) {
     ks_pdl_wait();
     constexpr int WTM = BM / WGM, WTN = BN / WGN; // warp tile
@@ -40,20 +47,26 @@ __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(ConvP p) {
     static_assert(KPT % 8 == 0 && KPT <= BK && MMA_THREADS % BN == 0, "B mapping");
     constexpr int ACH = BM * BK / 8;           // 16-byte A chunks per step
     constexpr int APT = (ACH + MMA_THREADS - 1) / MMA_THREADS;
-    __shared__ __align__(16) __half As[2][BM][LD];
-    __shared__ __align__(16) __half Bs[2][BN][LD];
+    // the operand double buffers; with CL, the partial tile [BM][RS] floats afterwards
+    constexpr int RS = BN + 8; // padded: the fragment stores of 8 rows spread over the banks
+    constexpr int AB_BYTES = 2 * (BM + BN) * LD * 2, RED_BYTES = CL ? BM * RS * 4 : 0;
+    __shared__ __align__(16) unsigned char smem[AB_BYTES > RED_BYTES ? AB_BYTES : RED_BYTES];
+    __half(*As)[BM][LD] = reinterpret_cast<__half(*)[BM][LD]>(smem);
+    __half(*Bs)[BN][LD] = reinterpret_cast<__half(*)[BN][LD]>(smem + 2 * BM * LD * 2);
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wm = warp / WGN, wn = warp % WGN;
     const int cg = p.c / p.groups, kg = p.k / p.groups;
-    const int g = blockIdx.z % p.groups, sidx = blockIdx.z / p.groups;
+    // the splits of one tile are consecutive in z with CL (one cluster), groups apart without
+    const int g = CL ? blockIdx.z / p.ksplit : blockIdx.z % p.groups;
+    const int sidx = CL ? blockIdx.z % p.ksplit : blockIdx.z / p.groups;
     const int m0 = blockIdx.y * BM;
     // 32-bit index math (the host checks n * k * oh * ow and n * c * ih * iw < 2^31)
     const int ohw = p.oh * p.ow, npix = p.n * ohw;
     const int n0 = blockIdx.x * BN;
     const int khw = p.kh * p.kw, K = cg * khw;
     int kb = 0, ke = K;
-    if (p.part) split_range(K, p.ksplit, sidx, BK, kb, ke);
+    if (CL || p.part) split_range(K, p.ksplit, sidx, BK, kb, ke);
     const int HW = p.ih * p.iw;
     const __half *w = (const __half *)p.w + (int64_t)g * kg * K;
 
@@ -178,6 +191,37 @@ __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(ConvP p) {
     // epilogue: fragment element (i, j, 2h + e) is output channel row g + 8h of m16 tile i, pixel 2t + e
     // of n8 tile j
     __half *y = (__half *)p.y;
+    if constexpr (CL) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+        // the loop's last barrier has passed: the operand buffers are free for the partial tile
+        float *red = reinterpret_cast<float *>(smem);
+#pragma unroll
+        for (int i = 0; i < FM; i++)
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+#pragma unroll
+                for (int j = 0; j < FN; j++)
+                    *(float2 *)&red[(wm * WTM + i * 16 + (lane >> 2) + 8 * h) * RS + wn * WTN + j * 8 + 2 * (lane & 3)] =
+                        make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+        namespace cg = cooperative_groups;
+        cg::cluster_group cl = cg::this_cluster();
+        cl.sync();
+        // block r: rows [r * rows, (r + 1) * rows) of the tile, consecutive threads on consecutive pixels
+        const int rows = BM / p.ksplit, r0 = (int)cl.block_rank() * rows;
+        for (int e = tid; e < rows * BN; e += MMA_THREADS) {
+            const int m = r0 + e / BN, n = e % BN;
+            float v = 0.f;
+            for (int q = 0; q < p.ksplit; q++) v += cl.map_shared_rank(red, q)[m * RS + n];
+            const int mm = m0 + m, px = n0 + n;
+            if (mm < kg && px < npix) {
+                const int co = g * kg + mm, b = px / ohw, yi = (b * p.k + co) * ohw + (px - b * ohw);
+                y[yi] = __float2half_rn(epi<__half>(p, v, co, yi));
+            }
+        }
+        cl.sync(); // the other blocks may still read this block's partial tile
+#endif
+        return;
+    }
     const int ptotal = npix * p.k;
 #pragma unroll
     for (int i = 0; i < FM; i++)
@@ -223,13 +267,37 @@ void launch(const ConvP &p, bool pw, cudaStream_t s) {
     int kg = p.k / p.groups;
     dim3 grid((unsigned)((npix + BN - 1) / BN), (unsigned)((kg + BM - 1) / BM),
               (unsigned)(p.groups * (p.part ? p.ksplit : 1)));
-    if (pw) ks_launch(conv_mma_k<BM, BN, BK, WGM, WGN, true>, grid, dim3(MMA_THREADS), s, p);
-    else ks_launch(conv_mma_k<BM, BN, BK, WGM, WGN, false>, grid, dim3(MMA_THREADS), s, p);
+    if (pw) ks_launch(conv_mma_k<BM, BN, BK, WGM, WGN, true, false>, grid, dim3(MMA_THREADS), s, p);
+    else ks_launch(conv_mma_k<BM, BN, BK, WGM, WGN, false, false>, grid, dim3(MMA_THREADS), s, p);
+}
+
+// cluster split-K: grid z = groups * ksplit, clusters of 1 x 1 x ksplit blocks (one tile's K ranges)
+template <int BM, int BN, int BK, int WGM, int WGN>
+int launch_cluster(const ConvP &p, bool pw, cudaStream_t s) {
+    int64_t npix = (int64_t)p.n * p.oh * p.ow;
+    int kg = p.k / p.groups;
+    dim3 grid((unsigned)((npix + BN - 1) / BN), (unsigned)((kg + BM - 1) / BM), (unsigned)(p.groups * p.ksplit));
+    cudaLaunchConfig_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(MMA_THREADS);
+    cfg.stream = s;
+    cudaLaunchAttribute at[2];
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = 1;
+    at[0].val.clusterDim.y = 1;
+    at[0].val.clusterDim.z = (unsigned)p.ksplit;
+    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[1].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = ks__pdl_enabled() ? 2 : 1;
+    if (pw) return (int)cudaLaunchKernelEx(&cfg, conv_mma_k<BM, BN, BK, WGM, WGN, true, true>, p);
+    return (int)cudaLaunchKernelEx(&cfg, conv_mma_k<BM, BN, BK, WGM, WGN, false, true>, p);
 }
 
 } // namespace
 
-bool ks__conv_mma_launch(const ConvP &p0, int tile, cudaStream_t s) {
+bool ks__conv_mma_launch(const ConvP &p0, int tile, cudaStream_t s, bool cluster) {
     if (tile < 10 || tile > 15) return false;
     ConvP p = p0;
     // 32-bit index math in the kernel
@@ -238,6 +306,12 @@ bool ks__conv_mma_launch(const ConvP &p0, int tile, cudaStream_t s) {
     const int K = p.c / p.groups * p.kh * p.kw;
     p.avec = K % 8 == 0 && ((uintptr_t)p.w & 15) == 0;
     const bool pw = p.kh == 1 && p.kw == 1 && p.pt == 0 && p.pl == 0;
+    if (cluster) {
+        // tiles 10 and 13, 2 / 4 / 8 splits (portable cluster sizes; BM divisible by the split)
+        if (p.part || (p.ksplit != 2 && p.ksplit != 4 && p.ksplit != 8) || (tile != 10 && tile != 13)) return false;
+        int e = tile == 10 ? launch_cluster<64, 64, 32, 2, 2>(p, pw, s) : launch_cluster<32, 32, 64, 2, 2>(p, pw, s);
+        return e == (int)cudaSuccess;
+    }
     switch (tile) {
     case 10: launch<64, 64, 32, 2, 2>(p, pw, s); break;
     case 11: launch<32, 64, 32, 2, 2>(p, pw, s); break;

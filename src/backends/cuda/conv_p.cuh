@@ -40,5 +40,7 @@ __device__ __forceinline__ float epi(const P &p, float v, int co, int64_t yi) {
 
 } // namespace ksconv
 
-/* own:igemm tiles 10..15 (conv_mma.cu): tensor-core implicit GEMM, float16. False when tile is not one. */
-bool ks__conv_mma_launch(const ksconv::ConvP &p, int tile, cudaStream_t s);
+/* own:igemm tiles 10..15 (conv_mma.cu): tensor-core implicit GEMM, float16. cluster: the p.ksplit K
+ * splits as one thread-block cluster (tiles 10 and 13, split 2 / 4 / 8, p.part NULL). False when the
+ * tile or split is not one of those, or the launch failed. */
+bool ks__conv_mma_launch(const ksconv::ConvP &p, int tile, cudaStream_t s, bool cluster);

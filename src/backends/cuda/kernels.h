@@ -32,9 +32,15 @@ typedef struct ks_conv_args {
  * 11: 32x64, 12: 128x64, 13: 32x32 (BK 64), 14: 64x128, 15: 16x64 (BK 64)
  * (tensor-core tiles: float16 only; float32 falls back to tile 0). split > 1: the K loop is cut into `split`
  * chunks run by separate blocks, FP32 partial sums go to a->ws and a second
- * kernel sums them in a fixed order and applies the epilogue. */
+ * kernel sums them in a fixed order and applies the epilogue. With KS_IGEMM_CLUSTER (tensor-core tiles 10
+ * and 13, split 2, 4 or 8; sm_90) the splits of a tile are one thread-block cluster instead: each block
+ * leaves its partial sums in its shared memory and the blocks of the cluster sum each other's through
+ * distributed shared memory and apply the epilogue, each to its share of the tile: one kernel, no
+ * scratch. */
+#define KS_IGEMM_CLUSTER 1024
 #define KS_IGEMM_TILE(cfg) ((cfg) & 15)
-#define KS_IGEMM_SPLIT(cfg) ((cfg) >> 4)
+#define KS_IGEMM_SPLIT(cfg) (((cfg) >> 4) & 63)
+#define KS_IGEMM_IS_CLUSTER(cfg) (((cfg) & KS_IGEMM_CLUSTER) != 0)
 #define KS_IGEMM_CFG(tile, split) ((tile) | ((split) > 1 ? (split) << 4 : 0))
 int ks__cu_conv_igemm(const ks_conv_args *a, int half, int cfg, void *stream);
 /* Scratch bytes that ks__cu_conv_igemm needs for cfg (0 without split-K). */

@@ -12,6 +12,9 @@
 
 #include "backends/cuda/builder.h"
 #include "backends/cuda/kernels.h"
+#include "format/engine_format.h"
+
+_Static_assert(KS_IGEMM_CLUSTER == KS_ENG_IGEMM_CLUSTER, "the cluster split-K bit of the engine file");
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
@@ -44,7 +47,7 @@ static void tc_load(ks_context *ctx, tcache *c, const char *path) {
         memcpy(t.key, line, (size_t)(tab - line));
         if (sscanf(tab + 1, "%d\t%d\t%lf", &t.tactic, &t.algo, &t.us) != 3)
             continue;
-        if (t.tactic < 0 || t.tactic >= KS_TACTIC_COUNT || t.algo < 0 || t.algo > 255)
+        if (t.tactic < 0 || t.tactic >= KS_TACTIC_COUNT || t.algo < 0 || t.algo > 2047) /* own:igemm cfgs: tile | split << 4 | cluster */
             continue;
         if (c->n == c->cap) {
             int nc = c->cap ? c->cap * 2 : 64;
@@ -208,6 +211,9 @@ static int knob_off(const char *name) {
 
 /* KESTREL_CONV_MMA=off: leave the mma.sync implicit-GEMM tiles 10..15 out of the candidates (same-binary A/B) */
 static int conv_mma_on(void) { return !knob_off("KESTREL_CONV_MMA"); }
+
+/* KESTREL_CONV_CLUSTER=off: leave the cluster split-K configs out of the candidates (same-binary A/B) */
+static int conv_cluster_on(void) { return !knob_off("KESTREL_CONV_CLUSTER"); }
 
 /* KESTREL_CONV_STREAM=off: leave the streaming kernels (own:direct:1,
  * own:pointwise, dw+pw tile 9) out of the candidates (same-binary A/B) */
@@ -485,10 +491,14 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
     ks__cuda_resolve(ec, bind);
     ec->ptrs_valid = 1;
     cudaStreamSynchronize(s);
-    int n_sm = 132, dev = 0;
+    int n_sm = 132, dev = 0, cc_major = 0;
     if (cudaGetDevice(&dev) != cudaSuccess ||
         cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n_sm <= 0)
         n_sm = 132;
+    if (cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+        cc_major = 0;
+    /* thread-block clusters (cluster split-K): sm_90 on, KESTREL_CONV_CLUSTER=off leaves them out */
+    const int cluster_ok = cc_major >= 9 && conv_cluster_on();
     int n_timed = 0, n_cached = 0, force_a = 0, n_forced = 0;
     int force_t = conv_force(&force_a);
     int64_t ws_final = 0;
@@ -532,7 +542,7 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
             for (int64_t i = 0; i < ny; i++)
                 refn += (double)ref[i] * ref[i];
             refn = sqrt(refn) + 1e-12;
-            int cand_t[96], cand_a[96], nc = 0; /* at most 16 plain + 64 split-K + 16 others */
+            int cand_t[112], cand_a[112], nc = 0; /* at most 16 plain + 64 split-K + 6 cluster + 16 others */
             {
                 /* SIMT tiles 64x64, 32x128, 16x256 and the small ones 32x32,
                  * 16x64, 64x16 that give more blocks on small maps */
@@ -577,6 +587,13 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                             break;
                         cand_t[nc] = KS_TACTIC_OWN_GEMM;
                         cand_a[nc++] = KS_IGEMM_CFG(tiles[ti], sp);
+                    }
+                    /* the same splits as one thread-block cluster (mma tiles, 2..8 splits, no scratch) */
+                    for (int sp = 2; tiles[ti] >= 10 && cluster_ok && sp <= 8; sp *= 2) {
+                        if (K < (int64_t)sp * 2 * tbk[ti] || blocks * sp > 4 * n_sm)
+                            break;
+                        cand_t[nc] = KS_TACTIC_OWN_GEMM;
+                        cand_a[nc++] = KS_IGEMM_CFG(tiles[ti], sp) | KS_IGEMM_CLUSTER;
                     }
                 }
             }
@@ -725,8 +742,9 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
             best_t == KS_TACTIC_OWN_PW)
             snprintf(e->lrt[li].tactic_str, sizeof e->lrt[li].tactic_str, "%s:%d", ks__tactic_name(best_t), best_a);
         if (best_t == KS_TACTIC_OWN_GEMM && KS_IGEMM_SPLIT(best_a) > 1)
-            snprintf(e->lrt[li].tactic_str, sizeof e->lrt[li].tactic_str, "%s:%d/splitk%d", ks__tactic_name(best_t),
-                     KS_IGEMM_TILE(best_a), KS_IGEMM_SPLIT(best_a));
+            snprintf(e->lrt[li].tactic_str, sizeof e->lrt[li].tactic_str, "%s:%d/%s%d", ks__tactic_name(best_t),
+                     KS_IGEMM_TILE(best_a), KS_IGEMM_IS_CLUSTER(best_a) ? "cluster" : "splitk",
+                     KS_IGEMM_SPLIT(best_a));
     }
     ks__kb_report(b, "Tactic selection: %d conv layers timed, %d from the timing cache, %.3f s\n", n_timed,
                   n_cached, now_s() - t0);
