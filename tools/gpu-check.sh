@@ -9,6 +9,7 @@
 #  with and without those tiles;
 #  nms: the NMS cases of test_vision_cuda (plain and memcheck) and test_nms_plugin, then the RFB-640 FP16
 #  end to end;
+#  cluster: the mma cases (plain, memcheck), then RFB-640 / YOLOv5n FP16 with and without cluster split-K;
 #  pdl: programmatic dependent launch on/off A/B (RFB-640, YOLOv5n, YuNet-n FP16 b1; YOLOv5n b32), then two
 #  model tests with it on;
 #  segmap: the YOLOv5n model test (default, the 64-bit segmap form, memcheck), then YOLOv5n FP16 at batch 1
@@ -162,10 +163,13 @@ finish() {
     exit 0
 }
 [ "$MODE" = tests ] && finish
-if [ "$MODE" = mma ]; then
+if [ "$MODE" = mma ] || [ "$MODE" = cluster ]; then
     # the mma.sync implicit-GEMM tiles (own:igemm:10..15): their op cases (plain and under compute-sanitizer),
     # then the FP16 networks with them (default) and without them (KESTREL_CONV_MMA=off), same binary;
-    # the per-layer profile of the default build at batch 1 goes to the logs
+    # the per-layer profile of the default build at batch 1 goes to the logs.
+    # cluster: the same, with and without the cluster split-K configs (KESTREL_CONV_CLUSTER=off), batch 1 twice
+    KNOB=KESTREL_CONV_MMA; ROUNDS="1"
+    [ "$MODE" = cluster ] && KNOB=KESTREL_CONV_CLUSTER && ROUNDS="1 2"
     echo "== mma cases"
     KS_TEST_MMA_ONLY=1 timeout 200 "$BIN/test_gpu_ops" >"$L/mma_cases.log" 2>&1; echo "  plain rc=$? $(tail -1 "$L/mma_cases.log")"
     KS_TEST_MMA_ONLY=1 timeout 300 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
@@ -174,16 +178,19 @@ if [ "$MODE" = mma ]; then
     echo "== networks FP16 (GPU compute, CUDA graph, no transfers)"
     for row in ${MMA_ROWS:-"RFB-640|ultraface/version-RFB-640.onnx|input|480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images|640x640"}; do
         IFS='|' read -r name file in hw <<<"$row"
-        for b in 1 32; do
+        for b in 1 32; do for round in $ROUNDS; do
+            [ $b = 32 ] && [ $round = 2 ] && continue
             for mma in off on; do
                 extra=""; [ $b = 1 ] && [ $mma = on ] && extra=--dump-profile
-                KESTREL_CONV_MMA=$mma timeout 200 "$K" bench --onnx "$M/$file" --fp16 --shapes "$in:${b}x3x$hw" \
+                env $KNOB=$mma timeout 200 "$K" bench --onnx "$M/$file" --fp16 --shapes "$in:${b}x3x$hw" \
                     --cuda-graph --no-transfers --iterations 200 --warmup 0.3 $extra >"$L/${name}_b${b}_mma_$mma.log" 2>&1
-                printf "  %-8s b%-2s mma=%-3s %s | %s\n" "$name" $b $mma "$(grep 'GPU compute' "$L/${name}_b${b}_mma_$mma.log" | \
+                printf "  %-8s b%-2s %s=%-3s %s | %s\n" "$name" $b $KNOB $mma "$(grep 'GPU compute' "$L/${name}_b${b}_mma_$mma.log" | \
                     awk '{print "median", $8, "min", $4, "p99", $14}')" "$(grep -h "throughput" "$L/${name}_b${b}_mma_$mma.log" | head -1 | awk "{print \$5, \"img/s\"}")"
+                cp "$L/${name}_b${b}_mma_$mma.log" "$L/${name}_b${b}_${KNOB}_${mma}_r$round.log"
             done
-        done
+        done; done
     done
+    [ "$MODE" = cluster ] && grep -h "cluster\|by tactic\|by kind" "$L"/*_b1_mma_on.log | head -60
     finish
 fi
 if [ "$MODE" = vbench ]; then
