@@ -10,6 +10,7 @@
 #  nms: the NMS cases of test_vision_cuda (plain and memcheck) and test_nms_plugin, then the RFB-640 FP16
 #  end to end;
 #  cluster: the mma cases (plain, memcheck), then RFB-640 / YOLOv5n FP16 with and without cluster split-K;
+#  ms: auxiliary-stream tests and the KESTREL_AUX_STREAMS A/B (FP16 b1 networks, RFB-640 end to end);
 #  pdl: programmatic dependent launch on/off A/B (RFB-640, YOLOv5n, YuNet-n FP16 b1; YOLOv5n b32), then two
 #  model tests with it on;
 #  segmap: the YOLOv5n model test (default, the 64-bit segmap form, memcheck), then YOLOv5n FP16 at batch 1
@@ -88,6 +89,36 @@ if [ "$MODE" = nms ]; then
     finish() { tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"; exit 0; }
     finish
 fi
+if [ "$MODE" = ms ]; then
+    # auxiliary streams (multistream.c): the op and model tests (CUDA-graph output bit-identical to eager, so
+    # a missing dependency shows), the plugin tests (barrier layers), then KESTREL_AUX_STREAMS=0 / default
+    # A/B in one binary: FP16 networks at batch 1 (twice, one timing cache per row) and the RFB-640 FP16
+    # detector end to end (its whole-pipeline graph captures the engine)
+    echo "== tests with auxiliary streams"
+    for t in test_gpu_ops test_gpu_models test_nms_plugin test_plugin_engine; do
+        [ -x "$BIN/$t" ] || continue
+        timeout 240 "$BIN/$t" >"$L/ms_$t.log" 2>&1; echo "  $t rc=$? $(tail -1 "$L/ms_$t.log")"
+    done
+    echo "== FP16 b1 (CUDA graph, no transfers, 300 runs): KESTREL_AUX_STREAMS=0 / default"
+    for row in "RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640" \
+               "YuNet-n|yunet/yunet_n_dynamic.onnx|input:1x3x640x640" "SCRFD-2.5g|scrfd/scrfd_2.5g_bnkps_dynamic.onnx|input.1:1x3x640x640"; do
+        IFS='|' read -r name file shape <<<"$row"
+        for round in 1 2; do for aux in 0 4; do
+            KESTREL_AUX_STREAMS=$aux timeout 150 "$K" bench --onnx "$M/$file" --fp16 --shapes "$shape" --cuda-graph \
+                --no-transfers --iterations 300 --warmup 0.3 --timing-cache "$L/tc_ms_$name.txt" >"$L/ms_${name}_${aux}_$round.log" 2>&1
+            printf "  %-10s round %s aux %s: %s\n" "$name" $round $aux "$(grep -h 'GPU compute' "$L/ms_${name}_${aux}_$round.log" | \
+                awk '{print "median", $8, "min", $4, "p99", $14}')"
+        done; done
+    done
+    echo "== RFB-640 FP16 end to end (1080p device frame -> boxes)"
+    for aux in 0 4; do
+        KESTREL_AUX_STREAMS=$aux timeout 150 "$BIN/vision_bench" --fp16 --no-jpeg --iters 100 --models "$M" \
+            --images "$KESTREL_IMAGES" ultraface-rfb640 >"$L/ms_vbench_$aux.log" 2>&1
+        echo "  aux $aux rc=$?"; grep -v "^#" "$L/ms_vbench_$aux.log" | tail -4
+    done
+    tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
+    exit 0
+fi
 if [ "$MODE" = pdl ]; then
     # programmatic dependent launch A/B in one binary: KESTREL_PDL=0 / 1 alternated twice per row, one timing cache
     # per row (both engines pick the same tactics), then YOLOv5n against the CPU reference with PDL on
@@ -126,7 +157,7 @@ if [ "$MODE" = segmap ]; then
     tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
     exit 0
 fi
-if [ "$MODE" != bench ] && [ "$MODE" != vbench ] && [ "$MODE" != mma ]; then
+if [ "$MODE" != bench ] && [ "$MODE" != vbench ] && [ "$MODE" != mma ] && [ "$MODE" != cluster ]; then
 echo "== tests"
 t test_engine_format "$BIN/test_engine_format"
 t test_engine_lowering "$BIN/test_engine_lowering"

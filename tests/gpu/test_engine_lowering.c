@@ -4,6 +4,7 @@
  * Prints the pass report. Needs the CUDA backend compiled (not a GPU). */
 #include <string.h>
 
+#include "backends/cuda/multistream.h"
 #include "format/engine_format.h"
 #include "harness.h"
 #include "kestrel/engine.h"
@@ -16,6 +17,65 @@ typedef struct mspec {
     const char *file, *input;
     int64_t dims[4];
 } mspec;
+
+/* The auxiliary-stream schedule of d (multistream.c) with n_aux streams, checked by replaying it: the
+ * layers known complete before each layer starts (stream order, event waits; the auxiliary streams start
+ * after the fork) must include every earlier layer it conflicts with, and the caller's stream after the
+ * join must have every layer behind it. Returns the longest chain of the schedule in layers (n_layers
+ * when it is one stream); *n_streams and *n_waits say how it was spread. */
+static int check_schedule(ks_context *ctx, const ks_eng_desc *d, int n_aux, const char *label, int *n_streams,
+                          int *n_waits) {
+    ks_ms_plan *p = NULL;
+    KS_T_CHECK_OK(ctx, ks__ms_schedule(ctx, d, n_aux, &p));
+    const int n = d->n_layers;
+    *n_streams = p ? p->n_aux + 1 : 1;
+    *n_waits = p ? p->wait_off[n] : 0;
+    if (!p) { /* one chain: every layer must depend on the one before it or run after it anyway */
+        return n;
+    }
+    KS_T_CHECK(p->n_aux >= 1 && p->n_aux <= n_aux);
+    const size_t words = ((size_t)n + 63) / 64;
+    uint64_t *hb = calloc((size_t)(n + 1) * words, 8); /* hb[i]: layers complete before i starts; hb[n]: final */
+    int *depth = calloc((size_t)n, sizeof(int)), last[KS_MS_NS], deepest = 0;
+    for (int s = 0; s < KS_MS_NS; s++) last[s] = -1;
+#define HB(i) (hb + (size_t)(i) * words)
+#define ADD(dst, j) do { for (size_t w_ = 0; w_ < words; w_++) (dst)[w_] |= HB(j)[w_]; (dst)[(j) / 64] |= 1ull << ((j) % 64); } while (0)
+    for (int i = 0; i < n; i++) {
+        int s = p->stream[i], dep = 0;
+        KS_T_CHECK(s >= 0 && s <= p->n_aux);
+        if (last[s] >= 0) { ADD(HB(i), last[s]); dep = depth[last[s]]; }
+        for (int k = p->wait_off[i]; k < p->wait_off[i + 1]; k++) {
+            int j = p->waits[k];
+            KS_T_CHECK_MSG(j >= 0 && j < i && p->rec[j], "%s: layer %d waits on %d", label, i, j);
+            if (j < 0 || j >= i) continue;
+            ADD(HB(i), j);
+            if (depth[j] > dep) dep = depth[j];
+        }
+        depth[i] = dep + 1;
+        if (depth[i] > deepest) deepest = depth[i];
+        last[s] = i;
+        int missing = 0;
+        for (int j = 0; j < i; j++)
+            if (!(HB(i)[j / 64] >> (j % 64) & 1) && ks__ms_conflict(d, j, i))
+                missing++;
+        KS_T_CHECK_MSG(missing == 0, "%s: layer %d ('%s') may start before %d layers it depends on", label, i,
+                       ks__eng_str(d, d->layers[i].name), missing);
+    }
+    uint64_t *fin = HB(n);
+    if (last[0] >= 0) ADD(fin, last[0]);
+    for (int s = 1; s <= p->n_aux; s++)
+        if (p->tail[s] >= 0 && p->rec[p->tail[s]]) ADD(fin, p->tail[s]);
+    int unjoined = 0;
+    for (int j = 0; j < n; j++)
+        unjoined += !(fin[j / 64] >> (j % 64) & 1);
+    KS_T_CHECK_MSG(unjoined == 0, "%s: %d layers not behind the join", label, unjoined);
+#undef ADD
+#undef HB
+    free(hb);
+    free(depth);
+    ks__ms_plan_free(ctx, p);
+    return deepest;
+}
 
 static const mspec models[] = {
     {"ultraface/version-RFB-320.onnx", NULL, {0}},
@@ -110,6 +170,16 @@ int main(int argc, char **argv) {
                 printf("%-55s %s %-9s %3d layers  arena %7.2f MiB (naive %7.2f)  file %6.2f MiB\n", m->file,
                        m->input ? "shape" : "     ", variant == 0 ? "fp32" : variant == 1 ? "fp16" : "fp32-nofuse",
                        d->n_layers, d->arena_bytes / 1048576.0, d->naive_bytes / 1048576.0, n / 1048576.0);
+                /* the auxiliary-stream schedule is safe with 1 and 4 auxiliary streams */
+                for (int na = 1; na <= KS_MS_MAX_AUX; na += KS_MS_MAX_AUX - 1) {
+                    int ns = 0, nwt = 0;
+                    int depth = check_schedule(ctx, d, na, m->file, &ns, &nwt);
+                    if (na == KS_MS_MAX_AUX)
+                        printf("%-55s %s %-9s multi-stream: %d streams, %d event waits, longest chain %d of %d layers\n",
+                               m->file, m->input ? "shape" : "     ",
+                               variant == 0 ? "fp32" : variant == 1 ? "fp16" : "fp32-nofuse", ns, nwt, depth,
+                               d->n_layers);
+                }
                 if (verbose) {
                     printf("%s", report);
                     for (int li = 0; li < d->n_layers; li++)

@@ -282,6 +282,7 @@ void ks_exec_context_destroy(ks_exec_context *ec) {
             if (ec->ev[i])
                 cudaEventDestroy(ec->ev[i]);
     }
+    ks__ms_free(ec);
     if (ec->cudnn)
         cudnnDestroy(ec->cudnn);
     if (ec->cublas)
@@ -347,6 +348,11 @@ ks_status ks_exec_context_create(ks_engine *e, ks_exec_context **out) {
     cublasSetWorkspace(ec->cublas, (char *)ec->workspace + dnn_ws, CUBLAS_WS_BYTES);
     if (e->d.precision == KS_PRECISION_FP32)
         cublasSetMathMode(ec->cublas, CUBLAS_PEDANTIC_MATH);
+    ks_status st = ks__ms_plan(ec);
+    if (st != KS_OK) {
+        ks_exec_context_destroy(ec);
+        return st;
+    }
     *out = ec;
     return KS_OK;
 }
@@ -755,6 +761,11 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
 
 static ks_status enqueue_layers(ks_exec_context *ec, cudaStream_t s, int profile) {
     ks_engine *e = ec->e;
+    /* inside a capture (the context's graph or the caller's), independent layers go to auxiliary streams */
+    enum cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    if (!profile && ec->ms && s != NULL && cudaStreamIsCapturing(s, &cs) == cudaSuccess &&
+        cs == cudaStreamCaptureStatusActive)
+        return ks__ms_enqueue(ec, s);
     for (int i = 0; i < e->d.n_layers; i++) {
         if (profile)
             cudaEventRecord(ec->ev[i], s);
