@@ -11,6 +11,7 @@
 #  end to end;
 #  cluster: the mma cases (plain, memcheck), then RFB-640 / YOLOv5n FP16 with and without cluster split-K;
 #  ms: auxiliary-stream tests and the KESTREL_AUX_STREAMS A/B (FP16 b1 networks, RFB-640 end to end);
+#  msplan: the concurrency-aware memory plan on / off (FP16 b1 networks);
 #  pdl: programmatic dependent launch on/off A/B (RFB-640, YOLOv5n, YuNet-n FP16 b1; YOLOv5n b32), then two
 #  model tests with it on;
 #  segmap: the YOLOv5n model test (default, the 64-bit segmap form, memcheck), then YOLOv5n FP16 at batch 1
@@ -115,6 +116,23 @@ if [ "$MODE" = ms ]; then
         KESTREL_AUX_STREAMS=$aux timeout 150 "$BIN/vision_bench" --fp16 --no-jpeg --iters 100 --models "$M" \
             --images "$KESTREL_IMAGES" ultraface-rfb640 >"$L/ms_vbench_$aux.log" 2>&1
         echo "  aux $aux rc=$?"; grep -v "^#" "$L/ms_vbench_$aux.log" | tail -4
+    done
+    tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
+    exit 0
+fi
+if [ "$MODE" = msplan ]; then
+    # the concurrency-aware memory plan (passes_plan.c) on / off (KESTREL_PLAN_PARALLEL=0), auxiliary streams on:
+    # FP16 b1 networks, one timing cache per row, alternated twice
+    echo "== FP16 b1 (CUDA graph, no transfers, 300 runs): KESTREL_PLAN_PARALLEL=0 / default"
+    for row in "RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" "YuNet-n|yunet/yunet_n_dynamic.onnx|input:1x3x640x640" \
+               "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640"; do
+        IFS='|' read -r name file shape <<<"$row"
+        for round in 1 2; do for pp in 0 1; do
+            KESTREL_PLAN_PARALLEL=$pp timeout 100 "$K" bench --onnx "$M/$file" --fp16 --shapes "$shape" --cuda-graph \
+                --no-transfers --iterations 300 --warmup 0.2 --timing-cache "$L/tc_mp_$name.txt" >"$L/mp_${name}_${pp}_$round.log" 2>&1
+            printf "  %-8s round %s plan-parallel %s: %s | %s\n" "$name" $round $pp "$(grep -h 'GPU compute' "$L/mp_${name}_${pp}_$round.log" | \
+                awk '{print "median", $8, "min", $4, "p99", $14}')" "$(grep -h '^memory' "$L/mp_${name}_${pp}_$round.log")"
+        done; done
     done
     tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
     exit 0
