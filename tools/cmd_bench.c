@@ -396,8 +396,8 @@ int ks_cmd_bench(int argc, char **argv) {
     else
         printf("deserialize: %.3f ms (%d layers; file read + checks + weight upload + cuDNN descriptors, "
                "CUDA context already created)\n", load_ms, ks_engine_num_layers(e));
-    printf("batch %d, %d timed runs, cuda-graph %s, transfers %s, streams %d\n", batch, n, graph ? "on" : "off",
-           no_xfer ? "off" : "on", streams);
+    printf("batch %d, %d timed runs, cuda-graph %s (auxiliary streams %d), transfers %s, streams %d\n", batch, n,
+           graph ? "on" : "off", graph ? ks_exec_aux_streams(ec[0]) : 0, no_xfer ? "off" : "on", streams);
     printf("memory: weights %.2f MiB, activations %.2f MiB (naive %.2f MiB), workspace %.2f MiB\n",
            mem.weight_bytes / 1048576.0, mem.activation_bytes / 1048576.0,
            mem.activation_naive_bytes / 1048576.0, mem.workspace_bytes / 1048576.0);

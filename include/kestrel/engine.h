@@ -192,6 +192,13 @@ KS_API ks_status ks_exec_binding_shape(const ks_exec_context *ec, int i, int *nd
 /* 1 = capture the layers into a CUDA graph on the first run and replay it;
  * re-captured when shapes or binding pointers change. Default 0. */
 KS_API ks_status ks_exec_set_cuda_graph(ks_exec_context *ec, int enable);
+/* Auxiliary streams: inside a CUDA-graph capture (ks_exec_set_cuda_graph, or a capture the caller has
+ * begun on the stream passed to ks_exec_run) the layers are spread over the caller's stream and up to 4
+ * auxiliary streams owned by the context, so independent branches run at the same time; the captured
+ * work forks from and joins back to the caller's stream. Eager runs and profiling use the caller's
+ * stream only. Returns how many auxiliary streams the context uses (0: one chain of layers, no GPU, or
+ * KESTREL_AUX_STREAMS=0 when the context was created). */
+KS_API int ks_exec_aux_streams(const ks_exec_context *ec);
 /* 1 = record per-layer timings (events around each layer; slower; disables
  * graph capture while on). */
 KS_API ks_status ks_exec_set_profiling(ks_exec_context *ec, int enable);

@@ -74,6 +74,7 @@ ks_status ks_exec_binding_shape(const ks_exec_context *ec, int i, int *nd, int64
 }
 ks_status ks_exec_set_cuda_graph(ks_exec_context *ec, int en) { (void)ec; (void)en; return KS_NO_DEVICE; }
 ks_status ks_exec_set_profiling(ks_exec_context *ec, int en) { (void)ec; (void)en; return KS_NO_DEVICE; }
+int ks_exec_aux_streams(const ks_exec_context *ec) { (void)ec; return 0; }
 ks_status ks_exec_run(ks_exec_context *ec, void *s, void *const *b) { (void)ec; (void)s; (void)b; return KS_NO_DEVICE; }
 int ks_exec_get_profile(const ks_exec_context *ec, ks_layer_profile *o, int cap) { (void)ec; (void)o; (void)cap; return 0; }
 int ks_cuda_available(void) { return 0; }

@@ -294,6 +294,8 @@ cuda_fail:
 
 int ks__ms_streams(const ks_exec_context *ec) { return ec && ec->ms ? ec->ms->n_aux + 1 : 1; }
 
+int ks_exec_aux_streams(const ks_exec_context *ec) { return ks__ms_streams(ec) - 1; }
+
 #define MS_TRY(expr)                                                                                     \
     do {                                                                                                 \
         cudaError_t ce_ = (expr);                                                                        \
