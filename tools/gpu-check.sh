@@ -90,6 +90,23 @@ if [ "$MODE" = nms ]; then
     finish() { tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"; exit 0; }
     finish
 fi
+# ab_bench KNOB "VALUES" TAG ROW...: same-binary FP16 network A/B. For each row (name|model file|input shape), twice,
+# each value of the environment variable KNOB in turn: kestrel bench with a CUDA graph, no transfers, 300 runs, one
+# timing cache per row (every value's engine picks the same tactics); prints median / min / p99 and the memory line
+ab_bench() {
+    local knob=$1 values=$2 tag=$3 row name file shape round v log
+    shift 3
+    for row in "$@"; do
+        IFS='|' read -r name file shape <<<"$row"
+        for round in 1 2; do for v in $values; do
+            log="$L/${tag}_${name}_${v}_$round.log"
+            env "$knob=$v" timeout 150 "$K" bench --onnx "$M/$file" --fp16 --shapes "$shape" --cuda-graph --no-transfers \
+                --iterations 300 --warmup 0.3 --timing-cache "$L/tc_${tag}_$name.txt" >"$log" 2>&1
+            printf "  %-11s round %s %s=%s: %s | %s\n" "$name" $round "$knob" "$v" "$(grep -h 'GPU compute' "$log" | \
+                awk '{print "median", $8, "min", $4, "p99", $14}')" "$(grep -h '^memory' "$log")"
+        done; done
+    done
+}
 if [ "$MODE" = ms ]; then
     # auxiliary streams (multistream.c): the op and model tests (CUDA-graph output bit-identical to eager, so
     # a missing dependency shows), the plugin tests (barrier layers), then KESTREL_AUX_STREAMS=0 / default
@@ -100,17 +117,10 @@ if [ "$MODE" = ms ]; then
         [ -x "$BIN/$t" ] || continue
         timeout 240 "$BIN/$t" >"$L/ms_$t.log" 2>&1; echo "  $t rc=$? $(tail -1 "$L/ms_$t.log")"
     done
-    echo "== FP16 b1 (CUDA graph, no transfers, 300 runs): KESTREL_AUX_STREAMS=0 / default"
-    for row in "RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640" \
-               "YuNet-n|yunet/yunet_n_dynamic.onnx|input:1x3x640x640" "SCRFD-2.5g|scrfd/scrfd_2.5g_bnkps_dynamic.onnx|input.1:1x3x640x640"; do
-        IFS='|' read -r name file shape <<<"$row"
-        for round in 1 2; do for aux in 0 4; do
-            KESTREL_AUX_STREAMS=$aux timeout 150 "$K" bench --onnx "$M/$file" --fp16 --shapes "$shape" --cuda-graph \
-                --no-transfers --iterations 300 --warmup 0.3 --timing-cache "$L/tc_ms_$name.txt" >"$L/ms_${name}_${aux}_$round.log" 2>&1
-            printf "  %-10s round %s aux %s: %s\n" "$name" $round $aux "$(grep -h 'GPU compute' "$L/ms_${name}_${aux}_$round.log" | \
-                awk '{print "median", $8, "min", $4, "p99", $14}')"
-        done; done
-    done
+    echo "== FP16 b1: KESTREL_AUX_STREAMS=0 / default"
+    ab_bench KESTREL_AUX_STREAMS "0 4" ms "RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" \
+        "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640" "YuNet-n|yunet/yunet_n_dynamic.onnx|input:1x3x640x640" \
+        "SCRFD-2.5g|scrfd/scrfd_2.5g_bnkps_dynamic.onnx|input.1:1x3x640x640"
     echo "== RFB-640 FP16 end to end (1080p device frame -> boxes)"
     for aux in 0 4; do
         KESTREL_AUX_STREAMS=$aux timeout 150 "$BIN/vision_bench" --fp16 --no-jpeg --iters 100 --models "$M" \
@@ -123,33 +133,19 @@ fi
 if [ "$MODE" = msplan ]; then
     # the concurrency-aware memory plan (passes_plan.c) on / off (KESTREL_PLAN_PARALLEL=0), auxiliary streams on:
     # FP16 b1 networks, one timing cache per row, alternated twice
-    echo "== FP16 b1 (CUDA graph, no transfers, 300 runs): KESTREL_PLAN_PARALLEL=0 / default"
-    for row in "RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" "YuNet-n|yunet/yunet_n_dynamic.onnx|input:1x3x640x640" \
-               "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640"; do
-        IFS='|' read -r name file shape <<<"$row"
-        for round in 1 2; do for pp in 0 1; do
-            KESTREL_PLAN_PARALLEL=$pp timeout 100 "$K" bench --onnx "$M/$file" --fp16 --shapes "$shape" --cuda-graph \
-                --no-transfers --iterations 300 --warmup 0.2 --timing-cache "$L/tc_mp_$name.txt" >"$L/mp_${name}_${pp}_$round.log" 2>&1
-            printf "  %-8s round %s plan-parallel %s: %s | %s\n" "$name" $round $pp "$(grep -h 'GPU compute' "$L/mp_${name}_${pp}_$round.log" | \
-                awk '{print "median", $8, "min", $4, "p99", $14}')" "$(grep -h '^memory' "$L/mp_${name}_${pp}_$round.log")"
-        done; done
-    done
+    echo "== FP16 b1: KESTREL_PLAN_PARALLEL=0 / default"
+    ab_bench KESTREL_PLAN_PARALLEL "0 1" mp "RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" \
+        "YuNet-n|yunet/yunet_n_dynamic.onnx|input:1x3x640x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640"
     tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
     exit 0
 fi
 if [ "$MODE" = pdl ]; then
     # programmatic dependent launch A/B in one binary: KESTREL_PDL=0 / 1 alternated twice per row, one timing cache
     # per row (both engines pick the same tactics), then YOLOv5n against the CPU reference with PDL on
-    echo "== PDL A/B (FP16, CUDA graph, no transfers, 300 runs; median GPU compute ms)"
-    for row in "RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640" \
-               "YuNet-n|yunet/yunet_n_dynamic.onnx|input:1x3x640x640" "YOLOv5n-b32|yolov5/yolov5n_fp16_dynamic.onnx|images:32x3x640x640"; do
-        IFS='|' read -r name file shape <<<"$row"
-        for round in 1 2; do for pdl in 0 1; do
-            KESTREL_PDL=$pdl timeout 150 "$K" bench --onnx "$M/$file" --fp16 --shapes "$shape" --cuda-graph --no-transfers \
-                --iterations 300 --warmup 0.3 --timing-cache "$L/tc_pdl_$name.txt" >"$L/pdl_${name}_${pdl}_$round.log" 2>&1
-            echo "  $name round $round PDL=$pdl: $(grep -h 'GPU compute' "$L/pdl_${name}_${pdl}_$round.log")"
-        done; done
-    done
+    echo "== PDL A/B: KESTREL_PDL=0 / 1"
+    ab_bench KESTREL_PDL "0 1" pdl "RFB-640|ultraface/version-RFB-640.onnx|input:1x3x480x640" \
+        "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640" "YuNet-n|yunet/yunet_n_dynamic.onnx|input:1x3x640x640" \
+        "YOLOv5n-b32|yolov5/yolov5n_fp16_dynamic.onnx|images:32x3x640x640"
     KESTREL_PDL=1 timeout 150 "$BIN/test_gpu_models" yolov5 >"$L/pdl_m.log" 2>&1; echo "  PDL=1 gpu_models yolov5 rc=$? $(tail -1 "$L/pdl_m.log")"
     KESTREL_PDL=1 timeout 150 "$BIN/test_gpu_models" RFB-640 >"$L/pdl_m2.log" 2>&1; echo "  PDL=1 gpu_models RFB-640 rc=$? $(tail -1 "$L/pdl_m2.log")"
     tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
