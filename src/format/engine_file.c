@@ -651,6 +651,8 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
             return VFAIL("layer %d '%s': conv dtypes", li, nm);
         if ((l->tactic == KS_TACTIC_OWN_GEMM && (l->algo < 0 || l->algo > 5 ||
                                                   (l->algo >= 3 && l->dtype != KS_DTYPE_FLOAT16))) ||
+            ((l->tactic == KS_TACTIC_OWN_GEMM || l->tactic == KS_TACTIC_DEFAULT) &&
+             !ks__eng_igemm_cfg_ok(ip[13] ? ip[13] : l->algo, l->dtype == KS_DTYPE_FLOAT16)) ||
             (l->tactic == KS_TACTIC_OWN_DW && (l->algo < 0 || l->algo > 3 || ip[0] != x->dims[1] ||
                                                 ip[0] != y->dims[1])) ||
             /* depthwise cfg 3 (strip-tiled): 3x3 or 5x5, stride 1 or 2 (both axes alike), no dilation */
@@ -908,6 +910,15 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
         break;
     }
     return KS_OK;
+}
+
+int ks__eng_igemm_cfg_ok(int64_t cfg, int half) {
+    if (cfg < 0 || cfg >= 2 * KS_ENG_IGEMM_CLUSTER)
+        return 0;
+    const int tile = (int)(cfg & 15), split = (int)((cfg >> 4) & 63), cluster = (cfg & KS_ENG_IGEMM_CLUSTER) != 0;
+    if (split == 1 || (!half && ((tile >= 3 && tile <= 6) || tile >= 10)))
+        return 0;
+    return !cluster || ((tile == 10 || tile == 13) && (split == 2 || split == 4 || split == 8));
 }
 
 ks_status ks__eng_validate(const ks_eng_desc *d) {

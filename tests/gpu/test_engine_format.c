@@ -9,7 +9,7 @@
 #include "format/engine_format.h"
 #include "harness.h"
 
-static void build_desc(ks_context *ctx, ks_eng_desc *d) {
+static void build_desc_dt(ks_context *ctx, ks_eng_desc *d, ks_dtype dt) {
     ks__eng_desc_init(d, ctx);
     d->sm = 90;
     d->cudnn_version = 91900;
@@ -17,17 +17,19 @@ static void build_desc(ks_context *ctx, ks_eng_desc *d) {
     d->n_outputs = 1;
     d->bindings = ks__alloc_array(ctx, 2, sizeof(int32_t));
     int64_t xd[4] = {1, 4, 8, 8}, wd[4] = {8, 4, 3, 3}, bd[1] = {8}, yd[4] = {1, 8, 8, 8};
-    int x = ks__eng_add_tensor(d, "input", KS_DTYPE_FLOAT32, 4, xd);
+    int x = ks__eng_add_tensor(d, "input", dt, 4, xd);
     d->tensors[x].storage = KS_STORE_BINDING;
     d->tensors[x].offset = 0;
     float w[8 * 4 * 9], bb[8];
-    for (int i = 0; i < 8 * 4 * 9; i++) w[i] = (float)i * 0.01f;
-    for (int i = 0; i < 8; i++) bb[i] = (float)i;
-    int wi = ks__eng_add_weight(d, "conv.w", KS_DTYPE_FLOAT32, 4, wd, w);
-    int bi = ks__eng_add_weight(d, "conv.b", KS_DTYPE_FLOAT32, 1, bd, bb);
-    int h = ks__eng_add_tensor(d, "hidden", KS_DTYPE_FLOAT32, 4, yd);
+    uint16_t wh[8 * 4 * 9], bh[8];
+    for (int i = 0; i < 8 * 4 * 9; i++) wh[i] = ks_float_to_half(w[i] = (float)i * 0.01f);
+    for (int i = 0; i < 8; i++) bh[i] = ks_float_to_half(bb[i] = (float)i);
+    const int half = dt == KS_DTYPE_FLOAT16;
+    int wi = ks__eng_add_weight(d, "conv.w", dt, 4, wd, half ? (const void *)wh : (const void *)w);
+    int bi = ks__eng_add_weight(d, "conv.b", dt, 1, bd, half ? (const void *)bh : (const void *)bb);
+    int h = ks__eng_add_tensor(d, "hidden", dt, 4, yd);
     d->tensors[h].offset = 0;
-    int y = ks__eng_add_tensor(d, "output", KS_DTYPE_FLOAT32, 4, yd);
+    int y = ks__eng_add_tensor(d, "output", dt, 4, yd);
     d->tensors[y].storage = KS_STORE_BINDING;
     d->tensors[y].offset = 1;
     d->arena_bytes = d->tensors[h].bytes;
@@ -38,15 +40,19 @@ static void build_desc(ks_context *ctx, ks_eng_desc *d) {
     l->n_out = 1; l->out[0] = h;
     l->act = KS_ACT_RELU;
     l->tactic = KS_TACTIC_OWN_GEMM;
+    l->dtype = dt;
     int64_t ip[] = {1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
     memcpy(l->ip, ip, sizeof ip);
     l = ks__eng_add_layer(d, KS_LAYER_ELTWISE, "sig");
+    l->dtype = dt;
     l->n_in = 1; l->in[0] = h; l->n_out = 1; l->out[0] = y;
     l->ip[0] = 1;
     l->ip[1] = KS_EW_UNARY | (4 << 8);
     l->ip[2] = KS_ACT_SIGMOID;
     l->ip[31] = 4;
 }
+
+static void build_desc(ks_context *ctx, ks_eng_desc *d) { build_desc_dt(ctx, d, KS_DTYPE_FLOAT32); }
 
 
 /* x [1,2,6,2,3] -> segmap -> y [1,2,2,3,6]: sigmoid, then part 0 (2 channels) + a broadcast constant
@@ -137,10 +143,26 @@ static uint32_t written_version(ks_context *ctx, ks_eng_desc *t, int64_t cfg) {
 
 static void test_cluster_version(ks_context *ctx) {
     ks_eng_desc t;
-    build_desc(ctx, &t);
+    build_desc_dt(ctx, &t, KS_DTYPE_FLOAT16);
+    KS_T_CHECK_OK(ctx, ks__eng_validate(&t));
     KS_T_CHECK_EQ_I(written_version(ctx, &t, 0), 1);
     KS_T_CHECK_EQ_I(written_version(ctx, &t, 10 | 4 << 4), 1);                          /* global split-K */
     KS_T_CHECK_EQ_I(written_version(ctx, &t, 13 | 8 << 4 | KS_ENG_IGEMM_CLUSTER), 4); /* cluster split-K */
+    /* configs the loader refuses: split 1, a cluster of 3, a cluster on a SIMT tile, a cluster of 16, bits past
+     * the cluster bit, a negative config */
+    const int64_t bad[] = {10 | 1 << 4, 13 | 3 << 4 | KS_ENG_IGEMM_CLUSTER, 0 | 4 << 4 | KS_ENG_IGEMM_CLUSTER,
+                           10 | 16 << 4 | KS_ENG_IGEMM_CLUSTER, 2048 | 10, -1};
+    for (size_t i = 0; i < KS_ARRAY_LEN(bad); i++) {
+        t.layers[0].ip[13] = bad[i];
+        KS_T_CHECK_MSG(ks__eng_validate(&t) == KS_CORRUPT_FILE, "config %lld accepted", (long long)bad[i]);
+    }
+    ks__eng_desc_free(&t);
+    /* the tensor-core tiles are float16 only */
+    build_desc(ctx, &t);
+    t.layers[0].ip[13] = 13 | 2 << 4 | KS_ENG_IGEMM_CLUSTER;
+    KS_T_CHECK(ks__eng_validate(&t) == KS_CORRUPT_FILE);
+    t.layers[0].ip[13] = 0 | 8 << 4; /* SIMT tile 0, global split 8: any precision */
+    KS_T_CHECK_OK(ctx, ks__eng_validate(&t));
     ks__eng_desc_free(&t);
 }
 

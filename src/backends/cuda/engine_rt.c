@@ -547,11 +547,7 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
         } else if (l->tactic == KS_TACTIC_OWN_GEMM || l->tactic == KS_TACTIC_DEFAULT) {
             /* ip[13]: tiles/split-K beyond the loader-checked algo 0..5 */
             int cfg = l->ip[13] > 0 ? (int)l->ip[13] : l->algo;
-            int tile = KS_IGEMM_TILE(cfg), sp = KS_IGEMM_SPLIT(cfg);
-            int clu = KS_IGEMM_IS_CLUSTER(cfg);
-            if (l->ip[13] < 0 || l->ip[13] > 2047 || sp == 1 || (tile >= 3 && tile <= 6 && !half) || (tile >= 10 && !half) ||
-                (clu && ((tile != 10 && tile != 13) || (sp != 2 && sp != 4 && sp != 8))) ||
-                ks__cu_conv_igemm_ws(&a, cfg) > d->workspace_bytes)
+            if (l->ip[13] < 0 || !ks__eng_igemm_cfg_ok(cfg, half) || ks__cu_conv_igemm_ws(&a, cfg) > d->workspace_bytes)
                 return ks__error(e->ctx, KS_CORRUPT_FILE, "layer '%s': invalid conv config %d",
                                  ks__eng_str(d, l->name), cfg);
             CU(ks__cu_conv_igemm(&a, half, cfg, s));
