@@ -12,6 +12,10 @@
 
 ks_status ks__engine_build_desc(ks_model *model, const ks_build_config *cfg, int sm, ks_eng_desc **out,
                                 char **report) __attribute__((weak));
+/* the CUDA backend's (multistream.h): absent from the CPU-only build, where this test skips */
+ks_status ks__ms_schedule(ks_context *ctx, const ks_eng_desc *d, int n_aux, ks_ms_plan **out) __attribute__((weak));
+void ks__ms_plan_free(ks_context *ctx, ks_ms_plan *p) __attribute__((weak));
+int ks__ms_conflict(const ks_eng_desc *d, int a, int b) __attribute__((weak));
 
 typedef struct mspec {
     const char *file, *input;
@@ -97,7 +101,7 @@ static const mspec models[] = {
 };
 
 int main(int argc, char **argv) {
-    if (!ks__engine_build_desc)
+    if (!ks__engine_build_desc || !ks__ms_schedule || !ks__ms_plan_free || !ks__ms_conflict)
         KS_T_SKIP("CUDA backend not compiled");
     ks_context *ctx = NULL;
     ks_context_create(NULL, &ctx);
