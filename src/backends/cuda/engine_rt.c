@@ -830,10 +830,16 @@ ks_status ks_exec_run(ks_exec_context *ec, void *stream, void *const *bindings) 
         if (!ec->graph_valid) {
             cudaGraph_t g;
             KS_CUDA_TRY(ctx, cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "graph capture");
+            cudaGraph_t g0 = NULL;
             ks_status st = enqueue_layers(ec, s, 0);
-            cudaError_t ce = cudaStreamEndCapture(s, &g);
-            if (st != KS_OK)
+            cudaError_t ce = cudaStreamEndCapture(s, &g0);
+            g = g0;
+            if (st != KS_OK) { /* the capture is ended either way; a partial graph is dropped */
+                if (ce == cudaSuccess && g)
+                    cudaGraphDestroy(g);
+                cudaGetLastError();
                 return st;
+            }
             KS_CUDA_TRY(ctx, ce, "graph capture");
             ce = cudaGraphInstantiate(&ec->gexec, g, 0);
             cudaGraphDestroy(g);
