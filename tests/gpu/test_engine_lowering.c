@@ -27,6 +27,9 @@ typedef struct mspec {
  * after the fork) must include every earlier layer it conflicts with, and the caller's stream after the
  * join must have every layer behind it. Returns the longest chain of the schedule in layers (n_layers
  * when it is one stream); *n_streams and *n_waits say how it was spread. */
+/* orderings the test itself requires on top of ks__ms_conflict's (NULL: none): j (earlier) before i */
+static int (*extra_order)(const ks_eng_desc *d, int j, int i);
+
 static int check_schedule(ks_context *ctx, const ks_eng_desc *d, int n_aux, const char *label, int *n_streams,
                           int *n_waits) {
     ks_ms_plan *p = NULL;
@@ -60,7 +63,7 @@ static int check_schedule(ks_context *ctx, const ks_eng_desc *d, int n_aux, cons
         last[s] = i;
         int missing = 0;
         for (int j = 0; j < i; j++)
-            if (!(HB(i)[j / 64] >> (j % 64) & 1) && ks__ms_conflict(d, j, i))
+            if (!(HB(i)[j / 64] >> (j % 64) & 1) && (ks__ms_conflict(d, j, i) || (extra_order && extra_order(d, j, i))))
                 missing++;
         KS_T_CHECK_MSG(missing == 0, "%s: layer %d ('%s') may start before %d layers it depends on", label, i,
                        ks__eng_str(d, d->layers[i].name), missing);
@@ -79,6 +82,13 @@ static int check_schedule(ks_context *ctx, const ks_eng_desc *d, int n_aux, cons
     free(depth);
     ks__ms_plan_free(ctx, p);
     return deepest;
+}
+
+/* the synthetic case below: the barrier layer is ordered against every layer, workspace users among themselves */
+static int barrier_layer = -1;
+static int barrier_and_workspace(const ks_eng_desc *d, int j, int i) {
+    return j == barrier_layer || i == barrier_layer ||
+           (d->layers[j].workspace_bytes > 0 && d->layers[i].workspace_bytes > 0);
 }
 
 static const mspec models[] = {
@@ -174,6 +184,32 @@ int main(int argc, char **argv) {
                 printf("%-55s %s %-9s %3d layers  arena %7.2f MiB (naive %7.2f)  file %6.2f MiB\n", m->file,
                        m->input ? "shape" : "     ", variant == 0 ? "fp32" : variant == 1 ? "fp16" : "fp32-nofuse",
                        d->n_layers, d->arena_bytes / 1048576.0, d->naive_bytes / 1048576.0, n / 1048576.0);
+                /* the schedule with the resources no lowered model has without tactics: every fourth conv
+                 * using the shared workspace (global split-K, cuDNN) and a barrier (plugin) layer in the middle;
+                 * the barrier must run on the caller's stream */
+                if (variant == 1 && strstr(m->file, "RFB-640") && !m->input) {
+                    int mid = d->n_layers / 2, kind = d->layers[mid].kind, nconv = 0;
+                    int64_t *ws = calloc((size_t)d->n_layers, sizeof(int64_t));
+                    for (int li = 0; li < d->n_layers && ws; li++) {
+                        ws[li] = d->layers[li].workspace_bytes;
+                        if (d->layers[li].kind == KS_LAYER_CONV && nconv++ % 4 == 0)
+                            d->layers[li].workspace_bytes = 256;
+                    }
+                    d->layers[mid].kind = KS_LAYER_PLUGIN;
+                    int ns = 0, nwt = 0;
+                    barrier_layer = mid;
+                    extra_order = barrier_and_workspace;
+                    check_schedule(ctx, d, KS_MS_MAX_AUX, "RFB-640 with workspace users and a barrier", &ns, &nwt);
+                    extra_order = NULL;
+                    ks_ms_plan *p = NULL;
+                    KS_T_CHECK_OK(ctx, ks__ms_schedule(ctx, d, KS_MS_MAX_AUX, &p));
+                    KS_T_CHECK(p && p->stream[mid] == 0);
+                    ks__ms_plan_free(ctx, p);
+                    d->layers[mid].kind = kind;
+                    for (int li = 0; li < d->n_layers && ws; li++)
+                        d->layers[li].workspace_bytes = ws[li];
+                    free(ws);
+                }
                 /* the auxiliary-stream schedule is safe with 1 and 4 auxiliary streams */
                 for (int na = 1; na <= KS_MS_MAX_AUX; na += KS_MS_MAX_AUX - 1) {
                     int ns = 0, nwt = 0;
