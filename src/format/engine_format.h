@@ -237,11 +237,11 @@ int ks__eng_add_weight(ks_eng_desc *d, const char *name, ks_dtype dt, int ndim,
 /* Appends a layer; returns a pointer valid until the next add, or NULL. */
 ks_eng_layer *ks__eng_add_layer(ks_eng_desc *d, ks_layer_kind kind, const char *name);
 int64_t ks__eng_numel(const ks_eng_tensor *t);
-/* Root tensor of a view chain and the byte offset into it. */
 /* An own:igemm config (a conv layer's ip[13], or its algo when ip[13] is 0): tile | split << 4 | cluster << 10
  * as in src/backends/cuda/kernels.h. 1 when the engine can run it: split 0 or 2..63; the tensor-core tiles (3..6,
  * 10..15) only in float16; a cluster only with tiles 10 and 13 and split 2, 4 or 8. */
 int ks__eng_igemm_cfg_ok(int64_t cfg, int half);
+/* Root tensor of a view chain and the byte offset into it. */
 int ks__eng_root(const ks_eng_desc *d, int t, int64_t *offset);
 
 const char *ks__layer_kind_name(int k);

@@ -68,28 +68,44 @@ static __device__ __forceinline__ void ks_pdl_wait() {
 
 int ks__pdl_enabled(void);
 
-// Launches k with dynamic shared memory smem on stream s (programmatic dependent launch when
-// KESTREL_PDL=1); returns the cudaError_t as an int.
+// Launches k with dynamic shared memory smem on stream s, in thread-block clusters of 1 x 1 x cluster_z
+// blocks when cluster_z > 1 (sm_90; grid.z a multiple of it), with programmatic dependent launch when
+// KESTREL_PDL=1; returns the cudaError_t as an int.
 template <typename... KArgs, typename... Args>
-static inline int ks_launch_smem(void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
-                                 Args... args) {
+static inline int ks_launch_ex(void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem, unsigned cluster_z,
+                               cudaStream_t s, Args... args) {
     cudaLaunchConfig_t cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.gridDim = grid;
     cfg.blockDim = block;
     cfg.dynamicSmemBytes = smem;
     cfg.stream = s;
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchAttribute at[2];
+    unsigned n = 0;
+    if (cluster_z > 1) {
+        at[n].id = cudaLaunchAttributeClusterDimension;
+        at[n].val.clusterDim.x = 1;
+        at[n].val.clusterDim.y = 1;
+        at[n++].val.clusterDim.z = cluster_z;
+    }
+    if (ks__pdl_enabled()) {
+        at[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[n++].val.programmaticStreamSerializationAllowed = 1;
+    }
     cfg.attrs = at;
-    cfg.numAttrs = ks__pdl_enabled() ? 1 : 0;
+    cfg.numAttrs = n;
     return (int)cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...);
 }
 
 template <typename... KArgs, typename... Args>
+static inline int ks_launch_smem(void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                                 Args... args) {
+    return ks_launch_ex(k, grid, block, smem, 1u, s, args...);
+}
+
+template <typename... KArgs, typename... Args>
 static inline int ks_launch(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
-    return ks_launch_smem(k, grid, block, 0, s, args...);
+    return ks_launch_ex(k, grid, block, 0, 1u, s, args...);
 }
 
 static inline unsigned ks_blocks(int64_t n, int threads) {

@@ -277,22 +277,9 @@ int launch_cluster(const ConvP &p, bool pw, cudaStream_t s) {
     int64_t npix = (int64_t)p.n * p.oh * p.ow;
     int kg = p.k / p.groups;
     dim3 grid((unsigned)((npix + BN - 1) / BN), (unsigned)((kg + BM - 1) / BM), (unsigned)(p.groups * p.ksplit));
-    cudaLaunchConfig_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.gridDim = grid;
-    cfg.blockDim = dim3(MMA_THREADS);
-    cfg.stream = s;
-    cudaLaunchAttribute at[2];
-    at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = 1;
-    at[0].val.clusterDim.y = 1;
-    at[0].val.clusterDim.z = (unsigned)p.ksplit;
-    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[1].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = at;
-    cfg.numAttrs = ks__pdl_enabled() ? 2 : 1;
-    if (pw) return (int)cudaLaunchKernelEx(&cfg, conv_mma_k<BM, BN, BK, WGM, WGN, true, true>, p);
-    return (int)cudaLaunchKernelEx(&cfg, conv_mma_k<BM, BN, BK, WGM, WGN, false, true>, p);
+    const unsigned cz = (unsigned)p.ksplit;
+    if (pw) return ks_launch_ex(conv_mma_k<BM, BN, BK, WGM, WGN, true, true>, grid, dim3(MMA_THREADS), 0, cz, s, p);
+    return ks_launch_ex(conv_mma_k<BM, BN, BK, WGM, WGN, false, true>, grid, dim3(MMA_THREADS), 0, cz, s, p);
 }
 
 } // namespace

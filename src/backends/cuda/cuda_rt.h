@@ -68,11 +68,10 @@ ks_status ks__cuda_layer_setup(ks_engine *e, int li);
  * shift down); for the builder after a fusion decided by timing. */
 void ks__cuda_engine_drop_layer(ks_engine *e, int li);
 /* multistream.c: the auxiliary-stream schedule of a context (made at context creation; ec->ms stays
- * NULL when the layers form one chain or KESTREL_AUX_STREAMS=0), its release, the number of streams it
- * uses, and the enqueue of every layer over those streams (inside a capture: fork and join included). */
+ * NULL when the layers form one chain or KESTREL_AUX_STREAMS=0), its release, and the enqueue of every
+ * layer over those streams (inside a capture: fork and join included). */
 ks_status ks__ms_plan(ks_exec_context *ec);
 void ks__ms_free(ks_exec_context *ec);
-int ks__ms_streams(const ks_exec_context *ec);
 ks_status ks__ms_enqueue(ks_exec_context *ec, cudaStream_t s);
 /* Enqueues one layer. */
 ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s);

@@ -828,12 +828,10 @@ ks_status ks_exec_run(ks_exec_context *ec, void *stream, void *const *bindings) 
         ec->prof_runs++;
     } else if (ec->use_graph && s != NULL) {
         if (!ec->graph_valid) {
-            cudaGraph_t g;
+            cudaGraph_t g = NULL;
             KS_CUDA_TRY(ctx, cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "graph capture");
-            cudaGraph_t g0 = NULL;
             ks_status st = enqueue_layers(ec, s, 0);
-            cudaError_t ce = cudaStreamEndCapture(s, &g0);
-            g = g0;
+            cudaError_t ce = cudaStreamEndCapture(s, &g);
             if (st != KS_OK) { /* the capture is ended either way; a partial graph is dropped */
                 if (ce == cudaSuccess && g)
                     cudaGraphDestroy(g);

@@ -280,7 +280,8 @@ ks_status ks__ms_plan(ks_exec_context *ec) {
         return ks__oom(ctx, 0, "multi-stream events");
     }
     for (int i = 0; i <= n; i++)
-        if ((i == n || p->rec[i]) && cudaEventCreateWithFlags((cudaEvent_t *)&p->ev[i], cudaEventDisableTiming) != cudaSuccess)
+        if ((i == n || p->rec[i]) &&
+            cudaEventCreateWithFlags((cudaEvent_t *)&p->ev[i], cudaEventDisableTiming) != cudaSuccess)
             goto cuda_fail;
     for (int s = 1; s <= used; s++)
         if (cudaStreamCreateWithFlags((cudaStream_t *)&p->aux[s], cudaStreamNonBlocking) != cudaSuccess)
@@ -292,38 +293,31 @@ cuda_fail:
     return ks__error(ctx, KS_DEVICE_ERROR, "creating the auxiliary streams and events of an execution context");
 }
 
-int ks__ms_streams(const ks_exec_context *ec) { return ec && ec->ms ? ec->ms->n_aux + 1 : 1; }
-
-int ks_exec_aux_streams(const ks_exec_context *ec) { return ks__ms_streams(ec) - 1; }
-
-#define MS_TRY(expr)                                                                                     \
-    do {                                                                                                 \
-        cudaError_t ce_ = (expr);                                                                        \
-        if (ce_ != cudaSuccess)                                                                          \
-            return ks__error(ec->e->ctx, KS_DEVICE_ERROR, "multi-stream enqueue: CUDA error %s",         \
-                             cudaGetErrorString(ce_));                                                   \
-    } while (0)
+int ks_exec_aux_streams(const ks_exec_context *ec) { return ec && ec->ms ? ec->ms->n_aux : 0; }
 
 ks_status ks__ms_enqueue(ks_exec_context *ec, cudaStream_t s0) {
+    ks_context *ctx = ec->e->ctx;
     ks_ms_plan *p = ec->ms;
     const int n = p->n_layers;
     cudaStream_t st[KS_MS_NS];
     st[0] = s0;
     for (int s = 1; s <= p->n_aux; s++)
         st[s] = (cudaStream_t)p->aux[s];
-    MS_TRY(cudaEventRecord((cudaEvent_t)p->ev[n], s0)); /* the fork */
+    KS_CUDA_TRY(ctx, cudaEventRecord((cudaEvent_t)p->ev[n], s0), "multi-stream fork");
     for (int i = 0; i < n; i++) {
         int s = p->stream[i];
-        if (s > 0 && p->first[s] == i)
-            MS_TRY(cudaStreamWaitEvent(st[s], (cudaEvent_t)p->ev[n], 0));
-        for (int k = p->wait_off[i]; k < p->wait_off[i + 1]; k++)
-            MS_TRY(cudaStreamWaitEvent(st[s], (cudaEvent_t)p->ev[p->waits[k]], 0));
+        if (s > 0 && p->first[s] == i) /* an auxiliary stream's first layer waits for the fork */
+            KS_CUDA_TRY(ctx, cudaStreamWaitEvent(st[s], (cudaEvent_t)p->ev[n], 0), "multi-stream enqueue");
+        for (int k = p->wait_off[i]; k < p->wait_off[i + 1]; k++) {
+            cudaEvent_t ev = (cudaEvent_t)p->ev[p->waits[k]];
+            KS_CUDA_TRY(ctx, cudaStreamWaitEvent(st[s], ev, 0), "multi-stream enqueue");
+        }
         KS_CHECK(ks__cuda_run_layer(ec, i, st[s]));
         if (p->rec[i])
-            MS_TRY(cudaEventRecord((cudaEvent_t)p->ev[i], st[s]));
+            KS_CUDA_TRY(ctx, cudaEventRecord((cudaEvent_t)p->ev[i], st[s]), "multi-stream enqueue");
     }
     for (int s = 1; s <= p->n_aux; s++) /* the join */
         if (p->tail[s] >= 0 && p->rec[p->tail[s]])
-            MS_TRY(cudaStreamWaitEvent(s0, (cudaEvent_t)p->ev[p->tail[s]], 0));
+            KS_CUDA_TRY(ctx, cudaStreamWaitEvent(s0, (cudaEvent_t)p->ev[p->tail[s]], 0), "multi-stream enqueue");
     return KS_OK;
 }
