@@ -64,7 +64,7 @@ static void compact(ks_eng_desc *d, const char *dead) {
 }
 
 typedef struct root_iv {
-    int id, row; /* row: the root's row in the touch table (its order of first use) */
+    int id;
     int first, last;
     int64_t bytes, off;
 } root_iv;
@@ -260,6 +260,7 @@ ks_status ks__plan_passes(kb *b) {
     char *need = ks__alloc(ctx, (size_t)nt + 1);
     root_iv *iv = ks__alloc_array(ctx, (size_t)nt + 1, sizeof(root_iv));
     int *slot = ks__alloc_array(ctx, (size_t)nt + 1, sizeof(int));
+    uint64_t *touch = NULL, *anc = NULL; /* the parallel-aware memory plan's bit tables (below) */
     ks_status st = KS_OK;
     if (!dead || !producer || !need || !iv || !slot) {
         st = ks__oom(ctx, 0, "planner");
@@ -380,6 +381,46 @@ ks_status ks__plan_passes(kb *b) {
     for (int t = 0; t < nt; t++) {
         slot[t] = -1;
     }
+    /* Concurrency-aware reuse (multistream.c runs independent layers at the same time inside CUDA graphs):
+     * two roots live at different times share memory only when every layer touching the earlier one is
+     * a data ancestor of the layer that first writes the later one. Reusing memory across two parallel
+     * branches would add a write-after-read edge between them and serialize them. (The runtime derives
+     * its edges from the final offsets, so this only decides how much parallelism survives, never
+     * safety.) KESTREL_PLAN_PARALLEL=0: plain liveness reuse.
+     * touch: per root slot, the layers touching it (filled with the intervals below); anc: per layer, its
+     * data ancestors, from wanc: per root, the layers so far that wrote it and their ancestors. */
+    const char *pp = getenv("KESTREL_PLAN_PARALLEL");
+    const int par = !(pp && !strcmp(pp, "0")) && nl > 1;
+    const size_t W = ((size_t)nl + 63) / 64;
+    if (par) {
+        touch = ks__alloc_array(ctx, (size_t)nt * W + 1, sizeof(uint64_t));
+        anc = ks__alloc_array(ctx, (size_t)nl * W, sizeof(uint64_t));
+        uint64_t *wanc = ks__alloc_array(ctx, (size_t)nt * W + 1, sizeof(uint64_t));
+        if (!touch || !anc || !wanc) {
+            ks__free(ctx, wanc);
+            st = ks__oom(ctx, 0, "memory planner tables");
+            goto done;
+        }
+        for (int li = 0; li < nl; li++) {
+            const ks_eng_layer *l = &d->layers[li];
+            uint64_t *a = anc + (size_t)li * W;
+            for (int k = 0; k < l->n_in; k++) { /* the earlier writers of what it reads (weights have none) */
+                int r = l->in[k] >= 0 ? ks__eng_root(d, l->in[k], NULL) : -1;
+                for (size_t w = 0; r >= 0 && w < W; w++)
+                    a[w] |= wanc[(size_t)r * W + w];
+            }
+            for (int k = 0; k < l->n_out; k++) {
+                int r = l->out[k] >= 0 ? ks__eng_root(d, l->out[k], NULL) : -1;
+                if (r < 0)
+                    continue;
+                uint64_t *x = wanc + (size_t)r * W;
+                for (size_t w = 0; w < W; w++)
+                    x[w] |= a[w];
+                x[li / 64] |= 1ull << (li % 64);
+            }
+        }
+        ks__free(ctx, wanc);
+    }
     int n_roots = 0;
     for (int li = 0; li < nl; li++) {
         const ks_eng_layer *l = &d->layers[li];
@@ -393,7 +434,6 @@ ks_status ks__plan_passes(kb *b) {
             if (slot[r] < 0) {
                 slot[r] = n_roots;
                 iv[n_roots].id = r;
-                iv[n_roots].row = n_roots;
                 iv[n_roots].first = li;
                 iv[n_roots].last = li;
                 iv[n_roots].bytes = (d->tensors[r].bytes + 255) / 256 * 256;
@@ -402,6 +442,8 @@ ks_status ks__plan_passes(kb *b) {
             root_iv *x = &iv[slot[r]];
             if (li > x->last)
                 x->last = li;
+            if (touch)
+                touch[(size_t)slot[r] * W + li / 64] |= 1ull << (li % 64);
             if (k >= l->n_out && x->first == li) {
                 /* read in its first layer before any write: only legal for a
                  * layer that also writes it (in-place); otherwise unwritten */
@@ -419,60 +461,12 @@ ks_status ks__plan_passes(kb *b) {
     for (int i = 0; i < b->n_dwpw; i++) {
         int r = ks__eng_root(d, d->layers[b->dwpw[2 * i]].in[0], NULL);
         int pw = b->dwpw[2 * i + 1];
-        if (r >= 0 && slot[r] >= 0 && iv[slot[r]].last < pw)
+        if (r < 0 || slot[r] < 0)
+            continue;
+        if (iv[slot[r]].last < pw)
             iv[slot[r]].last = pw;
-    }
-    /* Concurrency-aware reuse (multistream.c runs independent layers at the same time inside CUDA graphs):
-     * two roots live at different times share memory only when every layer touching the earlier one is
-     * a data ancestor of the layer that first writes the later one. Reusing memory across two parallel
-     * branches would add a write-after-read edge between them and serialize them. (The runtime derives
-     * its edges from the final offsets, so this only decides how much parallelism survives, never
-     * safety.) KESTREL_PLAN_PARALLEL=0: plain liveness reuse. */
-    const char *pp = getenv("KESTREL_PLAN_PARALLEL");
-    const int par = !(pp && !strcmp(pp, "0")) && nl > 1;
-    const size_t W = ((size_t)nl + 63) / 64;
-    uint64_t *touch = NULL, *anc = NULL;
-    if (par) {
-        touch = ks__alloc_array(ctx, (size_t)(n_roots > 0 ? n_roots : 1) * W, sizeof(uint64_t));
-        anc = ks__alloc_array(ctx, (size_t)nl * W, sizeof(uint64_t));
-        if (!touch || !anc) {
-            ks__free(ctx, touch);
-            ks__free(ctx, anc);
-            st = ks__oom(ctx, 0, "memory planner tables");
-            goto done;
-        }
-        for (int li = 0; li < nl; li++) {
-            const ks_eng_layer *l = &d->layers[li];
-            for (int k = 0; k < l->n_out + l->n_in; k++) {
-                int t = k < l->n_out ? l->out[k] : l->in[k - l->n_out];
-                int r = t >= 0 ? ks__eng_root(d, t, NULL) : -1;
-                if (r >= 0 && slot[r] >= 0)
-                    touch[(size_t)slot[r] * W + li / 64] |= 1ull << (li % 64);
-            }
-            /* data ancestors: the layers writing any root this one reads, and theirs */
-            uint64_t *a = anc + (size_t)li * W;
-            for (int k = 0; k < l->n_in; k++) {
-                int r = l->in[k] >= 0 ? ks__eng_root(d, l->in[k], NULL) : -1;
-                if (r < 0 || d->tensors[r].storage == KS_STORE_WEIGHT)
-                    continue;
-                for (int j = 0; j < li; j++) {
-                    const ks_eng_layer *pj = &d->layers[j];
-                    int writes = 0;
-                    for (int q = 0; q < pj->n_out && !writes; q++)
-                        writes = ks__eng_root(d, pj->out[q], NULL) == r;
-                    if (!writes || (a[j / 64] >> (j % 64) & 1))
-                        continue;
-                    for (size_t w = 0; w < W; w++)
-                        a[w] |= anc[(size_t)j * W + w];
-                    a[j / 64] |= 1ull << (j % 64);
-                }
-            }
-        }
-        for (int i = 0; i < b->n_dwpw; i++) { /* the fused pointwise layer reads the depthwise input */
-            int r = ks__eng_root(d, d->layers[b->dwpw[2 * i]].in[0], NULL), pw = b->dwpw[2 * i + 1];
-            if (r >= 0 && slot[r] >= 0)
-                touch[(size_t)slot[r] * W + pw / 64] |= 1ull << (pw % 64);
-        }
+        if (touch) /* the fused pointwise layer reads the depthwise input */
+            touch[(size_t)slot[r] * W + pw / 64] |= 1ull << (pw % 64);
     }
     qsort(iv, (size_t)n_roots, sizeof(root_iv), by_size);
     int64_t arena = 0, naive = 0;
@@ -487,7 +481,7 @@ ks_status ks__plan_passes(kb *b) {
                     if (!par)
                         continue;
                     const root_iv *e0 = iv[j].last < iv[i].first ? &iv[j] : &iv[i], *e1 = e0 == &iv[j] ? &iv[i] : &iv[j];
-                    const uint64_t *tw = touch + (size_t)e0->row * W, *aw = anc + (size_t)e1->first * W;
+                    const uint64_t *tw = touch + (size_t)slot[e0->id] * W, *aw = anc + (size_t)e1->first * W;
                     int before = 1;
                     for (size_t w = 0; w < W && before; w++)
                         before = (tw[w] & ~aw[w]) == 0;
@@ -515,8 +509,6 @@ ks_status ks__plan_passes(kb *b) {
                 arena = (x->bytes + 255) / 256 * 256;
         }
     }
-    ks__free(ctx, touch);
-    ks__free(ctx, anc);
     d->arena_bytes = arena;
     d->naive_bytes = naive;
     ks__kb_report(b, "Final: %d layers; activation memory %.2f MiB planned (%.2f MiB one buffer per tensor)\n",
@@ -527,5 +519,7 @@ done:
     ks__free(ctx, need);
     ks__free(ctx, iv);
     ks__free(ctx, slot);
+    ks__free(ctx, touch);
+    ks__free(ctx, anc);
     return st;
 }
