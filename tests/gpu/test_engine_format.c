@@ -9,13 +9,18 @@
 #include "format/engine_format.h"
 #include "harness.h"
 
-static void build_desc_dt(ks_context *ctx, ks_eng_desc *d, ks_dtype dt) {
+/* an empty sm_90 description with one input and one output binding */
+static void desc_start(ks_context *ctx, ks_eng_desc *d) {
     ks__eng_desc_init(d, ctx);
     d->sm = 90;
     d->cudnn_version = 91900;
     d->n_inputs = 1;
     d->n_outputs = 1;
     d->bindings = ks__alloc_array(ctx, 2, sizeof(int32_t));
+}
+
+static void build_desc_dt(ks_context *ctx, ks_eng_desc *d, ks_dtype dt) {
+    desc_start(ctx, d);
     int64_t xd[4] = {1, 4, 8, 8}, wd[4] = {8, 4, 3, 3}, bd[1] = {8}, yd[4] = {1, 8, 8, 8};
     int x = ks__eng_add_tensor(d, "input", dt, 4, xd);
     d->tensors[x].storage = KS_STORE_BINDING;
@@ -58,12 +63,7 @@ static void build_desc(ks_context *ctx, ks_eng_desc *d) { build_desc_dt(ctx, d, 
 /* x [1,2,6,2,3] -> segmap -> y [1,2,2,3,6]: sigmoid, then part 0 (2 channels) + a broadcast constant
  * [2,1,1,2], part 1 (4 channels) as is */
 static void build_segmap_desc(ks_context *ctx, ks_eng_desc *d) {
-    ks__eng_desc_init(d, ctx);
-    d->sm = 90;
-    d->cudnn_version = 91900;
-    d->n_inputs = 1;
-    d->n_outputs = 1;
-    d->bindings = ks__alloc_array(ctx, 2, sizeof(int32_t));
+    desc_start(ctx, d);
     int64_t xd[5] = {1, 2, 6, 2, 3}, yd[5] = {1, 2, 2, 3, 6}, cd[4] = {2, 1, 1, 2};
     int x = ks__eng_add_tensor(d, "x", KS_DTYPE_FLOAT32, 5, xd);
     d->tensors[x].storage = KS_STORE_BINDING;
