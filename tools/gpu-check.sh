@@ -14,6 +14,8 @@
 #  msplan: the concurrency-aware memory plan on / off (FP16 b1 networks);
 #  pdl: programmatic dependent launch on/off A/B (RFB-640, YOLOv5n, YuNet-n FP16 b1; YOLOv5n b32), then two
 #  model tests with it on;
+#  win: the seventh session's kernels (rolling depthwise, window-staged tensor-core conv, tiled segmap): their
+#  cases (plain, memcheck), the model tests, then RFB-640 / YOLOv5n FP16 b32 and b1 with them off / on;
 #  segmap: the YOLOv5n model test (default, the 64-bit segmap form, memcheck), then YOLOv5n FP16 at batch 1
 #  and 32 with and without the segment-fuse pass)
 # Uses carried binaries in .gpu-data/bin (built on the dev machine with
@@ -148,6 +150,37 @@ if [ "$MODE" = pdl ]; then
         "YOLOv5n-b32|yolov5/yolov5n_fp16_dynamic.onnx|images:32x3x640x640"
     KESTREL_PDL=1 timeout 150 "$BIN/test_gpu_models" yolov5 >"$L/pdl_m.log" 2>&1; echo "  PDL=1 gpu_models yolov5 rc=$? $(tail -1 "$L/pdl_m.log")"
     KESTREL_PDL=1 timeout 150 "$BIN/test_gpu_models" RFB-640 >"$L/pdl_m2.log" 2>&1; echo "  PDL=1 gpu_models RFB-640 rc=$? $(tail -1 "$L/pdl_m2.log")"
+    tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
+    exit 0
+fi
+if [ "$MODE" = win ]; then
+    # the seventh session's kernels: rolling-rows depthwise (own:depthwise:4), window-staged tensor-core conv
+    # (own:direct:3..8), tiled segmap. Their op cases (plain and memcheck) and the model tests, then FP16
+    # RFB-640 / YOLOv5n at batch 32 and 1 with all three off (KESTREL_DW_ROLL=off KESTREL_CONV_WIN=off
+    # KESTREL_SEGMAP_TILED=0) and on (default), same binary, no timing cache (each build times its own
+    # candidates); per-layer profile of the default at batch 32
+    echo "== op cases and model tests"
+    KS_TEST_WIN_ONLY=1 timeout 200 "$BIN/test_gpu_ops" >"$L/win_cases.log" 2>&1
+    echo "  cases rc=$? $(tail -1 "$L/win_cases.log")"; grep -h "case \|FAIL" "$L/win_cases.log" | head -20
+    KS_TEST_WIN_ONLY=1 timeout 300 compute-sanitizer --tool memcheck \
+        --error-exitcode 9 "$BIN/test_gpu_ops" >"$L/win_memcheck.log" 2>&1
+    echo "  memcheck rc=$? $(grep -h 'ERROR SUMMARY' "$L/win_memcheck.log" | tail -1)"
+    [ -n "${WIN_MODELS:-1}" ] && { timeout 200 "$BIN/test_gpu_models" >"$L/win_models.log" 2>&1
+        echo "  test_gpu_models rc=$? $(tail -1 "$L/win_models.log")"; grep -h "FAIL" "$L/win_models.log" | head; }
+    echo "== FP16 networks (CUDA graph, no transfers, 200 runs): new kernels off / on"
+    for row in "RFB-640|ultraface/version-RFB-640.onnx|input|480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images|640x640"; do
+        IFS='|' read -r name file in hw <<<"$row"
+        for b in 32 1; do for v in off on; do
+            log="$L/win_${name}_b${b}_$v.log"; extra=""; [ $b = 32 ] && [ $v = on ] && extra=--dump-profile
+            if [ $v = off ]; then set -- env KESTREL_DW_ROLL=off KESTREL_CONV_WIN=off KESTREL_SEGMAP_TILED=0; else set -- env; fi
+            "$@" timeout 150 "$K" bench --onnx "$M/$file" --fp16 --shapes "$in:${b}x3x$hw" --cuda-graph --no-transfers \
+                --iterations 200 --warmup 0.3 $extra >"$log" 2>&1
+            printf "  %-8s b%-2s %-3s %s | %s | %s\n" "$name" $b $v "$(grep -h 'GPU compute' "$log" | \
+                awk '{print "median", $8, "min", $4, "p99", $14}')" "$(grep -h 'throughput' "$log" | awk '{print $5, "img/s"}')" \
+                "$(grep -h 'build:' "$log" | head -1)"
+        done; done
+    done
+    grep -h "by tactic" "$L"/win_*_b32_on.log
     tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
     exit 0
 fi

@@ -653,13 +653,16 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
                                                   (l->algo >= 3 && l->dtype != KS_DTYPE_FLOAT16))) ||
             ((l->tactic == KS_TACTIC_OWN_GEMM || l->tactic == KS_TACTIC_DEFAULT) &&
              !ks__eng_igemm_cfg_ok(ip[13] ? ip[13] : l->algo, l->dtype == KS_DTYPE_FLOAT16)) ||
-            (l->tactic == KS_TACTIC_OWN_DW && (l->algo < 0 || l->algo > 3 || ip[0] != x->dims[1] ||
+            (l->tactic == KS_TACTIC_OWN_DW && (l->algo < 0 || l->algo > 4 || ip[0] != x->dims[1] ||
                                                 ip[0] != y->dims[1])) ||
+            (l->tactic == KS_TACTIC_OWN_DW && l->algo == 4 &&
+             !ks__eng_dw_roll_ov(x->dims[1], y->dims[1], ip[0], ip[1], ip[2], ip[3], ip[4], ip[9], ip[10], ip[5],
+                                 ip[6], x->dims[3], y->dims[3], l->dtype == KS_DTYPE_FLOAT16)) ||
             /* depthwise cfg 3 (strip-tiled): 3x3 or 5x5, stride 1 or 2 (both axes alike), no dilation */
             (l->tactic == KS_TACTIC_OWN_DW && l->algo == 3 &&
              (ip[1] != ip[2] || (ip[1] != 3 && ip[1] != 5) || ip[3] != ip[4] || ip[3] > 2 || ip[9] != 1 ||
               ip[10] != 1 || x->dims[0] * x->dims[1] > 65535)) ||
-            (l->tactic == KS_TACTIC_OWN_DIRECT && l->algo != 1 && l->algo != 2 &&
+            (l->tactic == KS_TACTIC_OWN_DIRECT && l->algo != 1 && l->algo != 2 && (l->algo < 3 || l->algo > 8) &&
              (l->algo != 0 || ip[0] != 1 || w->dims[0] * w->dims[1] * w->dims[2] * w->dims[3] * 4 > 48 * 1024)) ||
             /* own:direct:1 (tiled first-layer conv): c <= 4, k <= 64, kernel/stride/dilation bounds of
              * ks__cu_conv_direct_tiled_fits (the shared-memory size is checked again at launch) */
@@ -671,6 +674,12 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
             (l->tactic == KS_TACTIC_OWN_DIRECT && l->algo == 2 &&
              (l->dtype != KS_DTYPE_FLOAT16 || ip[0] != 1 || x->dims[1] > 4 || y->dims[1] > 64 || ip[1] > 7 ||
               ip[2] > 7 || ip[1] < 1 || ip[2] < 1 || ip[3] > 4 || ip[4] > 4 || ip[9] != 1 || ip[10] != 1)) ||
+            /* own:direct:3..8 (window-staged tensor-core conv, ks__cu_conv_win_fits): FP16, groups 1, stride 1
+             * or 2 on both axes, kernel <= 7x7, iw a multiple of 8 (the shared-memory size is checked again
+             * at launch) */
+            (l->tactic == KS_TACTIC_OWN_DIRECT && l->algo >= 3 &&
+             (l->dtype != KS_DTYPE_FLOAT16 || ip[0] != 1 || ip[3] != ip[4] || ip[3] < 1 || ip[3] > 2 || ip[1] > 7 ||
+              ip[2] > 7 || ip[1] < 1 || ip[2] < 1 || ip[9] < 1 || ip[10] < 1 || x->dims[3] % 8)) ||
             /* own:pointwise (1x1): groups 1, stride 1, no padding; algo 0 (streaming) c and k <= 64,
              * algo 1 (tensor cores) fp16, c and k <= 128 */
             (l->tactic == KS_TACTIC_OWN_PW &&
@@ -919,6 +928,24 @@ int ks__eng_igemm_cfg_ok(int64_t cfg, int half) {
     if (split == 1 || (!half && ((tile >= 3 && tile <= 6) || tile >= 10)))
         return 0;
     return !cluster || ((tile == 10 || tile == 13) && (split == 2 || split == 4 || split == 8));
+}
+
+int ks__eng_dw_roll_ov(int64_t c, int64_t k, int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                       int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t iw, int64_t ow, int half) {
+    if (groups != c || k != c || kh != kw || (kh != 3 && kh != 5) || sh != sw || (sh != 1 && sh != 2) || dh != 1 ||
+        dw != 1 || pl != kw / 2 || pt < 0 || pt > kh || ow % 4 || ow * sw > iw)
+        return 0;
+    const int64_t esz = half ? 2 : 4;
+    int ov = half && kh == 3 && ow % 8 == 0 ? 8 : 4;
+    /* the aligned middle of a window row (ov * stride elements) is loaded in 16-byte units, or one 8-byte
+     * unit when it is that short; every row must start on a unit */
+    for (;; ov = 4) {
+        const int64_t unit = ov * sw * esz % 16 == 0 ? 16 : 8;
+        if (iw * esz % unit == 0)
+            return ov;
+        if (ov == 4)
+            return 0;
+    }
 }
 
 ks_status ks__eng_validate(const ks_eng_desc *d) {

@@ -241,6 +241,12 @@ int64_t ks__eng_numel(const ks_eng_tensor *t);
  * as in src/backends/cuda/kernels.h. 1 when the engine can run it: split 0 or 2..63; the tensor-core tiles (3..6,
  * 10..15) only in float16; a cluster only with tiles 10 and 13 and split 2, 4 or 8. */
 int ks__eng_igemm_cfg_ok(int64_t cfg, int half);
+/* Output columns per thread of the rolling-rows depthwise kernel (own:depthwise:4, conv_dw_roll.cu) for
+ * this geometry, 0 when it cannot run it: 3x3 or 5x5, stride 1 or 2 (both axes), no dilation, left pad
+ * kernel / 2, top pad <= kernel, ow a multiple of 4 with ow * stride <= iw, rows starting on the kernel's
+ * load unit. 8 in float16 for 3x3 kernels where ow and the rows allow it, else 4. */
+int ks__eng_dw_roll_ov(int64_t c, int64_t k, int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                       int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t iw, int64_t ow, int half);
 /* Root tensor of a view chain and the byte offset into it. */
 int ks__eng_root(const ks_eng_desc *d, int t, int64_t *offset);
 

@@ -611,8 +611,8 @@ static void bandwidth_cases(void) {
  * conv C->M kxk stride s pad p [+BN] [+act] [+ x residual], batch N; the
  * build report must show the forced tactic on the layer, FP32 1e-4 / FP16
  * 1e-2 vs the CPU reference, serialize/load and graph replay included */
-static void stream_conv_case_g(const char *force, int N, int C, int M, int H, int W, int k, int s, int pad,
-                               const char *act, int bn, int residual, int groups) {
+static void stream_conv_case_gd(const char *force, int N, int C, int M, int H, int W, int k, int s, int pad,
+                                const char *act, int bn, int residual, int groups, int dil) {
     tb_model tb;
     tb_init(&tb, 8, 13);
     int64_t xd[4] = {N, C, H, W};
@@ -627,6 +627,8 @@ static void stream_conv_case_g(const char *force, int N, int C, int M, int H, in
     tb_attr_ints(&tb, n, "kernel_shape", 2, (int64_t[]){k, k});
     tb_attr_ints(&tb, n, "strides", 2, (int64_t[]){s, s});
     tb_attr_ints(&tb, n, "pads", 4, (int64_t[]){pad, pad, pad, pad});
+    if (dil > 1)
+        tb_attr_ints(&tb, n, "dilations", 2, (int64_t[]){dil, dil});
     const char *cur = "c";
     if (bn) {
         float *sc = rnd((size_t)M, 0.5f, 1.5f), *sh = rnd((size_t)M, -0.5f, 0.5f), *mu = rnd((size_t)M, -0.5f, 0.5f),
@@ -652,14 +654,19 @@ static void stream_conv_case_g(const char *force, int N, int C, int M, int H, in
         tb_node(&tb, "Add", "add", "a,x", "y");
     tb_output(&tb, "y", TB_FLOAT, -1, NULL);
     char label[160], needle[128];
-    snprintf(label, sizeof label, "%s N%d C%d M%d %dx%d k%d s%d p%d %s%s%s", force, N, C, M, H, W, k, s, pad,
-             act ? act : "-", bn ? " bn" : "", residual ? " res" : "");
+    snprintf(label, sizeof label, "%s N%d C%d M%d %dx%d k%d s%d p%d d%d %s%s%s", force, N, C, M, H, W, k, s, pad,
+             dil, act ? act : "-", bn ? " bn" : "", residual ? " res" : "");
     snprintf(needle, sizeof needle, "Forced conv tactic %s (KESTREL_CONV_FORCE): 1 of 1 conv layers", force);
     setenv("KESTREL_CONV_FORCE", force, 1);
     run_case_fused(&tb, label, needle);
     unsetenv("KESTREL_CONV_FORCE");
     free(w);
     free(b);
+}
+
+static void stream_conv_case_g(const char *force, int N, int C, int M, int H, int W, int k, int s, int pad,
+                               const char *act, int bn, int residual, int groups) {
+    stream_conv_case_gd(force, N, C, M, H, W, k, s, pad, act, bn, residual, groups, 1);
 }
 
 static void stream_conv_case(const char *force, int N, int C, int M, int H, int W, int k, int s, int pad,
@@ -679,6 +686,44 @@ static void dw_strip_cases(void) {
     stream_conv_case_g("own:depthwise:3", 1, 24, 24, 19, 23, 5, 2, 2, "Clip", 0, 0, 24);
     stream_conv_case_g("own:depthwise:3", 2, 16, 16, 24, 40, 3, 1, 1, NULL, 0, 1, 16); /* + x residual */
     stream_conv_case_g("own:depthwise:3", 1, 8, 8, 35, 72, 3, 1, 0, "LeakyRelu", 0, 0, 8);
+}
+
+/* rolling-rows depthwise own:depthwise:4 (forced): 3x3 / 5x5, stride 1 / 2; 8 outputs per thread (float16
+ * 3x3 with ow % 8 == 0) and 4 (float32, 5x5, ow % 8 != 0; 8-byte and 16-byte row loads); heights that
+ * leave a short last row segment, maps cut into many segments (each re-reads the rows above it), top pad 0,
+ * batch 1 to 32, every epilogue */
+static void dw_roll_cases(void) {
+    stream_conv_case_g("own:depthwise:4", 1, 16, 16, 67, 96, 3, 1, 1, "Relu", 1, 0, 16);
+    stream_conv_case_g("own:depthwise:4", 32, 16, 16, 48, 64, 3, 1, 1, "Relu", 1, 0, 16);
+    stream_conv_case_g("own:depthwise:4", 32, 32, 32, 48, 64, 3, 2, 1, "Relu", 1, 0, 32);
+    stream_conv_case_g("own:depthwise:4", 3, 8, 8, 33, 72, 3, 2, 1, "PRelu", 0, 0, 8);
+    stream_conv_case_g("own:depthwise:4", 2, 12, 12, 40, 136, 5, 1, 2, "SiLU", 1, 0, 12);
+    stream_conv_case_g("own:depthwise:4", 1, 24, 24, 19, 24, 5, 2, 2, "Clip", 0, 0, 24);
+    stream_conv_case_g("own:depthwise:4", 2, 16, 16, 24, 40, 3, 1, 1, NULL, 0, 1, 16); /* + x residual */
+    stream_conv_case_g("own:depthwise:4", 1, 8, 8, 21, 20, 3, 1, 1, "LeakyRelu", 0, 0, 8);
+    stream_conv_case_g("own:depthwise:4", 2, 16, 16, 120, 160, 3, 1, 1, "Relu", 1, 0, 16);
+    stream_conv_case_g("own:depthwise:4", 1, 8, 8, 37, 64, 3, 2, 1, "Sigmoid", 0, 0, 8);
+}
+
+/* window-staged tensor-core direct conv own:direct:3..8 (forced; float16 is checked, float32 has no such
+ * candidate and keeps its own): each config on 3x3 stride 1 and 2; channel counts off the 16-channel
+ * chunk and the 16 / 32 / 64-channel block (24 -> 40), maps off the 4 x 32 and 8 x 16 tiles, dilation 2
+ * and 3 (RFB), 1x1, 5x5 and 7x7, batch 1 to 3, residual and every epilogue */
+static void conv_win_cases(void) {
+    needle_fp16_only = 1;
+    for (int a = 3; a <= 8; a++) {
+        char f[32];
+        snprintf(f, sizeof f, "own:direct:%d", a);
+        stream_conv_case_gd(f, 2, 16, 32, 40, 64, 3, 2, 1, "SiLU", 1, 0, 1, 1);
+        stream_conv_case_gd(f, 1, 24, 40, 19, 40, 3, 1, 1, "Relu", 1, 0, 1, 1);
+    }
+    stream_conv_case_gd("own:direct:3", 3, 32, 16, 30, 48, 3, 1, 2, "Relu", 0, 0, 1, 2);
+    stream_conv_case_gd("own:direct:6", 1, 16, 48, 26, 56, 3, 1, 3, "PRelu", 0, 0, 1, 3);
+    stream_conv_case_gd("own:direct:5", 2, 48, 64, 12, 24, 1, 1, 0, "LeakyRelu", 1, 0, 1, 1);
+    stream_conv_case_gd("own:direct:4", 1, 8, 24, 21, 32, 5, 2, 2, "Clip", 0, 0, 1, 1);
+    stream_conv_case_gd("own:direct:7", 1, 16, 32, 33, 64, 7, 2, 3, "Sigmoid", 0, 0, 1, 1);
+    stream_conv_case_gd("own:direct:8", 2, 32, 32, 20, 24, 3, 1, 1, NULL, 0, 1, 1, 1); /* + x residual */
+    needle_fp16_only = 0;
 }
 
 /* split-K (partial sums, then the reduce kernel with the epilogue; serialize -> load and CUDA-graph
@@ -729,6 +774,8 @@ static void mma_cases(void) {
 static void stream_cases(void) {
     mma_cases();
     dw_strip_cases();
+    dw_roll_cases();
+    conv_win_cases();
     splitk_cases();
     /* tiled first-layer conv own:direct:1: RFB-640 / YOLOv5n stems, odd map
      * sizes (partial tiles), 2 channel passes (M 24), 1 and 4 input channels */
@@ -800,6 +847,13 @@ int main(void) {
     ks_context_create(NULL, &ctx);
     if (getenv("KS_TEST_MMA_ONLY")) { /* diagnostics: the mma.sync implicit-GEMM cases only */
         mma_cases();
+        fprintf(stderr, "%d op cases\n", n_cases);
+        ks_context_destroy(ctx);
+        return ks_t_done();
+    }
+    if (getenv("KS_TEST_WIN_ONLY")) { /* diagnostics: the rolling depthwise and window-staged conv cases only */
+        dw_roll_cases();
+        conv_win_cases();
         fprintf(stderr, "%d op cases\n", n_cases);
         ks_context_destroy(ctx);
         return ks_t_done();

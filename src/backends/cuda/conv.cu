@@ -448,18 +448,6 @@ __global__ void splitk_reduce_k(ConvP p, int64_t total, int64_t hw) {
     ks_st((T *)p.y + i, epi<T>(p, v, co, i));
 }
 
-ConvP mk(const ks_conv_args *a) {
-    ConvP p;
-    p.x = a->x; p.w = a->w; p.bias = a->bias; p.res = a->res; p.prelu = a->prelu; p.y = a->y;
-    p.n = a->n; p.c = a->c; p.ih = a->ih; p.iw = a->iw;
-    p.k = a->k; p.oh = a->oh; p.ow = a->ow; p.groups = a->groups; p.kh = a->kh; p.kw = a->kw;
-    p.sh = a->sh; p.sw = a->sw; p.pt = a->pt; p.pl = a->pl; p.dh = a->dh; p.dw = a->dw;
-    p.act = a->act; p.act_a = a->act_a; p.act_b = a->act_b; p.res_after_act = a->res_after_act;
-    p.part = NULL;
-    p.ksplit = 1;
-    return p;
-}
-
 template <typename T, int BM, int BN>
 void launch_igemm(const ConvP &p, cudaStream_t s) {
     int64_t npix = (int64_t)p.n * p.oh * p.ow;
@@ -607,7 +595,7 @@ extern "C" int64_t ks__cu_conv_igemm_ws(const ks_conv_args *a, int cfg) {
 }
 
 extern "C" int ks__cu_conv_igemm(const ks_conv_args *a, int half, int cfg, void *stream) {
-    ConvP p = mk(a);
+    ConvP p = conv_p(a);
     cudaStream_t s = (cudaStream_t)stream;
     int tile = KS_IGEMM_TILE(cfg), ks = KS_IGEMM_SPLIT(cfg);
     if (KS_IGEMM_IS_CLUSTER(cfg)) { /* the splits as one thread-block cluster: no scratch, no reduce kernel */
@@ -655,7 +643,7 @@ extern "C" int ks__cu_conv_igemm(const ks_conv_args *a, int half, int cfg, void 
 }
 
 extern "C" int ks__cu_conv_direct(const ks_conv_args *a, int half, void *stream) {
-    ConvP p = mk(a);
+    ConvP p = conv_p(a);
     if (p.groups != 1 || (size_t)p.k * p.c * p.kh * p.kw * sizeof(float) > 48 * 1024)
         return (int)cudaErrorInvalidValue;
     cudaStream_t s = (cudaStream_t)stream;
@@ -668,7 +656,7 @@ extern "C" int ks__cu_conv_direct(const ks_conv_args *a, int half, void *stream)
 }
 
 extern "C" int ks__cu_conv_dw_tiled_fits(const ks_conv_args *a) {
-    ConvP p = mk(a);
+    ConvP p = conv_p(a);
     size_t sm = (size_t)dwt_in_w(p.sw, p.kw, p.dw) * dwt_in_h(p.sh, p.kh, p.dh) * sizeof(float);
     return sm <= 48 * 1024 && (int64_t)p.n * p.c <= 65535;
 }
@@ -705,8 +693,10 @@ static int dw_strip(const ConvP &p, cudaStream_t s) {
 }
 
 extern "C" int ks__cu_conv_dw(const ks_conv_args *a, int half, int cfg, void *stream) {
-    ConvP p = mk(a);
+    ConvP p = conv_p(a);
     cudaStream_t s = (cudaStream_t)stream;
+    if (cfg == 4)
+        return ks__cu_conv_dw_roll(a, half, stream);
     if (cfg == 3) {
         if (!ks__cu_conv_dw_strip_fits(a)) return (int)cudaErrorInvalidValue;
         return half ? dw_strip<__half>(p, s) : dw_strip<float>(p, s);
@@ -735,7 +725,7 @@ extern "C" int ks__cu_conv_dw(const ks_conv_args *a, int half, int cfg, void *st
 }
 
 extern "C" int ks__cu_conv_epilogue(const ks_conv_args *a, int half, void *stream) {
-    ConvP p = mk(a);
+    ConvP p = conv_p(a);
     int64_t hw = (int64_t)p.oh * p.ow, total = (int64_t)p.n * p.k * hw;
     cudaStream_t s = (cudaStream_t)stream;
     if (half) ks_launch(epilogue_k<__half>, dim3(ks_blocks(total, 256)), dim3(256), s, p, total, hw);

@@ -2,6 +2,7 @@
 // what they share: the split-K range of a block and the fused epilogue.
 #pragma once
 #include "backends/cuda/common.cuh"
+#include "backends/cuda/kernels.h"
 
 namespace ksconv {
 
@@ -36,6 +37,19 @@ __device__ __forceinline__ float epi(const P &p, float v, int co, int64_t yi) {
     else v = ks_apply_act(p.act, v, p.act_a, p.act_b);
     if (p.res && p.res_after_act) v += ks_ld((const T *)p.res + yi);
     return v;
+}
+
+/* the parameter block of a launcher's arguments (no split-K) */
+inline ConvP conv_p(const ks_conv_args *a) {
+    ConvP p;
+    p.x = a->x; p.w = a->w; p.bias = a->bias; p.res = a->res; p.prelu = a->prelu; p.y = a->y;
+    p.n = a->n; p.c = a->c; p.ih = a->ih; p.iw = a->iw;
+    p.k = a->k; p.oh = a->oh; p.ow = a->ow; p.groups = a->groups; p.kh = a->kh; p.kw = a->kw;
+    p.sh = a->sh; p.sw = a->sw; p.pt = a->pt; p.pl = a->pl; p.dh = a->dh; p.dw = a->dw;
+    p.act = a->act; p.act_a = a->act_a; p.act_b = a->act_b; p.res_after_act = a->res_after_act;
+    p.part = NULL;
+    p.ksplit = 1;
+    return p;
 }
 
 } // namespace ksconv

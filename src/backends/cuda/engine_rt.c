@@ -5,6 +5,7 @@
 
 #include "backends/cuda/cuda_rt.h"
 #include "backends/cuda/kernels.h"
+#include "backends/cuda/conv_win.h"
 #include "graph/ir.h"
 #include "plugins/registry.h"
 
@@ -533,7 +534,9 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
         } else if (l->tactic == KS_TACTIC_OWN_DW) {
             CU(ks__cu_conv_dw(&a, half, l->algo, s));
         } else if (l->tactic == KS_TACTIC_OWN_DIRECT) {
-            if (l->algo == 2)
+            if (l->algo >= KS_DIRECT_WIN_FIRST)
+                CU(ks__cu_conv_win(&a, (int)l->algo - KS_DIRECT_WIN_FIRST, s));
+            else if (l->algo == 2)
                 CU(ks__cu_conv_tc_direct(&a, half, s));
             else if (l->algo == 1)
                 CU(ks__cu_conv_direct_tiled(&a, half, s));

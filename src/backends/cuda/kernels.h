@@ -54,6 +54,11 @@ int ks__cu_conv_dw(const ks_conv_args *a, int half, int cfg, void *stream);
  * no dilation, n*c <= 65535. */
 int ks__cu_conv_dw_strip_fits(const ks_conv_args *a);
 int ks__cu_conv_dw_tiled_fits(const ks_conv_args *a);
+/* Depthwise cfg 4 (rolling rows, conv_dw_roll.cu): 3x3 or 5x5, stride 1 or 2, no dilation, left pad
+ * kernel / 2, ow a multiple of 4 with ow * stride <= iw, rows 8- or 16-byte aligned. Tensors that are not
+ * 16-byte aligned run the strip-tiled (or the four-outputs) kernel instead. */
+int ks__cu_conv_dw_roll_fits(const ks_conv_args *a, int half);
+int ks__cu_conv_dw_roll(const ks_conv_args *a, int half, void *stream);
 /* Fused depthwise (c -> c, kernel kh x kw, any stride/pad/dilation, bias,
  * activation dw_act) + pointwise 1x1 (c -> k, bias, activation act,
  * residual) convolution: y = pw(dw(x)) without writing the intermediate.

@@ -12,6 +12,7 @@
 
 #include "backends/cuda/builder.h"
 #include "backends/cuda/kernels.h"
+#include "backends/cuda/conv_win.h"
 #include "format/engine_format.h"
 
 _Static_assert(KS_IGEMM_CLUSTER == KS_ENG_IGEMM_CLUSTER, "the cluster split-K bit of the engine file");
@@ -542,7 +543,7 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
             for (int64_t i = 0; i < ny; i++)
                 refn += (double)ref[i] * ref[i];
             refn = sqrt(refn) + 1e-12;
-            int cand_t[112], cand_a[112], nc = 0; /* at most 16 plain + 64 split-K + 6 cluster + 16 others */
+            int cand_t[128], cand_a[128], nc = 0; /* at most 16 plain + 64 split-K + 6 cluster + 24 others */
             {
                 /* SIMT tiles 64x64, 32x128, 16x256 and the small ones 32x32,
                  * 16x64, 64x16 that give more blocks on small maps */
@@ -602,6 +603,11 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                 ks_conv_args ga;
                 layer_conv_args(d, l, &ga);
                 if (ks__cu_conv_dw_strip_fits(&ga)) { cand_t[nc] = KS_TACTIC_OWN_DW; cand_a[nc++] = 3; }
+                /* rolling rows (KESTREL_DW_ROLL=off leaves it out: same-binary A/B) */
+                if (!knob_off("KESTREL_DW_ROLL") && ks__cu_conv_dw_roll_fits(&ga, l->dtype == KS_DTYPE_FLOAT16)) {
+                    cand_t[nc] = KS_TACTIC_OWN_DW;
+                    cand_a[nc++] = 4;
+                }
             }
             {
                 const ks_eng_tensor *xt = &d->tensors[l->in[0]];
@@ -620,6 +626,12 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                     cand_t[nc] = KS_TACTIC_OWN_DIRECT;
                     cand_a[nc++] = 1;
                 }
+                /* window-staged tensor-core direct conv (float16; KESTREL_CONV_WIN=off leaves it out) */
+                for (int c = 0; half && !knob_off("KESTREL_CONV_WIN") && c < KS_DIRECT_WIN_N; c++)
+                    if (ks__cu_conv_win_fits(&ga, c)) {
+                        cand_t[nc] = KS_TACTIC_OWN_DIRECT;
+                        cand_a[nc++] = KS_DIRECT_WIN_FIRST + c;
+                    }
                 const char *tcd = getenv("KESTREL_TC_DIRECT"); /* =off: left out (same-binary A/B) */
                 if (half && !(tcd && !strcmp(tcd, "off")) && ks__cu_conv_tc_direct_fits(&ga)) {
                     /* tensor-core first layer, FP16 only */
