@@ -282,14 +282,18 @@ ks_status ks__eng_serialize(const ks_eng_desc *d, void **data, size_t *n_bytes) 
     /* without plugin layers: a version 1 file (6 sections) older libraries read */
     /* segmap layers: version 3 (same sections as 2), which libraries without the kind refuse by version */
     /* cluster split-K conv configs: version 4 (same sections as 2) */
-    int has_plugins = d->n_plugin_bytes > 0, has_segmap = 0, has_cluster = 0;
+    /* the rolling-rows depthwise (own:depthwise:4) and the window-staged conv (own:direct:3..8): version 5 */
+    int has_plugins = d->n_plugin_bytes > 0, has_segmap = 0, has_cluster = 0, has_v5 = 0;
     for (int i = 0; i < d->n_layers; i++) {
         has_plugins |= d->layers[i].kind == KS_LAYER_PLUGIN;
         has_segmap |= d->layers[i].kind == KS_LAYER_SEGMAP;
         has_cluster |= d->layers[i].kind == KS_LAYER_CONV && d->layers[i].tactic == KS_TACTIC_OWN_GEMM &&
                        d->layers[i].ip[13] > 0 && (d->layers[i].ip[13] & KS_ENG_IGEMM_CLUSTER);
+        has_v5 |= d->layers[i].kind == KS_LAYER_CONV &&
+                  ((d->layers[i].tactic == KS_TACTIC_OWN_DW && d->layers[i].algo == 4) ||
+                   (d->layers[i].tactic == KS_TACTIC_OWN_DIRECT && d->layers[i].algo >= 3));
     }
-    int n_sec = has_plugins || has_segmap || has_cluster ? SEC_COUNT : SEC_COUNT_V1;
+    int n_sec = has_plugins || has_segmap || has_cluster || has_v5 ? SEC_COUNT : SEC_COUNT_V1;
     uint64_t off = align_up(sizeof(file_header) + (uint64_t)(n_sec - 1) * sizeof(section_entry));
     for (int s = 1; s < n_sec; s++) {
         sizes[s] = elems[s] * counts[s];
@@ -306,7 +310,7 @@ ks_status ks__eng_serialize(const ks_eng_desc *d, void **data, size_t *n_bytes) 
     file_header h;
     memset(&h, 0, sizeof(h));
     memcpy(h.magic, KS_ENG_MAGIC, 8);
-    h.format_version = has_cluster ? 4u : has_segmap ? 3u : has_plugins ? 2u : 1u;
+    h.format_version = has_v5 ? 5u : has_cluster ? 4u : has_segmap ? 3u : has_plugins ? 2u : 1u;
     h.header_bytes = sizeof(h);
     h.file_bytes = off;
     h.lib_version = d->lib_version;
@@ -370,7 +374,7 @@ ks_status ks__eng_parse(ks_context *ctx, const void *data, size_t n_bytes, ks_en
                        (unsigned long long)h.file_bytes, n_bytes);
     if (ks__crc32c(0, p + sizeof(h), n_bytes - sizeof(h)) != h.body_crc)
         return CORRUPT("checksum mismatch (file damaged)");
-    /* version 1: 6 sections; versions 2 to 4: 7 (plugins) */
+    /* version 1: 6 sections; versions 2 to 5: 7 (plugins) */
     int n_sec = h.format_version >= 2 ? SEC_COUNT : SEC_COUNT_V1;
     if (h.n_sections != (uint32_t)(n_sec - 1))
         return CORRUPT("%u sections, format version %u has %d", h.n_sections, h.format_version,

@@ -25,7 +25,7 @@ extern "C" {
 /* Version 3 added the segmap layer kind (written only for engines that have one). */
 /* Version 4 added cluster split-K conv configs (own:igemm cfg bit KS_ENG_IGEMM_CLUSTER in ip[13]); written
  * only for engines that use one, so that older libraries refuse them by version. */
-#define KS_ENG_FORMAT_VERSION 4u
+#define KS_ENG_FORMAT_VERSION 5u
 #define KS_ENG_IGEMM_CLUSTER 1024 /* = KS_IGEMM_CLUSTER of src/backends/cuda/kernels.h */
 #define KS_ENG_ALIGN 64u
 #define KS_ENG_MAX_IN 8

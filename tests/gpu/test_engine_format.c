@@ -166,6 +166,46 @@ static void test_cluster_version(ks_context *ctx) {
     ks__eng_desc_free(&t);
 }
 
+/* own:direct:3..8 (window-staged tensor-core conv): float16, groups 1, stride 1 or 2, iw % 8 == 0; an engine
+ * using one (or own:depthwise:4) is written as version 5, which older libraries refuse by version */
+static void test_v5_kernels(ks_context *ctx) {
+    ks_eng_desc t;
+    build_desc_dt(ctx, &t, KS_DTYPE_FLOAT16);
+    t.layers[0].tactic = KS_TACTIC_OWN_DIRECT;
+    for (int a = 3; a <= 8; a++) {
+        t.layers[0].algo = a;
+        KS_T_CHECK_OK(ctx, ks__eng_validate(&t));
+        KS_T_CHECK_EQ_I(written_version(ctx, &t, 0), 5);
+    }
+    t.layers[0].algo = 9;
+    KS_T_CHECK(ks__eng_validate(&t) == KS_CORRUPT_FILE);
+    t.layers[0].algo = 3;
+    t.layers[0].ip[3] = t.layers[0].ip[4] = 3; /* stride 3 */
+    KS_T_CHECK(ks__eng_validate(&t) == KS_CORRUPT_FILE);
+    t.layers[0].ip[3] = t.layers[0].ip[4] = 1;
+    t.layers[0].tactic = KS_TACTIC_OWN_DW; /* the rolling depthwise on a conv that is not depthwise */
+    t.layers[0].algo = 4;
+    KS_T_CHECK(ks__eng_validate(&t) == KS_CORRUPT_FILE);
+    ks__eng_desc_free(&t);
+    build_desc(ctx, &t); /* float32 has no window-staged conv */
+    t.layers[0].tactic = KS_TACTIC_OWN_DIRECT;
+    t.layers[0].algo = 3;
+    KS_T_CHECK(ks__eng_validate(&t) == KS_CORRUPT_FILE);
+    ks__eng_desc_free(&t);
+    /* the rolling depthwise's geometry rule */
+    KS_T_CHECK_EQ_I(ks__eng_dw_roll_ov(16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 320, 320, 1), 8);
+    KS_T_CHECK_EQ_I(ks__eng_dw_roll_ov(16, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 320, 160, 1), 8);
+    KS_T_CHECK_EQ_I(ks__eng_dw_roll_ov(16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 20, 20, 1), 4);  /* ow % 8 != 0 */
+    KS_T_CHECK_EQ_I(ks__eng_dw_roll_ov(16, 16, 16, 5, 5, 1, 1, 1, 1, 2, 2, 64, 64, 1), 4);  /* 5x5 */
+    KS_T_CHECK_EQ_I(ks__eng_dw_roll_ov(16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 64, 64, 0), 4);  /* float32 */
+    KS_T_CHECK_EQ_I(ks__eng_dw_roll_ov(16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 97, 97, 1), 0);  /* ow % 4 */
+    KS_T_CHECK_EQ_I(ks__eng_dw_roll_ov(16, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 41, 21, 1), 0);  /* ow * 2 > iw */
+    KS_T_CHECK_EQ_I(ks__eng_dw_roll_ov(16, 16, 16, 3, 3, 1, 1, 2, 2, 2, 2, 64, 64, 1), 0);  /* dilation */
+    KS_T_CHECK_EQ_I(ks__eng_dw_roll_ov(16, 16, 16, 3, 3, 1, 1, 1, 1, 0, 0, 64, 62, 1), 0);  /* pad 0 */
+    KS_T_CHECK_EQ_I(ks__eng_dw_roll_ov(16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 36, 36, 1), 4);  /* rows not 16-byte */
+    KS_T_CHECK_EQ_I(ks__eng_dw_roll_ov(16, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 36, 16, 1), 0);  /* 16-byte unit, 72 B rows */
+}
+
 int main(void) {
     ks_context *ctx = NULL;
     KS_T_CHECK(ks_context_create(NULL, &ctx) == KS_OK);
@@ -262,6 +302,7 @@ int main(void) {
     }
     test_segmap(ctx);
     test_cluster_version(ctx);
+    test_v5_kernels(ctx);
     /* CRC32C check value */
     KS_T_CHECK_EQ_I(ks__crc32c(0, "123456789", 9), 0xE3069283u);
     free(copy);
