@@ -165,7 +165,7 @@ if [ "$MODE" = win ]; then
     KS_TEST_WIN_ONLY=1 timeout 300 compute-sanitizer --tool memcheck \
         --error-exitcode 9 "$BIN/test_gpu_ops" >"$L/win_memcheck.log" 2>&1
     echo "  memcheck rc=$? $(grep -h 'ERROR SUMMARY' "$L/win_memcheck.log" | tail -1)"
-    [ -n "${WIN_MODELS:-1}" ] && { timeout 200 "$BIN/test_gpu_models" >"$L/win_models.log" 2>&1
+    [ -n "${WIN_MODELS-1}" ] && { timeout 200 "$BIN/test_gpu_models" >"$L/win_models.log" 2>&1
         echo "  test_gpu_models rc=$? $(tail -1 "$L/win_models.log")"; grep -h "FAIL" "$L/win_models.log" | head; }
     echo "== FP16 networks (CUDA graph, no transfers, 200 runs): new kernels off / on"
     for row in "RFB-640|ultraface/version-RFB-640.onnx|input|480x640" "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images|640x640"; do
