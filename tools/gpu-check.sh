@@ -14,7 +14,7 @@
 #  msplan: the concurrency-aware memory plan on / off (FP16 b1 networks);
 #  pdl: programmatic dependent launch on/off A/B (RFB-640, YOLOv5n, YuNet-n FP16 b1; YOLOv5n b32), then two
 #  model tests with it on;
-#  win: the seventh session's kernels (rolling depthwise, window-staged tensor-core conv, tiled segmap): their
+#  win: the seventh session's kernels (rolling depthwise, window-staged tensor-core conv): their
 #  cases (plain, memcheck), the model tests, then RFB-640 / YOLOv5n FP16 b32 and b1 with them off / on;
 #  segmap: the YOLOv5n model test (default, the 64-bit segmap form, memcheck), then YOLOv5n FP16 at batch 1
 #  and 32 with and without the segment-fuse pass)
@@ -155,9 +155,8 @@ if [ "$MODE" = pdl ]; then
 fi
 if [ "$MODE" = win ]; then
     # the seventh session's kernels: rolling-rows depthwise (own:depthwise:4), window-staged tensor-core conv
-    # (own:direct:3..8), tiled segmap. Their op cases (plain and memcheck) and the model tests, then FP16
-    # RFB-640 / YOLOv5n at batch 32 and 1 with all three off (KESTREL_DW_ROLL=off KESTREL_CONV_WIN=off
-    # KESTREL_SEGMAP_TILED=0) and on (default), same binary, no timing cache (each build times its own
+    # (own:direct:3..8). Their op cases (plain and memcheck) and the model tests, then FP16
+    # RFB-640 / YOLOv5n at batch 32 and 1 with both off (KESTREL_DW_ROLL=off KESTREL_CONV_WIN=off) and on (default), same binary, no timing cache (each build times its own
     # candidates); per-layer profile of the default at batch 32
     echo "== op cases and model tests"
     KS_TEST_WIN_ONLY=1 timeout 200 "$BIN/test_gpu_ops" >"$L/win_cases.log" 2>&1
@@ -172,7 +171,7 @@ if [ "$MODE" = win ]; then
         IFS='|' read -r name file in hw <<<"$row"
         for b in 32 1; do for v in off on; do
             log="$L/win_${name}_b${b}_$v.log"; extra=""; [ $b = 32 ] && [ $v = on ] && extra=--dump-profile
-            if [ $v = off ]; then set -- env KESTREL_DW_ROLL=off KESTREL_CONV_WIN=off KESTREL_SEGMAP_TILED=0; else set -- env; fi
+            if [ $v = off ]; then set -- env KESTREL_DW_ROLL=off KESTREL_CONV_WIN=off; else set -- env; fi
             "$@" timeout 150 "$K" bench --onnx "$M/$file" --fp16 --shapes "$in:${b}x3x$hw" --cuda-graph --no-transfers \
                 --iterations 200 --warmup 0.3 $extra >"$log" 2>&1
             printf "  %-8s b%-2s %-3s %s | %s | %s\n" "$name" $b $v "$(grep -h 'GPU compute' "$log" | \

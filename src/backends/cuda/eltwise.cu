@@ -358,29 +358,6 @@ __device__ __forceinline__ float seg_reg(int i, float r0, float r1, float r2, fl
     return i == 4 ? r4 : i == 0 ? r0 : i == 1 ? r1 : i == 2 ? r2 : i == 3 ? r3 : 0.0f;
 }
 
-// The part program of one output element: r4 = the activated input value, (c, bi, ai, h, w) its coordinates.
-template <typename T, bool SMALL>
-__device__ __forceinline__ float seg_prog(const SegP &p, float r4, uint32_t c, uint32_t bi, uint32_t ai, uint32_t h,
-                                          uint32_t w) {
-    float r0 = 0.f, r1 = 0.f, r2 = 0.f, r3 = 0.f;
-    int k = 0;
-    while (k + 1 < p.n_parts && c >= p.end[k]) k++;
-    const uint32_t cc = c - (k ? p.end[k - 1] : 0u);
-    for (int j = 0; j < p.n_const[k]; j++) {
-        const int q = p.first_const[k] + j;
-        const int64_t *st = p.cst[q];
-        int64_t off = SMALL ? (int64_t)(uint32_t)(bi * (uint32_t)st[0] + ai * (uint32_t)st[1] + h * (uint32_t)st[2] +
-                                                  w * (uint32_t)st[3] + cc * (uint32_t)st[4])
-                            : bi * st[0] + ai * st[1] + h * st[2] + w * st[3] + cc * st[4];
-        float v = ks_ld((const T *)p.c[q] + off);
-        if (j == 0) r0 = v; else if (j == 1) r1 = v; else if (j == 2) r2 = v; else r3 = v;
-    }
-    for (int s = p.first_instr[k]; s < p.first_instr[k] + p.n_instr[k]; s++)
-        r4 = binop(p.op[s], seg_reg(p.ra[s], r0, r1, r2, r3, r4), seg_reg(p.rb[s], r0, r1, r2, r3, r4), p.imm[s],
-                   p.imm2[s], p.iact[s]);
-    return r4;
-}
-
 // One thread per output element. SMALL: every index and constant offset fits 31 bits, so the
 // coordinates come from precomputed 32-bit divisions (fastdiv.cuh) instead of 64-bit ones.
 template <typename T, bool SMALL>
@@ -406,37 +383,24 @@ __global__ void __launch_bounds__(256) segmap_k(const __grid_constant__ SegP p, 
     }
     const int64_t src = SMALL ? (int64_t)(((uint32_t)ba * p.C + c) * p.H + h) * p.W + w
                               : ((ba * p.C + c) * p.H + h) * p.W + w;
-    const float r4 = ks_apply_act(p.act, ks_ld((const T *)p.x + src), p.act_a, p.act_b);
-    ks_st((T *)p.y + i, seg_prog<T, SMALL>(p, r4, c, bi, ai, h, w));
-}
-
-// The same map with the transpose through shared memory (the default): one block per (image * anchor,
-// SEG_TP pixels). The block reads the SEG_TP pixels of every channel as runs along the pixel axis
-// (coalesced; the plain kernel above reads 2 bytes per 32-byte sector, C planes apart), applies the
-// activation, and writes the SEG_TP * C outputs, which are contiguous. YOLOv5n's 80x80 head level at
-// batch 32 (104 MB each way) took 0.46 ms with the plain kernel. Shared memory: C * (SEG_TP + 1) floats.
-constexpr int SEG_TP = 64;
-
-template <typename T, bool SMALL>
-__global__ void __launch_bounds__(256) segmap_tiled_k(const __grid_constant__ SegP p, ks_fdiv fC, ks_fdiv fW,
-                                                      ks_fdiv fA) {
-    ks_pdl_wait();
-    extern __shared__ float xs[];  // [C][SEG_TP + 1]
-    const uint32_t HW = p.H * p.W, pix0 = blockIdx.x * SEG_TP;
-    const uint32_t ba = blockIdx.y, bi = ks_fdiv_q(fA, ba), ai = ba - bi * p.A;
-    const uint32_t np = min((uint32_t)SEG_TP, HW - pix0);
-    const T *x = (const T *)p.x + (size_t)ba * p.C * HW + pix0;
-    for (uint32_t j = threadIdx.x; j < p.C * SEG_TP; j += 256) {
-        const uint32_t c = j / SEG_TP, px = j % SEG_TP;
-        if (px < np) xs[c * (SEG_TP + 1) + px] = ks_apply_act(p.act, ks_ld(x + (size_t)c * HW + px), p.act_a, p.act_b);
+    float r4 = ks_apply_act(p.act, ks_ld((const T *)p.x + src), p.act_a, p.act_b);
+    float r0 = 0.f, r1 = 0.f, r2 = 0.f, r3 = 0.f;
+    int k = 0;
+    while (k + 1 < p.n_parts && c >= p.end[k]) k++;
+    const uint32_t cc = c - (k ? p.end[k - 1] : 0u);
+    for (int j = 0; j < p.n_const[k]; j++) {
+        const int q = p.first_const[k] + j;
+        const int64_t *st = p.cst[q];
+        int64_t off = SMALL ? (int64_t)(uint32_t)(bi * (uint32_t)st[0] + ai * (uint32_t)st[1] + h * (uint32_t)st[2] +
+                                                  w * (uint32_t)st[3] + cc * (uint32_t)st[4])
+                            : bi * st[0] + ai * st[1] + h * st[2] + w * st[3] + cc * st[4];
+        float v = ks_ld((const T *)p.c[q] + off);
+        if (j == 0) r0 = v; else if (j == 1) r1 = v; else if (j == 2) r2 = v; else r3 = v;
     }
-    __syncthreads();
-    T *y = (T *)p.y + ((size_t)ba * HW + pix0) * p.C;
-    for (uint32_t j = threadIdx.x; j < np * p.C; j += 256) {
-        const uint32_t px = ks_fdiv_q(fC, j), c = j - px * p.C, pix = pix0 + px;
-        const uint32_t h = ks_fdiv_q(fW, pix), w = pix - h * p.W;
-        ks_st(y + j, seg_prog<T, SMALL>(p, xs[c * (SEG_TP + 1) + px], c, bi, ai, h, w));
-    }
+    for (int s = p.first_instr[k]; s < p.first_instr[k] + p.n_instr[k]; s++)
+        r4 = binop(p.op[s], seg_reg(p.ra[s], r0, r1, r2, r3, r4), seg_reg(p.rb[s], r0, r1, r2, r3, r4), p.imm[s],
+                   p.imm2[s], p.iact[s]);
+    ks_st((T *)p.y + i, r4);
 }
 } // namespace
 
@@ -462,16 +426,6 @@ extern "C" int ks__cu_eltwise(const ks_ew_args *a, int64_t numel, int half, void
     if (half) ks_launch(eltwise_k<__half>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
     else ks_launch(eltwise_k<float>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
     KS_CU_RET();
-}
-
-/* KESTREL_SEGMAP_TILED=0: the plain one-thread-per-output segmap kernel (same-binary A/B) */
-static int getenv_tiled(void) {
-    static int state = -1; /* benign race, as for ks__cu_fast_off */
-    if (state < 0) {
-        const char *e = getenv("KESTREL_SEGMAP_TILED");
-        state = !(e && *e == '0');
-    }
-    return state;
 }
 
 extern "C" int ks__cu_segmap(const ks_segmap_args *a, int half, void *stream) {
@@ -506,14 +460,6 @@ extern "C" int ks__cu_segmap(const ks_segmap_args *a, int half, void *stream) {
     }
     ks_fdiv fC = ks_fdiv_make((uint32_t)a->C), fW = ks_fdiv_make((uint32_t)a->W), fH = ks_fdiv_make((uint32_t)a->H),
             fA = ks_fdiv_make((uint32_t)a->A);
-    const int64_t hw = a->H * a->W;
-    const size_t sm = (size_t)a->C * (SEG_TP + 1) * sizeof(float);
-    if (small && sm <= 48 * 1024 && a->B * a->A <= 65535 && getenv_tiled()) {
-        dim3 g((unsigned)((hw + SEG_TP - 1) / SEG_TP), (unsigned)(a->B * a->A));
-        if (half) ks_launch_smem(segmap_tiled_k<__half, true>, g, dim3(256), sm, s, p, fC, fW, fA);
-        else ks_launch_smem(segmap_tiled_k<float, true>, g, dim3(256), sm, s, p, fC, fW, fA);
-        KS_CU_RET();
-    }
     dim3 g(ks_blocks(numel, 256)), blk(256);
     if (half && small) ks_launch(segmap_k<__half, true>, g, blk, s, p, fC, fW, fH, fA, numel);
     else if (half) ks_launch(segmap_k<__half, false>, g, blk, s, p, fC, fW, fH, fA, numel);
