@@ -626,8 +626,13 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                     cand_t[nc] = KS_TACTIC_OWN_DIRECT;
                     cand_a[nc++] = 1;
                 }
-                /* window-staged tensor-core direct conv (float16; KESTREL_CONV_WIN=off leaves it out) */
-                for (int c = 0; half && !knob_off("KESTREL_CONV_WIN") && c < KS_DIRECT_WIN_N; c++)
+                /* window-staged tensor-core direct conv (float16; KESTREL_CONV_WIN=off leaves it out), for maps of
+                 * 64x64 pixels and more: with it a candidate on YOLOv5n's 40x40 and 20x20 3x3 convs at batch 32,
+                 * the builds picked tactics for those layers that ran 2x slower in the network than the ones
+                 * picked without it (bench/RESULTS.md, seventh session); where it wins (RFB-640's 60x80 branch
+                 * convs, YOLOv5n's 160x160 ones) the maps are larger */
+                const int win_map = (int64_t)ga.oh * ga.ow >= 4096;
+                for (int c = 0; half && win_map && !knob_off("KESTREL_CONV_WIN") && c < KS_DIRECT_WIN_N; c++)
                     if (ks__cu_conv_win_fits(&ga, c)) {
                         cand_t[nc] = KS_TACTIC_OWN_DIRECT;
                         cand_a[nc++] = KS_DIRECT_WIN_FIRST + c;
