@@ -804,6 +804,9 @@ static void stream_cases(void) {
      * 16, 128 -> 128, every epilogue, dw stride 2 and 5x5 */
     needle_fp16_only = 1;
     stream_conv_case("own:pointwise:1", 1, 16, 32, 37, 53, 1, 1, 0, "Relu", 1, 0);
+    /* many 256-pixel tiles per persistent block: the three-buffer rotation (c <= 32) and the two-buffer one */
+    stream_conv_case("own:pointwise:1", 32, 16, 32, 120, 160, 1, 1, 0, "Relu", 1, 0);
+    stream_conv_case("own:pointwise:1", 32, 64, 64, 48, 64, 1, 1, 0, "SiLU", 0, 0);
     stream_conv_case("own:pointwise:1", 32, 16, 32, 24, 40, 1, 1, 0, "Relu", 1, 0);
     stream_conv_case("own:pointwise:1", 32, 32, 32, 12, 20, 1, 1, 0, "SiLU", 0, 0);
     stream_conv_case("own:pointwise:1", 32, 32, 64, 10, 16, 1, 1, 0, "HardSwish", 1, 0);
