@@ -16,8 +16,6 @@
 #  model tests with it on;
 #  win: the seventh session's kernels (rolling depthwise, window-staged tensor-core conv): their
 #  cases (plain, memcheck), the model tests, then RFB-640 / YOLOv5n FP16 b32 and b1 with them off / on;
-#  pw: own:pointwise:1 with three tile buffers vs two (KESTREL_PW_STAGES=2): cases, memcheck, model tests,
-#  FP16 b32 A/B and the RFB-640 end to end;
 #  segmap: the YOLOv5n model test (default, the 64-bit segmap form, memcheck), then YOLOv5n FP16 at batch 1
 #  and 32 with and without the segment-fuse pass)
 # Uses carried binaries in .gpu-data/bin (built on the dev machine with
@@ -152,27 +150,6 @@ if [ "$MODE" = pdl ]; then
         "YOLOv5n-b32|yolov5/yolov5n_fp16_dynamic.onnx|images:32x3x640x640"
     KESTREL_PDL=1 timeout 150 "$BIN/test_gpu_models" yolov5 >"$L/pdl_m.log" 2>&1; echo "  PDL=1 gpu_models yolov5 rc=$? $(tail -1 "$L/pdl_m.log")"
     KESTREL_PDL=1 timeout 150 "$BIN/test_gpu_models" RFB-640 >"$L/pdl_m2.log" 2>&1; echo "  PDL=1 gpu_models RFB-640 rc=$? $(tail -1 "$L/pdl_m2.log")"
-    tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
-    exit 0
-fi
-if [ "$MODE" = pw ]; then
-    # own:pointwise:1 with three tile buffers (default) against two (KESTREL_PW_STAGES=2): the batch-throughput conv
-    # cases (plain, memcheck), the RFB-640 / YOLOv5n model tests, then FP16 b32 A/B with one timing cache per row
-    # (both settings run the same tactics), then the RFB-640 FP16 detector end to end
-    echo "== cases and model tests"
-    KS_TEST_STREAM_ONLY=1 timeout 200 "$BIN/test_gpu_ops" >"$L/pw_cases.log" 2>&1; echo "  cases rc=$? $(tail -1 "$L/pw_cases.log")"
-    KS_TEST_STREAM_ONLY=1 timeout 300 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_gpu_ops" \
-        >"$L/pw_memcheck.log" 2>&1; echo "  memcheck rc=$? $(grep -h 'ERROR SUMMARY' "$L/pw_memcheck.log" | tail -1)"
-    for m in RFB-640 yolov5; do timeout 150 "$BIN/test_gpu_models" $m >"$L/pw_models_$m.log" 2>&1
-        echo "  test_gpu_models $m rc=$? $(tail -1 "$L/pw_models_$m.log")"; done
-    echo "== FP16 b32: KESTREL_PW_STAGES=2 / default"
-    ab_bench KESTREL_PW_STAGES "2 3" pw "RFB-640|ultraface/version-RFB-640.onnx|input:32x3x480x640" \
-        "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:32x3x640x640"
-    if [ -x "$BIN/vision_bench" ]; then
-        echo "== RFB-640 FP16 end to end (1080p device frame -> boxes)"
-        timeout 150 "$BIN/vision_bench" --fp16 --no-jpeg --iters 100 --models "$M" --images "$KESTREL_IMAGES" \
-            ultraface-rfb640 >"$L/pw_vbench.log" 2>&1; echo "  rc=$?"; grep -v "^#" "$L/pw_vbench.log" | tail -4
-    fi
     tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
     exit 0
 fi

@@ -42,7 +42,6 @@ struct TcP {
     int kh, kw, sh, sw, pt, pl, dh, dw;
     /* derived on the host */
     int cp;              /* c rounded up to 16 */
-    int nst;             /* pointwise: X tile buffers (2, or 3 where they fit in 64 KB: two tiles in flight) */
     int mtg;             /* 16-row output-channel tiles, rounded up to the group size MG */
     int tiles_per_img;   /* pointwise: 256-pixel tiles per image */
     int n_tiles;
@@ -190,43 +189,39 @@ __global__ void __launch_bounds__(TC_THREADS, MG >= 4 ? 2 : 3) pw_tc_k(TcP p) {
     extern __shared__ float4 smem4[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     __half *Ws = (__half *)smem4;
-    // p.nst X tile buffers: tiles t + G .. t + (nst - 1) G are in flight while tile t is multiplied
     __half *X0 = Ws + p.mtg * 16 * (p.cp + 8);
-    float *stg = (float *)(X0 + p.nst * p.cp * TC_XS) + warp * TC_STG;
+    __half *X1 = X0 + p.cp * TC_XS;
+    float *stg = (float *)(X1 + p.cp * TC_XS) + warp * TC_STG;
     fill_w(p, Ws, tid);
-    for (int q = 0; q < p.nst; q++)
-        for (int e = tid; e < (p.cp - p.c) * TC_XS; e += TC_THREADS)
-            X0[(q * p.cp + p.c) * TC_XS + e] = __float2half_rn(0.f);
+    for (int e = tid; e < (p.cp - p.c) * TC_XS; e += TC_THREADS) {
+        X0[p.c * TC_XS + e] = __float2half_rn(0.f);
+        X1[p.c * TC_XS + e] = __float2half_rn(0.f);
+    }
     const int hw = p.oh * p.ow;
     const bool vin = (hw & 7) == 0 && ((uintptr_t)p.x & 15) == 0;
     const bool vout = (hw & 7) == 0 && ((uintptr_t)p.y & 15) == 0 && ((uintptr_t)p.res & 15) == 0;
     int tile = blockIdx.x;
-    for (int q = 0; q + 1 < p.nst; q++) { // one commit group per tile, empty past the end
-        const int t = tile + q * (int)gridDim.x;
-        if (t < p.n_tiles) pw_load(p, X0 + q * p.cp * TC_XS, t, vin, tid, hw);
-        cp_async_commit();
-    }
+    if (tile < p.n_tiles) pw_load(p, X0, tile, vin, tid, hw);
+    cp_async_commit();
     int buf = 0;
     for (; tile < p.n_tiles; tile += gridDim.x) {
-        const int next = tile + (p.nst - 1) * (int)gridDim.x;
-        const __half *cur = X0 + buf * p.cp * TC_XS;
-        const int nbuf = buf == 0 ? p.nst - 1 : buf - 1; // the buffer tile - G used, free after the last barrier
-        if (next < p.n_tiles) pw_load(p, X0 + nbuf * p.cp * TC_XS, next, vin, tid, hw);
+        const int next = tile + gridDim.x;
+        const __half *cur = buf ? X1 : X0;
+        if (next < p.n_tiles) pw_load(p, buf ? X0 : X1, next, vin, tid, hw);
         cp_async_commit();
-        if (p.nst == 3) cp_async_wait<2>();
-        else cp_async_wait<1>();
+        cp_async_wait<1>();
         __syncthreads();
         const int b = tile / p.tiles_per_img, p0 = (tile - b * p.tiles_per_img) * TC_P;
         const int pb = p0 + warp * 32, nv = min(32, hw - pb);
         if (nv > 0) tc_tile<MG>(p, cur, Ws, stg, b, pb, nv, vout, warp, lane);
         __syncthreads();
-        buf = buf + 1 == p.nst ? 0 : buf + 1;
+        buf ^= 1;
     }
     cp_async_wait<0>();
 }
 
 size_t pw_smem(const TcP &p) {
-    return (size_t)p.mtg * 16 * (p.cp + 8) * 2 + (size_t)p.nst * p.cp * TC_XS * 2 + (size_t)8 * TC_STG * 4;
+    return (size_t)p.mtg * 16 * (p.cp + 8) * 2 + (size_t)2 * p.cp * TC_XS * 2 + (size_t)8 * TC_STG * 4;
 }
 
 // ------------------------------------------------------------------ dw + 1x1
@@ -357,15 +352,6 @@ int smem_attr(K kern, int &done) {
 
 template <int MG>
 int launch_pw(TcP &p, cudaStream_t s) {
-    // three tile buffers (two loads in flight per block) where they fit in 64 KB (c <= 32), else two
-    // (KESTREL_PW_STAGES=2: always two, same-binary A/B)
-    static int two = -1; /* benign race, as for ks__cu_fast_off */
-    if (two < 0) {
-        const char *e = getenv("KESTREL_PW_STAGES");
-        two = e && *e == '2';
-    }
-    p.nst = 3;
-    if (two || pw_smem(p) > 64 * 1024) p.nst = 2;
     size_t sm = pw_smem(p);
     static int attr = 0;
     if (sm > TC_SMEM_MAX) return (int)cudaErrorInvalidValue;

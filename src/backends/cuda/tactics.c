@@ -631,7 +631,7 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
                  * the builds picked tactics for those layers that ran 2x slower in the network than the ones
                  * picked without it (bench/RESULTS.md, seventh session); where it wins (RFB-640's 60x80 branch
                  * convs, YOLOv5n's 160x160 ones) the maps are larger */
-                const int win_map = (int64_t)ga.oh * ga.ow >= 4096;
+                const int win_map = (int64_t)ga.oh * ga.ow >= 4096 || force_t == KS_TACTIC_OWN_DIRECT; /* tests: any map */
                 for (int c = 0; half && win_map && !knob_off("KESTREL_CONV_WIN") && c < KS_DIRECT_WIN_N; c++)
                     if (ks__cu_conv_win_fits(&ga, c)) {
                         cand_t[nc] = KS_TACTIC_OWN_DIRECT;
