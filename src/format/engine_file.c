@@ -678,12 +678,11 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
             (l->tactic == KS_TACTIC_OWN_DIRECT && l->algo == 2 &&
              (l->dtype != KS_DTYPE_FLOAT16 || ip[0] != 1 || x->dims[1] > 4 || y->dims[1] > 64 || ip[1] > 7 ||
               ip[2] > 7 || ip[1] < 1 || ip[2] < 1 || ip[3] > 4 || ip[4] > 4 || ip[9] != 1 || ip[10] != 1)) ||
-            /* own:direct:3..8 (window-staged tensor-core conv, ks__cu_conv_win_fits): FP16, groups 1, stride 1
-             * or 2 on both axes, kernel <= 7x7, iw a multiple of 8 (the shared-memory size is checked again
-             * at launch) */
+            /* own:direct:3..8 (window-staged tensor-core conv): its geometry rule (the shared-memory size is
+             * checked again at launch) */
             (l->tactic == KS_TACTIC_OWN_DIRECT && l->algo >= 3 &&
-             (l->dtype != KS_DTYPE_FLOAT16 || ip[0] != 1 || ip[3] != ip[4] || ip[3] < 1 || ip[3] > 2 || ip[1] > 7 ||
-              ip[2] > 7 || ip[1] < 1 || ip[2] < 1 || ip[9] < 1 || ip[10] < 1 || x->dims[3] % 8)) ||
+             !ks__eng_conv_win_ok(ip[0], ip[1], ip[2], ip[3], ip[4], ip[9], ip[10], x->dims[3],
+                                  l->dtype == KS_DTYPE_FLOAT16)) ||
             /* own:pointwise (1x1): groups 1, stride 1, no padding; algo 0 (streaming) c and k <= 64,
              * algo 1 (tensor cores) fp16, c and k <= 128 */
             (l->tactic == KS_TACTIC_OWN_PW &&
@@ -932,6 +931,12 @@ int ks__eng_igemm_cfg_ok(int64_t cfg, int half) {
     if (split == 1 || (!half && ((tile >= 3 && tile <= 6) || tile >= 10)))
         return 0;
     return !cluster || ((tile == 10 || tile == 13) && (split == 2 || split == 4 || split == 8));
+}
+
+int ks__eng_conv_win_ok(int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
+                        int64_t iw, int half) {
+    return half && groups == 1 && sh == sw && (sh == 1 || sh == 2) && kh >= 1 && kh <= 7 && kw >= 1 && kw <= 7 &&
+           dh >= 1 && dw >= 1 && iw % 8 == 0;
 }
 
 int ks__eng_dw_roll_ov(int64_t c, int64_t k, int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw,

@@ -247,6 +247,11 @@ int ks__eng_igemm_cfg_ok(int64_t cfg, int half);
  * load unit. 8 in float16 for 3x3 kernels where ow and the rows allow it, else 4. */
 int ks__eng_dw_roll_ov(int64_t c, int64_t k, int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                        int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t iw, int64_t ow, int half);
+/* The geometry rule of the window-staged tensor-core conv (own:direct:3..8, conv_win.cu): float16, groups 1,
+ * stride 1 or 2 on both axes, kernel 1..7, dilation >= 1, iw a multiple of 8 (16-byte input rows). The kernel
+ * checks its shared memory and 32-bit indices at launch besides. */
+int ks__eng_conv_win_ok(int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
+                        int64_t iw, int half);
 /* Root tensor of a view chain and the byte offset into it. */
 int ks__eng_root(const ks_eng_desc *d, int t, int64_t *offset);
 

@@ -693,10 +693,10 @@ static int dw_strip(const ConvP &p, cudaStream_t s) {
 }
 
 extern "C" int ks__cu_conv_dw(const ks_conv_args *a, int half, int cfg, void *stream) {
-    ConvP p = conv_p(a);
-    cudaStream_t s = (cudaStream_t)stream;
     if (cfg == 4)
         return ks__cu_conv_dw_roll(a, half, stream);
+    ConvP p = conv_p(a);
+    cudaStream_t s = (cudaStream_t)stream;
     if (cfg == 3) {
         if (!ks__cu_conv_dw_strip_fits(a)) return (int)cudaErrorInvalidValue;
         return half ? dw_strip<__half>(p, s) : dw_strip<float>(p, s);

@@ -340,22 +340,13 @@ void dw_derive(TcP &p) {
 
 constexpr size_t TC_SMEM_MAX = 200 * 1024;
 
-// once per kernel: allow up to TC_SMEM_MAX of dynamic shared memory (not again during graph capture)
-template <typename K>
-int smem_attr(K kern, int &done) {
-    if (done) return 0;
-    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)TC_SMEM_MAX);
-    if (e != cudaSuccess) return (int)e;
-    done = 1;
-    return 0;
-}
 
 template <int MG>
 int launch_pw(TcP &p, cudaStream_t s) {
     size_t sm = pw_smem(p);
     static int attr = 0;
     if (sm > TC_SMEM_MAX) return (int)cudaErrorInvalidValue;
-    if (int rc = smem_attr(pw_tc_k<MG>, attr)) return rc;
+    if (int rc = smem_attr(pw_tc_k<MG>, TC_SMEM_MAX, attr)) return rc;
     int dev = 0, n_sm = 0, per = 0;
     if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev) ||
         cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, pw_tc_k<MG>, TC_THREADS, sm) != cudaSuccess)
@@ -370,7 +361,7 @@ template <int MG, int KS>
 int launch_dwpw2(const TcP &p, const DwLayout &L, cudaStream_t s) {
     static int attr = 0;
     if (L.total > TC_SMEM_MAX) return (int)cudaErrorInvalidValue;
-    if (int rc = smem_attr(dwpw_tc_k<MG, KS>, attr)) return rc;
+    if (int rc = smem_attr(dwpw_tc_k<MG, KS>, TC_SMEM_MAX, attr)) return rc;
     int tiles_y = (p.oh + DW_TH - 1) / DW_TH;
     dim3 grid((unsigned)(p.tiles_x * tiles_y), (unsigned)p.n);
     return ks_launch_smem(dwpw_tc_k<MG, KS>, grid, dim3(TC_THREADS), L.total, s, p, L);

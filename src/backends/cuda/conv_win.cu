@@ -23,6 +23,7 @@
 #include "backends/cuda/conv_p.cuh"
 #include "backends/cuda/conv_win.h"
 #include "backends/cuda/mma.cuh"
+#include "format/engine_format.h"
 
 using namespace ksconv;
 
@@ -181,9 +182,10 @@ __global__ void __launch_bounds__(WIN_THREADS) conv_win_k(ConvP p, WinGeom G, in
 
 constexpr int WIN_MAX_SMEM = 96 * 1024;
 
+// the geometry rule the engine-file loader checks too, then the configuration, the 32-bit indices and the
+// shared memory (float16 only: the tactic timing offers it to float16 layers only)
 bool win_ok(const ks_conv_args *a, WinGeom *gout, int cfg) {
-    if (cfg < 0 || cfg > 5 || a->groups != 1 || a->sh != a->sw || (a->sh != 1 && a->sh != 2) || a->kh > 7 ||
-        a->kw > 7 || a->kh < 1 || a->kw < 1 || a->dh < 1 || a->dw < 1 || a->iw % 8 ||
+    if (cfg < 0 || cfg > 5 || !ks__eng_conv_win_ok(a->groups, a->kh, a->kw, a->sh, a->sw, a->dh, a->dw, a->iw, 1) ||
         (int64_t)a->n * a->c * a->ih * a->iw >= ((int64_t)1 << 31) ||
         (int64_t)a->n * a->k * a->oh * a->ow >= ((int64_t)1 << 31))
         return false;
@@ -201,12 +203,9 @@ int win_launch(const ConvP &p, const WinGeom &G, cudaStream_t s) {
     constexpr int TH = WIN_PIX / TW;
     const int tiles_x = (p.ow + TW - 1) / TW, tiles_y = (p.oh + TH - 1) / TH;
     const size_t smem = 2 * (size_t)G.stage;
-    if (smem > 48 * 1024) {
-        cudaError_t e = cudaFuncSetAttribute(conv_win_k<WM, TW, S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             WIN_MAX_SMEM);
-        if (e != cudaSuccess)
-            return (int)e;
-    }
+    static int attr = 0;
+    if (smem > 48 * 1024)
+        if (int rc = smem_attr(conv_win_k<WM, TW, S>, WIN_MAX_SMEM, attr)) return rc;
     const int64_t tiles = (int64_t)p.n * tiles_x * tiles_y;
     if (tiles > INT32_MAX)
         return (int)cudaErrorInvalidValue;

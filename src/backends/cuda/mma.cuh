@@ -1,5 +1,6 @@
 // Tensor-core building blocks shared by the mma.sync kernels (conv_tc.cu, conv_mma.cu): shared-memory
-// addresses, ldmatrix, mma.sync m16n8k16 (FP16 in, FP32 accumulate), cp.async, half2 packing.
+// addresses, ldmatrix, mma.sync m16n8k16 (FP16 in, FP32 accumulate), cp.async, half2 packing, the dynamic
+// shared-memory opt-in.
 #pragma once
 #include "backends/cuda/common.cuh"
 
@@ -49,6 +50,17 @@ __device__ __forceinline__ void unpack2(unsigned u, float &a, float &b) {
     float2 f = __half22float2(h);
     a = f.x;
     b = f.y;
+}
+
+// once per kernel: allow up to max_bytes of dynamic shared memory (not again on later launches, nor during a
+// graph capture); done is the caller's static flag for that kernel
+template <typename K>
+int smem_attr(K kern, size_t max_bytes, int &done) {
+    if (done) return 0;
+    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)max_bytes);
+    if (e != cudaSuccess) return (int)e;
+    done = 1;
+    return 0;
 }
 
 } // namespace
