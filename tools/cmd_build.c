@@ -31,6 +31,8 @@ void ks_cli_build_opts_init(ks_cli_build_opts *o) {
 void ks_cli_build_opts_help(void) {
     printf("  --fp16                 float16 activations/weights, float32 accumulation\n"
            "  --tf32                 float32 storage, TF32 tensor cores allowed in convs/GEMMs\n"
+           "  --io-fp16              with --fp16: float32 inputs bound as float16, outputs as their\n"
+           "                         last layer writes them (no I/O casts inside the engine)\n"
            "  --shapes n:1x3x480x640[,n2:...]  input shapes (dynamic dims, or to override)\n"
            "  --batch N              batch size (leading dim of every input)\n"
            "  --timing-cache F       read/write the tactic timing cache F\n"
@@ -59,6 +61,7 @@ int ks_cli_build_opt(ks_cli_build_opts *o, int argc, char **argv, int *i) {
 #define VAL() (*i + 1 < argc ? argv[++*i] : NULL)
     if (!strcmp(a, "--fp16")) { o->cfg.precision = KS_PRECISION_FP16; return 1; }
     if (!strcmp(a, "--tf32")) { o->cfg.precision = KS_PRECISION_TF32; return 1; }
+    if (!strcmp(a, "--io-fp16")) { o->cfg.keep_io_dtypes = 0; return 1; }
     if (!strcmp(a, "--verbose")) { o->cfg.verbose = 1; return 1; }
     if (!strcmp(a, "--no-tactics")) { o->cfg.tactic_timing = 0; return 1; }
     if (!strcmp(a, "--timing-cache")) { const char *v = VAL(); if (!v) return -1; o->cfg.timing_cache_path = v; return 1; }

@@ -16,6 +16,9 @@
 #  model tests with it on;
 #  win: the seventh session's kernels (rolling depthwise, window-staged tensor-core conv): their
 #  cases (plain, memcheck), the model tests, then RFB-640 / YOLOv5n FP16 b32 and b1 with them off / on;
+#  ncu: Nsight Compute on chosen kernels of one network (NCU_MODEL, NCU_SHAPE, NCU_KERNEL; see the mode);
+#  io16: FP16 I/O bindings (--io-fp16): FP16 networks with and without it, the RFB-640 detector end to end
+#  with FP32 / FP16 input (IO_VB_ALL=1: every family);
 #  segmap: the YOLOv5n model test (default, the 64-bit segmap form, memcheck), then YOLOv5n FP16 at batch 1
 #  and 32 with and without the segment-fuse pass)
 # Uses carried binaries in .gpu-data/bin (built on the dev machine with
@@ -180,6 +183,53 @@ if [ "$MODE" = win ]; then
         done; done
     done
     grep -h "by tactic" "$L"/win_*_b32_on.log
+    tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
+    exit 0
+fi
+if [ "$MODE" = ncu ]; then
+    # Nsight Compute on chosen kernels of one network run: NCU_MODEL (under models), NCU_SHAPE (IN:NxCxHxW),
+    # NCU_KERNEL (regex of kernel names), NCU_SKIP / NCU_COUNT (launches of those kernels skipped / profiled),
+    # NCU_ARGS (extra bench flags, default --fp16). A first bench run writes the timing cache and a
+    # --dump-profile; the profiled run reuses the cache, so the build times nothing and the launches
+    # counted are the network's (eager, one iteration, no warm-up)
+    NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
+    [ -z "$NCU" ] && { echo "no ncu"; exit 1; }
+    A="--onnx $M/$NCU_MODEL ${NCU_ARGS:---fp16} --shapes $NCU_SHAPE --no-transfers --timing-cache $L/tc_ncu.txt"
+    timeout 200 "$K" bench $A --cuda-graph --iterations 100 --warmup 0.2 --dump-profile >"$L/ncu_profile.log" 2>&1
+    echo "  bench rc=$? $(grep -h 'GPU compute' "$L/ncu_profile.log")"
+    timeout 300 "$NCU" --kernel-name "regex:$NCU_KERNEL" --launch-skip "${NCU_SKIP:-0}" --launch-count "${NCU_COUNT:-3}" \
+        --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy \
+        --section LaunchStats --section SchedulerStats ${NCU_EXTRA:-} \
+        "$K" bench $A --iterations 1 --warmup 0 >"$L/ncu.log" 2>&1
+    echo "  ncu rc=$?"; grep -v "^==PROF==\|^ *$" "$L/ncu.log" | grep -v "^  *-\+" | head -${NCU_LINES:-200}
+    tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
+    exit 0
+fi
+if [ "$MODE" = io16 ]; then
+    # FP16 I/O bindings (keep_io_dtypes 0, --io-fp16): FP16 networks with the declared float32 input (a cast
+    # layer inside the engine) and with --io-fp16, same binary, one timing cache per row (IO_ROWS: name|model|
+    # input|HxW rows); then the RFB-640 detector end to end in FP16 with KESTREL_DET_FP16_INPUT=0 (the old
+    # float32 input) and default (FP16 written by the preprocessing kernel); IO_VB_ALL=1: every family too
+    echo "== FP16 networks (CUDA graph, no transfers, 300 runs): declared I/O / --io-fp16"
+    for row in ${IO_ROWS:-"RFB-640|ultraface/version-RFB-640.onnx|input|480x640"}; do
+        IFS='|' read -r name file in hw <<<"$row"
+        for b in 32 1; do for round in 1 2; do for v in f32io f16io; do
+            [ $b = 32 ] && [ $round = 2 ] && continue
+            log="$L/io_${name}_b${b}_${v}_$round.log"; extra=""; [ $v = f16io ] && extra=--io-fp16
+            timeout 150 "$K" bench --onnx "$M/$file" --fp16 $extra --shapes "$in:${b}x3x$hw" --cuda-graph --no-transfers \
+                --iterations 300 --warmup 0.3 --timing-cache "$L/tc_io_${name}_$b.txt" >"$log" 2>&1
+            printf "  %-10s b%-2s %s %s | %s\n" "$name" $b $v "$(grep -h 'GPU compute' "$log" | \
+                awk '{print "median", $8, "min", $4, "p99", $14}')" "$(grep -h 'throughput' "$log" | awk '{print $5, "img/s"}')"
+        done; done; done
+    done
+    echo "== RFB-640 detector end to end, FP16 (1080p device frame -> boxes): FP32 input / FP16 input"
+    for v in 0 1; do
+        KESTREL_DET_FP16_INPUT=$v timeout 200 "$BIN/vision_bench" --fp16 --no-jpeg --iters 100 --models "$M" \
+            --images "$KESTREL_IMAGES" ultraface-rfb640 >"$L/io_e2e_$v.log" 2>&1
+        echo "  KESTREL_DET_FP16_INPUT=$v rc=$?"; grep -v "^#" "$L/io_e2e_$v.log" | tail -4
+    done
+    [ -n "${IO_VB_ALL:-}" ] && VISION_BENCH_PRECISIONS=fp16 timeout 300 bash tools/vision-bench.sh "$BIN" --iters 100 --no-jpeg \
+        | tee "$L/io_vision_bench.txt" | grep -v "^#"
     tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
     exit 0
 fi

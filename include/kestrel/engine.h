@@ -115,7 +115,12 @@ typedef struct ks_build_config {
     int max_batch;                   /* 0 = take the batch from the shapes (or 1 if dynamic) */
     int tactic_timing;               /* 1 (default) = time candidate kernels per layer */
     int verbose;                     /* 1 = log a pass report (TensorRT-like) at INFO */
-    int keep_io_dtypes;              /* 1 (default) = I/O keep the model's declared dtypes */
+    /* 1 (default) = I/O keep the model's declared dtypes (an FP16 build casts a float32
+     * input to FP16 inside the engine and its outputs back to float32). 0 = float32 inputs of
+     * an FP16 build are bound as float16 (the caller writes FP16; no input cast) and every
+     * output is bound in the dtype its last layer writes (FP16, or FP32 for layers kept in
+     * FP32). ks_engine_binding_info reports the bound dtypes. */
+    int keep_io_dtypes;
 } ks_build_config;
 
 KS_API void ks_build_config_init(ks_build_config *cfg);

@@ -240,6 +240,11 @@ static ks_status gpu_init(ks_detector *d) {
     if (nd != 4 || dims[1] != 3 || dims[2] != d->in_h || dims[3] != d->in_w || dims[0] < 1)
         return ks__error(ctx, KS_UNSUPPORTED_SHAPE, "%s: engine input is not %s x 3 x %d x %d", d->path, "N",
                          (int)d->in_h, (int)d->in_w);
+    if (dt == KS_DTYPE_FLOAT16 && d->in_dtype == KS_DTYPE_FLOAT32) {
+        /* an FP16 engine with FP16 I/O (keep_io_dtypes 0): preprocessing writes FP16 */
+        d->in_dtype = dt;
+        d->pre.dtype = dt;
+    }
     if (dt != d->in_dtype)
         return ks__error(ctx, KS_UNSUPPORTED_DTYPE, "%s: engine input dtype %s, expected %s", d->path,
                          ks_dtype_name(dt), ks_dtype_name(d->in_dtype));
@@ -318,6 +323,11 @@ static ks_status build_at(ks_detector *d, int want, int pp, int dyn_batch) {
     ks_build_config cfg;
     ks_build_config_init(&cfg);
     cfg.precision = d->opt.fp16 ? KS_PRECISION_FP16 : KS_PRECISION_FP32;
+    /* With decode + NMS inside, the outputs are the plugins' (float32 / int32) whatever the
+       build precision, and the preprocessing kernel writes the FP16 input itself: no cast
+       layer in front of the network. */
+    const char *kn = getenv("KESTREL_DET_FP16_INPUT"); /* "0": the declared input dtype (A/B) */
+    cfg.keep_io_dtypes = !(d->opt.fp16 && pp) || (kn && !strcmp(kn, "0"));
     ks_layer_precision split_fp32 = {KS_PP_SPLIT_NODE, KS_PRECISION_FP32};
     cfg.layer_precisions = &split_fp32;
     cfg.n_layer_precisions = 1;

@@ -63,6 +63,8 @@ typedef struct gt_opts {
     uint32_t disable_passes;
     const char *label;
     const float *input0;        /* optional: values of input 0 (float32, its numel), else random */
+    int io_fp16;                /* build with keep_io_dtypes 0: FP16 bindings (the CPU reference
+                                   gets the same FP16-rounded inputs in its declared dtype) */
 } gt_opts;
 
 /* ||a - b|| / ||b|| (L2); NaN anywhere -> inf. */
@@ -101,6 +103,7 @@ static inline double gt_compare(ks_context *ctx, const char *path, const void *b
     cfg.input_shapes = o->shapes;
     cfg.n_input_shapes = o->n_shapes;
     cfg.disable_passes = o->disable_passes;
+    cfg.keep_io_dtypes = !o->io_fp16;
     if (getenv("KS_TEST_NO_TACTICS")) /* diagnostics: own default kernels only */
         cfg.tactic_timing = 0;
     ks_engine *e = NULL;
@@ -108,9 +111,10 @@ static inline double gt_compare(ks_context *ctx, const char *path, const void *b
     KS_T_CHECK_MSG(st == KS_OK, "%s: build: %s: %s", o->label, ks_status_name(st), ks_context_last_error(ctx));
     double worst = -1;
     int ni = ks_model_num_inputs(mc), no = ks_model_num_outputs(mc);
-    ks_tensor in[GT_MAX_IO], ref[GT_MAX_IO], got[GT_MAX_IO], got2[GT_MAX_IO];
+    ks_tensor in[GT_MAX_IO], rin[GT_MAX_IO], ref[GT_MAX_IO], got[GT_MAX_IO], got2[GT_MAX_IO];
     const char *names[GT_MAX_IO];
     memset(in, 0, sizeof in);
+    memset(rin, 0, sizeof rin);
     memset(ref, 0, sizeof ref);
     memset(got, 0, sizeof got);
     memset(got2, 0, sizeof got2);
@@ -136,8 +140,37 @@ static inline double gt_compare(ks_context *ctx, const char *path, const void *b
             gt_fill(&in[i], o->lo, o->hi);
         }
     }
+    /* the CPU reference takes each input in the model's declared dtype (an FP16 binding of a
+       float32 input is widened: the same values) */
+    for (int i = 0; i < ni; i++) {
+        int64_t md[KS_MAX_DIMS];
+        int mnd = 0;
+        KS_T_CHECK_OK(ctx, ks_model_input_info(mc, i, &rin[i].dtype, &mnd, md, NULL));
+        if (o->io_fp16 && o->precision == KS_PRECISION_FP16 && rin[i].dtype == KS_DTYPE_FLOAT32)
+            KS_T_CHECK_MSG(in[i].dtype == KS_DTYPE_FLOAT16, "%s: io_fp16: input %d bound as %s", o->label, i,
+                           ks_dtype_name(in[i].dtype));
+        if (!o->io_fp16)
+            KS_T_CHECK_MSG(in[i].dtype == rin[i].dtype, "%s: input %d bound as %s, declared %s", o->label, i,
+                           ks_dtype_name(in[i].dtype), ks_dtype_name(rin[i].dtype));
+        if (rin[i].dtype == in[i].dtype || rin[i].dtype != KS_DTYPE_FLOAT32) {
+            rin[i] = in[i];
+            rin[i].data = NULL; /* borrowed below */
+            continue;
+        }
+        rin[i].ndim = in[i].ndim;
+        memcpy(rin[i].dims, in[i].dims, sizeof rin[i].dims);
+        KS_T_CHECK_OK(ctx, ks_tensor_alloc(ctx, &rin[i]));
+        for (int64_t j = 0; rin[i].data && j < ks_tensor_numel(&in[i]); j++)
+            ((float *)rin[i].data)[j] = gt_get(&in[i], j);
+    }
+    ks_tensor rin_run[GT_MAX_IO];
+    for (int i = 0; i < ni; i++) {
+        rin_run[i] = rin[i];
+        if (!rin[i].data)
+            rin_run[i].data = in[i].data;
+    }
     KS_T_CHECK_OK(ctx, ks_session_create(mc, NULL, &s));
-    st = ks_session_run(s, ni, names, in, 0, NULL, ref);
+    st = ks_session_run(s, ni, names, rin_run, 0, NULL, ref);
     KS_T_CHECK_OK(ctx, st);
     if (st != KS_OK)
         goto out;
@@ -161,7 +194,11 @@ static inline double gt_compare(ks_context *ctx, const char *path, const void *b
     KS_T_CHECK_OK(ctx, ks_cuda_stream_synchronize(NULL));
     worst = 0;
     for (int k = 0; k < no; k++) {
-        int same = ref[k].ndim == got[k].ndim && ref[k].dtype == got[k].dtype;
+        /* io_fp16: a float output may be bound as float16 (or float32 where kept in FP32) */
+        int same = ref[k].ndim == got[k].ndim &&
+                   (ref[k].dtype == got[k].dtype ||
+                    (o->io_fp16 && (ref[k].dtype == KS_DTYPE_FLOAT32 || ref[k].dtype == KS_DTYPE_FLOAT16) &&
+                     (got[k].dtype == KS_DTYPE_FLOAT32 || got[k].dtype == KS_DTYPE_FLOAT16)));
         for (int d = 0; same && d < ref[k].ndim; d++)
             same = ref[k].dims[d] == got[k].dims[d];
         KS_T_CHECK_MSG(same, "%s: output %d shape/dtype differs from the CPU reference", o->label, k);
@@ -228,6 +265,7 @@ out:
     ks_session_destroy(s);
     for (int i = 0; i < GT_MAX_IO; i++) {
         ks_tensor_release(ctx, &in[i]);
+        ks_tensor_release(ctx, &rin[i]);
         ks_tensor_release(ctx, &ref[i]);
         ks_tensor_release(ctx, &got[i]);
         ks_tensor_release(ctx, &got2[i]);

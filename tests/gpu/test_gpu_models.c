@@ -124,8 +124,10 @@ int main(int argc, char **argv) {
             ks_model_destroy(mi);
         }
         float *real = real_input(ctx, m, dims);
-        for (int q = 0; q < (real ? 4 : 2); q++) {
-            int p = q & 1, on_image = q >> 1;
+        /* q: 0 fp32 random, 1 fp16 random, 2 fp32 image, 3 fp16 image, 4 fp16 image with FP16
+           I/O bindings (keep_io_dtypes 0, what the detector builds) */
+        for (int q = 0; q < (real ? 5 : 2); q++) {
+            int p = q & 1 || q == 4, on_image = q >> 1, io16 = q == 4;
             gt_opts o;
             memset(&o, 0, sizeof o);
             o.precision = p ? KS_PRECISION_FP16 : KS_PRECISION_FP32;
@@ -139,9 +141,10 @@ int main(int argc, char **argv) {
             o.input0 = on_image ? real : NULL;
             o.check_roundtrip = p == 0 && !on_image;
             o.check_graph = p == 1 && !on_image;
+            o.io_fp16 = io16;
             o.label = m->file;
             double r = gt_compare(ctx, path, NULL, 0, &o);
-            printf("%-60s %-5s %-6s %12.3g%s\n", m->file, p ? "fp16" : "fp32", on_image ? "image" : "random", r,
+            printf("%-60s %-5s %-6s %12.3g%s\n", m->file, io16 ? "fp16io" : p ? "fp16" : "fp32", on_image ? "image" : "random", r,
                    r < 0 || r > o.tol ? "  FAIL" : (o.tol > 1e-2 ? "  (over 1e-2: random input, see header)" : ""));
             fflush(stdout);
         }

@@ -1853,7 +1853,12 @@ static ks_status build_desc(kb *b, ks_model *model, const ks_build_config *cfg_i
     }
     for (int i = 0; i < g->n_inputs; i++) {
         ks_value *x = &g->values[g->inputs[i]];
-        int id = new_tensor(b, x->name, x->t.dtype, x->t.ndim, x->t.dims);
+        /* keep_io_dtypes 0: a float32 input of an FP16 build is bound as float16, so the
+           caller writes FP16 and the engine casts nothing on the way in */
+        int dt = x->t.dtype;
+        if (!cfg_in->keep_io_dtypes && cfg_in->precision == KS_PRECISION_FP16 && dt == KS_DTYPE_FLOAT32)
+            dt = KS_DTYPE_FLOAT16;
+        int id = new_tensor(b, x->name, dt, x->t.ndim, x->t.dims);
         if (id < 0) {
             st = ks__oom(ctx, 0, "input");
             goto fail;
@@ -1866,12 +1871,13 @@ static ks_status build_desc(kb *b, ks_model *model, const ks_build_config *cfg_i
     st = lower(b);
     if (st != KS_OK)
         goto fail;
-    /* outputs: bind, casting back to the declared dtype */
+    /* outputs: bind, casting back to the declared dtype (keep_io_dtypes 0: a float output
+       stays in the dtype its last layer writes, no cast) */
     for (int i = 0; i < g->n_outputs && st == KS_OK; i++) {
         int v = g->outputs[i];
         ks_value *x = &g->values[v];
         int tid;
-        if (x->is_const) {
+        if (x->is_const || !cfg_in->keep_io_dtypes) {
             st = tensor_for(b, v, 0, &tid);
         } else {
             st = tensor_for(b, v, is_float(x->t.dtype) ? (int)x->t.dtype : 0, &tid);
