@@ -16,6 +16,7 @@
 // Math in float32, one fmaf per tap in (ky, kx) order, then the shared epilogue.
 #include <type_traits>
 #include "backends/cuda/conv_p.cuh"
+#include "backends/cuda/epi_n.cuh"
 #include "backends/cuda/kernels.h"
 #include "format/engine_format.h"
 
@@ -128,9 +129,13 @@ __global__ void __launch_bounds__(ROLL_THREADS) conv_dw_roll_k(ConvP p, int nvx,
 #pragma unroll
                 for (int j = 0; j < OV; j++) acc[j] = fmaf(ring[ky][j * S + kx], w[ky * KS + kx], acc[j]);
         const size_t yi = ((size_t)plane * p.oh + oy) * p.ow + ox0;
+        float o[OV];
+#pragma unroll
+        for (int j = 0; j < OV; j++) o[j] = acc[j] + b;
+        epi_run<T, OV>(q, o, ch, (int64_t)yi);  // one activation decision for the OV outputs
         __align__(16) T out[OV];
 #pragma unroll
-        for (int j = 0; j < OV; j++) out[j] = T(epi<T>(q, acc[j] + b, ch, (int64_t)(yi + j)));
+        for (int j = 0; j < OV; j++) out[j] = T(o[j]);
         typedef typename std::conditional<OV * sizeof(T) == 16, uint4, uint2>::type OU;
         *(OU *)(y + yi) = *(const OU *)out;
         if (more) {

@@ -28,6 +28,7 @@
 //    global split-K of conv.cu: no partial-sum scratch and no second kernel.
 #include <cooperative_groups.h>
 #include "backends/cuda/conv_p.cuh"
+#include "backends/cuda/epi_n.cuh"
 #include "backends/cuda/mma.cuh"
 
 using namespace ksconv;
@@ -230,32 +231,47 @@ __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(ConvP p) {
             const int m = m0 + wm * WTM + i * 16 + (lane >> 2) + 8 * h;
             if (m >= kg) continue;
             const int co = g * kg + m;
+            // the 2 * FN values of channel co: pixel pair j at yi[2j] and the second pixel's index yi[2j + 1]
+            // (the next index of the same image, or index 0 of the next image); -1 = past the pixels
+            float v[2 * FN];
+            int yi[2 * FN];
+            bool pair[FN];
 #pragma unroll
             for (int j = 0; j < FN; j++) {
                 const int px = n0 + wn * WTN + j * 8 + 2 * (lane & 3);
-                if (px >= npix) continue;
                 const int b = px / ohw, r = px - b * ohw;
-                const int yi = (b * p.k + co) * ohw + r;
-                const float v0 = acc[i][j][2 * h], v1 = acc[i][j][2 * h + 1];
-                // the second pixel: the next index of the same image, or index 0 of the next image
-                const bool has1 = px + 1 < npix, pair = has1 && r + 1 < ohw;
-                const int y1 = r + 1 < ohw ? yi + 1 : ((b + 1) * p.k + co) * ohw;
-                if (p.part) {
-                    float *part = p.part + (int64_t)sidx * ptotal;
-                    if (pair && ((uintptr_t)(part + yi) & 7) == 0) {
-                        *(float2 *)(part + yi) = make_float2(v0, v1);
+                const bool has0 = px < npix, has1 = px + 1 < npix;
+                pair[j] = has1 && r + 1 < ohw;
+                v[2 * j] = acc[i][j][2 * h];
+                v[2 * j + 1] = acc[i][j][2 * h + 1];
+                yi[2 * j] = has0 ? (b * p.k + co) * ohw + r : -1;
+                yi[2 * j + 1] = has1 ? (r + 1 < ohw ? yi[2 * j] + 1 : ((b + 1) * p.k + co) * ohw) : -1;
+            }
+            if (p.part) {
+                float *part = p.part + (int64_t)sidx * ptotal;
+#pragma unroll
+                for (int j = 0; j < FN; j++) {
+                    const int y0 = yi[2 * j], y1 = yi[2 * j + 1];
+                    if (y0 < 0) continue;
+                    if (pair[j] && ((uintptr_t)(part + y0) & 7) == 0) {
+                        *(float2 *)(part + y0) = make_float2(v[2 * j], v[2 * j + 1]);
                     } else {
-                        part[yi] = v0;
-                        if (has1) part[y1] = v1;
+                        part[y0] = v[2 * j];
+                        if (y1 >= 0) part[y1] = v[2 * j + 1];
                     }
-                    continue;
                 }
-                const float o0 = epi<__half>(p, v0, co, yi);
-                if (pair && ((uintptr_t)(y + yi) & 3) == 0) {
-                    *(__half2 *)(y + yi) = __floats2half2_rn(o0, epi<__half>(p, v1, co, y1));
+                continue;
+            }
+            epi_n<__half, 2 * FN>(p, v, co, yi); // one activation decision for the channel's values
+#pragma unroll
+            for (int j = 0; j < FN; j++) {
+                const int y0 = yi[2 * j], y1 = yi[2 * j + 1];
+                if (y0 < 0) continue;
+                if (pair[j] && ((uintptr_t)(y + y0) & 3) == 0) {
+                    *(__half2 *)(y + y0) = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
                 } else {
-                    y[yi] = __float2half_rn(o0);
-                    if (has1) y[y1] = __float2half_rn(epi<__half>(p, v1, co, y1));
+                    y[y0] = __float2half_rn(v[2 * j]);
+                    if (y1 >= 0) y[y1] = __float2half_rn(v[2 * j + 1]);
                 }
             }
         }

@@ -23,6 +23,7 @@
 // Row strides of every shared matrix are odd multiples of 16 bytes, so the
 // 8 row addresses of an ldmatrix hit 8 different bank groups.
 #include "backends/cuda/mma.cuh"
+#include "backends/cuda/epi_n.cuh"
 
 namespace {
 
@@ -66,6 +67,25 @@ __device__ __forceinline__ float epi_tc(const TcP &p, float v, float bias, float
     else v = ks_apply_act(p.act, v, p.act_a, p.act_b);
     if (p.res && p.res_after_act) v += r;
     return v;
+}
+
+// epi_tc for 8 values of one channel with one activation decision (epi_n.cuh says why)
+__device__ __forceinline__ void epi8_tc(const TcP &p, float (&o)[8], float bias, float sl, const float (&r)[8]) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        o[i] += bias;
+        if (p.res && !p.res_after_act) o[i] += r[i];
+    }
+    if (p.act == KS_ACT_PRELU) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) o[i] = o[i] >= 0.f ? o[i] : o[i] * sl;
+    } else {
+        ksconv::ks_act_n<8>(p.act, o, p.act_a, p.act_b);
+    }
+    if (p.res && p.res_after_act) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) o[i] += r[i];
+    }
 }
 
 // W[k][c] -> Ws[mtg*16][cp + 8] (zero padded)
@@ -142,8 +162,7 @@ __device__ __forceinline__ void tc_tile(const TcP &p, const __half *Xs, const __
 #pragma unroll
                         for (int i = 0; i < 8; i++) rr[i] = 0.f;
                     }
-#pragma unroll
-                    for (int i = 0; i < 8; i++) o[i] = epi_tc(p, o[i], bias, sl, rr[i]);
+                    epi8_tc(p, o, bias, sl, rr);
                     uint4 out;
                     out.x = pack2(o[0], o[1]);
                     out.y = pack2(o[2], o[3]);

@@ -21,6 +21,7 @@
 // Geometry (ks__cu_conv_win_fits): groups 1, stride 1 or 2 on both axes, kernel up to 7 x 7, any padding
 // and dilation, iw a multiple of 8 (16-byte input rows), the two stages within 96 KB of shared memory.
 #include "backends/cuda/conv_p.cuh"
+#include "backends/cuda/epi_n.cuh"
 #include "backends/cuda/conv_win.h"
 #include "backends/cuda/mma.cuh"
 #include "format/engine_format.h"
@@ -152,29 +153,43 @@ __global__ void __launch_bounds__(WIN_THREADS) conv_win_k(ConvP p, WinGeom G, in
         __syncthreads(); // the next iteration's copy overwrites this buffer
     }
 
-    // epilogue: acc[j][2h + e] is output channel m0 + g + 8h, pixel 2t + e of run j
+    // epilogue: acc[j][2h + e] is output channel m0 + g + 8h, pixel 2t + e of run j; the 2 * NX values of a
+    // channel in one pixel row go through one epi_n (one activation decision, epi_n.cuh)
     __half *y = (__half *)p.y;
     const int ohw = p.oh * p.ow;
 #pragma unroll
-    for (int j = 0; j < FN; j++) {
-        const int oy = oy0 + wn * RPW + j / NX, ox = ox0 + (j % NX) * 8 + 2 * t;
-        if (oy >= p.oh || ox >= p.ow) continue;
+    for (int h = 0; h < 2; h++) {
+        const int co = m0 + g + 8 * h;
+        if (co >= p.k) continue;
 #pragma unroll
-        for (int h = 0; h < 2; h++) {
-            const int co = m0 + g + 8 * h;
-            if (co >= p.k) continue;
-            const int yi = (b * p.k + co) * ohw + oy * p.ow + ox;
-            const float o0 = epi<__half>(p, acc[j][2 * h], co, yi);
-            if (ox + 1 < p.ow) {
-                const float o1 = epi<__half>(p, acc[j][2 * h + 1], co, yi + 1);
-                if (((uintptr_t)(y + yi) & 3) == 0) {
-                    *(__half2 *)(y + yi) = __floats2half2_rn(o0, o1);
+        for (int r = 0; r < RPW; r++) {
+            const int oy = oy0 + wn * RPW + r;
+            if (oy >= p.oh) continue;
+            float v[2 * NX];
+            int yi[2 * NX];
+#pragma unroll
+            for (int q = 0; q < NX; q++) {
+                const int ox = ox0 + q * 8 + 2 * t, base = (b * p.k + co) * ohw + oy * p.ow + ox;
+                v[2 * q] = acc[r * NX + q][2 * h];
+                v[2 * q + 1] = acc[r * NX + q][2 * h + 1];
+                yi[2 * q] = ox < p.ow ? base : -1;
+                yi[2 * q + 1] = ox + 1 < p.ow ? base + 1 : -1;
+            }
+            epi_n<__half, 2 * NX>(p, v, co, yi);
+#pragma unroll
+            for (int q = 0; q < NX; q++) {
+                const int i0 = yi[2 * q];
+                if (i0 < 0) continue;
+                if (yi[2 * q + 1] >= 0) {
+                    if (((uintptr_t)(y + i0) & 3) == 0) {
+                        *(__half2 *)(y + i0) = __floats2half2_rn(v[2 * q], v[2 * q + 1]);
+                    } else {
+                        y[i0] = __float2half_rn(v[2 * q]);
+                        y[i0 + 1] = __float2half_rn(v[2 * q + 1]);
+                    }
                 } else {
-                    y[yi] = __float2half_rn(o0);
-                    y[yi + 1] = __float2half_rn(o1);
+                    y[i0] = __float2half_rn(v[2 * q]);
                 }
-            } else {
-                y[yi] = __float2half_rn(o0);
             }
         }
     }
