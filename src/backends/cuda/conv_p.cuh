@@ -3,6 +3,7 @@
 #pragma once
 #include "backends/cuda/common.cuh"
 #include "backends/cuda/kernels.h"
+#include "backends/cuda/epi_n.cuh"
 
 namespace ksconv {
 
@@ -34,7 +35,7 @@ __device__ __forceinline__ float epi(const P &p, float v, int co, int64_t yi) {
     if (p.bias) v += ks_ld((const T *)p.bias + co);
     if (p.res && !p.res_after_act) v += ks_ld((const T *)p.res + yi);
     if (p.act == KS_ACT_PRELU) v = v >= 0.f ? v : v * __ldg(p.prelu + co);
-    else v = ks_apply_act(p.act, v, p.act_a, p.act_b);
+    else v = ks_act1(p.act, v, p.act_a, p.act_b);
     if (p.res && p.res_after_act) v += ks_ld((const T *)p.res + yi);
     return v;
 }

@@ -135,7 +135,7 @@ __global__ void __launch_bounds__(PW_THREADS) conv_pw_stream_k(StreamP p) {
                 }
                 if (p.dwb) v += ks_ld((const T *)p.dwb + ci);
                 if (p.dwact == KS_ACT_PRELU) v = v >= 0.f ? v : v * __ldg(p.dwprelu + ci);
-                else v = ks_apply_act(p.dwact, v, p.dwa, p.dwb2);
+                else v = ksconv::ks_act1(p.dwact, v, p.dwa, p.dwb2);
             }
             xs[ci * PW_P + pl_] = v;
         }

@@ -64,7 +64,7 @@ __device__ __forceinline__ float epi_tc(const TcP &p, float v, float bias, float
     v += bias;
     if (p.res && !p.res_after_act) v += r;
     if (p.act == KS_ACT_PRELU) v = v >= 0.f ? v : v * sl;
-    else v = ks_apply_act(p.act, v, p.act_a, p.act_b);
+    else v = ksconv::ks_act1(p.act, v, p.act_a, p.act_b);
     if (p.res && p.res_after_act) v += r;
     return v;
 }
@@ -320,7 +320,7 @@ __global__ void __launch_bounds__(TC_THREADS, MG >= 4 ? 2 : 3) dwpw_tc_k(TcP p, 
                 }
             if (p.dwb) a += __half2float(__ldg(p.dwb + c0 + ci));
             if (p.dwact == KS_ACT_PRELU) a = a >= 0.f ? a : a * __ldg(p.dwprelu + c0 + ci);
-            else a = ks_apply_act(p.dwact, a, p.dwa, p.dwb2);
+            else a = ksconv::ks_act1(p.dwact, a, p.dwa, p.dwb2);
             Xs[(c0 + ci) * TC_XS + warp * 32 + lane] = __float2half_rn(a);
         }
         __syncthreads();

@@ -86,7 +86,7 @@ __global__ void __launch_bounds__(256) dwpw_k(DwPwP p) {
                 }
                 if (p.dwb) v += ks_ld((const T *)p.dwb + ch);
                 if (p.dwact == KS_ACT_PRELU) v = v >= 0.f ? v : v * __ldg(p.dwprelu + ch);
-                else v = ks_apply_act(p.dwact, v, p.dwa, p.dwb2);
+                else v = ksconv::ks_act1(p.dwact, v, p.dwa, p.dwb2);
             }
             Ds[row][dcol] = v;
         }

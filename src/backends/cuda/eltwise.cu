@@ -3,6 +3,7 @@
 // Covers every unary activation, binary arithmetic and fused chains.
 #include "backends/cuda/common.cuh"
 #include "backends/cuda/fastdiv.cuh"
+#include "backends/cuda/epi_n.cuh"
 
 namespace {
 
@@ -21,7 +22,7 @@ struct EwP {
 
 __device__ __forceinline__ float binop(int op, float a, float b, float imm, float imm2, int act) {
     switch (op) {
-    case KS_EW_UNARY: return ks_apply_act(act, a, imm, imm2);
+    case KS_EW_UNARY: return ksconv::ks_act1(act, a, imm, imm2); // the rare ones out of line (epi_n.cuh)
     case KS_EW_ADD: return a + b;
     case KS_EW_SUB: return a - b;
     case KS_EW_MUL: return a * b;
@@ -147,7 +148,7 @@ template <int V> __device__ __forceinline__ void act_vec(int act, const float *a
         break;
     default:
 #pragma unroll
-        for (int e = 0; e < V; e++) o[e] = ks_apply_act(act, a[e], p0, p1);
+        for (int e = 0; e < V; e++) o[e] = ksconv::ks_act_rare(act, a[e], p0, p1);
         break;
     }
 }
@@ -383,7 +384,7 @@ __global__ void __launch_bounds__(256) segmap_k(const __grid_constant__ SegP p, 
     }
     const int64_t src = SMALL ? (int64_t)(((uint32_t)ba * p.C + c) * p.H + h) * p.W + w
                               : ((ba * p.C + c) * p.H + h) * p.W + w;
-    float r4 = ks_apply_act(p.act, ks_ld((const T *)p.x + src), p.act_a, p.act_b);
+    float r4 = ksconv::ks_act1(p.act, ks_ld((const T *)p.x + src), p.act_a, p.act_b);
     float r0 = 0.f, r1 = 0.f, r2 = 0.f, r3 = 0.f;
     int k = 0;
     while (k + 1 < p.n_parts && c >= p.end[k]) k++;

@@ -16,6 +16,17 @@ static __device__ __noinline__ float ks_act_rare(int act, float x, float a, floa
     return ks_apply_act(act, x, a, b);
 }
 
+// ks_apply_act for one value with the common activations inline and the rest out of line: for the
+// kernels that still apply the epilogue value by value (a short compare chain instead of the whole
+// switch inlined per value)
+static __device__ __forceinline__ float ks_act1(int act, float x, float a, float b) {
+    if (act == KS_ACT_NONE) return x;
+    if (act == KS_ACT_RELU) return fmaxf(x, 0.f);
+    if (act == KS_ACT_SILU) return x * ks_sigmoid(x);
+    if (act == KS_ACT_SIGMOID) return ks_sigmoid(x);
+    return ks_act_rare(act, x, a, b);
+}
+
 // The activation (not PReLU) of N values: one decision for all of them.
 template <int N>
 __device__ __forceinline__ void ks_act_n(int act, float (&v)[N], float a, float b) {
