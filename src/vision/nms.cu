@@ -30,6 +30,8 @@
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "vision/vision_internal.h"
 
@@ -118,6 +120,8 @@ static __device__ void bitonic(float *key, int32_t *idx, int P) {
 struct NmsArgs {
     int32_t n_rows, top_k, max_out, class_aware, n_lm_in, n_lm_out;
     float score_thr, iou_thr;
+    int32_t sort_mode; // 0: rank counting spread over the block; 1: bitonic in shared memory; 2: rank counting,
+                       // one or two candidates per thread (the fifth session's form). KESTREL_NMS_SORT (A/B)
     const float *boxes, *scores, *landmarks;
     const int32_t *classes;
     int32_t *counts;
@@ -210,7 +214,30 @@ static __device__ int compact_sort_gather(const NmsArgs &a, int b, NmsSmem &s) {
     }
     __syncthreads();
     const int K = (a.top_k > 0 && count > a.top_k) ? a.top_k : count;
-    if (count <= NMS_RANK_MAX && count <= 2 * T) {
+    if (a.sort_mode == 0 && count <= T / 2) {
+        // rank counting with G = T / count (a power of two, <= 32) threads per candidate: thread part p of
+        // candidate t counts the candidates j = p, p + G, ... that sort before t, and the group's lanes (one
+        // warp) sum their counts. Every thread of the block works, instead of `count` threads scanning all
+        // `count` keys each (n^2 comparisons either way; here spread over the whole block).
+        int G = 1;
+        while (G < 32 && count * (G * 2) <= T)
+            G *= 2;
+        const int t = tid / G, part = tid & (G - 1);
+        const bool v = t < count;
+        const float kt = v ? s.key[t] : 0.0f;
+        const int32_t it = v ? s.idx[t] : 0;
+        int rk = 0;
+        if (v)
+            for (int j = part; j < count; j += G)
+                rk += ks_v_before(s.key[j], s.idx[j], kt, it);
+        for (int o = G >> 1; o > 0; o >>= 1)
+            rk += __shfl_xor_sync(0xffffffffu, rk, o);
+        if (v && part == 0 && rk < K)
+            put_sorted(g_key, g_idx, sbox, scls, bx, cl, rk, kt, it);
+        __syncthreads();
+        return K;
+    }
+    if (a.sort_mode != 1 && count <= NMS_RANK_MAX && count <= 2 * T) {
         // rank of candidate t = how many candidates sort before it (keys in shared memory,
         // read by every thread at the same address: broadcasts); it lands at its rank directly
         const int t0 = tid, t1 = tid + T;
@@ -526,6 +553,8 @@ extern "C" int ks__nms_cuda_launch(const ks_nms_params *p, const ks_candidates *
     a.n_lm_out = out->landmarks ? p->n_landmarks : 0;
     a.score_thr = p->score_threshold;
     a.iou_thr = p->iou_threshold;
+    const char *sm = getenv("KESTREL_NMS_SORT"); /* rank (default) | bitonic | rank1: same-binary A/B */
+    a.sort_mode = sm && !strcmp(sm, "bitonic") ? 1 : sm && !strcmp(sm, "rank1") ? 2 : 0;
     a.boxes = in->boxes;
     a.scores = in->scores;
     a.landmarks = in->landmarks;

@@ -345,7 +345,9 @@ static void test_nms(ks_context *ctx) {
                  {5, 700, 100, 1, 1, 1, 0.5f, 0.0f, 50, 1},  /* any overlap suppresses */
                  {8, 1, 0, 0, 0, 0, 0.5f, 0.5f, 3, 0},
                  {1, 64, 0, 0, 0, 0, 0.0f, 0.2f, 70, 1},
-                 {1, 130, 0, 1, 0, 0, -1.0f, 0.6f, 128, 1}};
+                 {1, 130, 0, 1, 0, 0, -1.0f, 0.6f, 128, 1},
+                 /* ~480 survivors with clusters and ties: the sort spread over the block (<= 512) */
+                 {2, 1200, 0, 0, 1, 1, 0.6f, 0.45f, 300, 1}};
     for (int c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
         int B = cases[c].B, N = cases[c].N, M = cases[c].M;
         size_t R = (size_t)B * N;
