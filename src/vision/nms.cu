@@ -6,7 +6,8 @@
 //  1. sort_kernel, one 1024-thread block per image: stable compaction of rows with
 //     score > threshold (warp ballots, one block prefix sum) straight into shared memory when
 //     the survivors fit (<= 4096), a sort by (score desc, row asc) -- by rank counting when
-//     <= 2048 survivors (each thread counts the candidates before its own: no barriers), else
+//     <= 2048 survivors (the candidates before each one are counted: no barriers; with <= 512
+//     survivors 1024 / count threads share a candidate, so the whole block works), else
 //     bitonic -- and a gather of the first K = min(count, top_k) boxes/classes;
 //  2. mwe_kernel ("mask, walk, emit"), a grid of 256-thread blocks per image:
 //     - every block computes 64x64 tiles of the upper-triangular matrix of "IoU(i, j) > thr
