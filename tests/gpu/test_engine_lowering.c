@@ -124,7 +124,8 @@ int main(int argc, char **argv) {
         if (!f)
             continue;
         fclose(f);
-        for (int variant = 0; variant < 3; variant++) {
+        /* variant 3: FP16 with keep_io_dtypes 0 (--io-fp16), only the I/O dtype rule checked */
+        for (int variant = 0; variant < 4; variant++) {
             ks_model *mo = NULL;
             ks_status st = ks_model_load_file(ctx, path, NULL, &mo);
             KS_T_CHECK_OK(ctx, st);
@@ -132,7 +133,8 @@ int main(int argc, char **argv) {
                 continue;
             ks_build_config cfg;
             ks_build_config_init(&cfg);
-            cfg.precision = variant == 1 ? KS_PRECISION_FP16 : KS_PRECISION_FP32;
+            cfg.precision = variant == 1 || variant == 3 ? KS_PRECISION_FP16 : KS_PRECISION_FP32;
+            cfg.keep_io_dtypes = variant != 3;
             if (variant == 2)
                 cfg.disable_passes = (1u << KS_PASS_BN_FOLD) | (1u << KS_PASS_ACT_FUSE) |
                                      (1u << KS_PASS_RESIDUAL_FUSE) | (1u << KS_PASS_ELTWISE_FUSE) |
@@ -158,6 +160,40 @@ int main(int argc, char **argv) {
             }
             KS_T_CHECK_MSG(st == KS_OK, "%s variant %d: %s: %s", m->file, variant, ks_status_name(st),
                            ks_context_last_error(ctx));
+            if (st == KS_OK && (variant == 1 || variant == 3)) {
+                /* I/O dtypes of an FP16 build: declared (variant 1: a float32 input is bound float32 and
+                   cast inside, float outputs are bound as declared) or FP16 bindings (variant 3: a float32
+                   input is bound float16 and nothing casts a binding) */
+                for (int k = 0; k < d->n_inputs; k++) {
+                    int t = d->bindings[k], nd = 0, cast = 0;
+                    ks_dtype decl = KS_DTYPE_FLOAT32;
+                    int64_t dims[KS_MAX_DIMS];
+                    KS_T_CHECK_OK(ctx, ks_model_input_info(mo, k, &decl, &nd, dims, NULL));
+                    for (int li = 0; li < d->n_layers; li++)
+                        cast += d->layers[li].kind == KS_LAYER_CAST && d->layers[li].in[0] == t;
+                    if (decl != KS_DTYPE_FLOAT32)
+                        continue;
+                    int want = variant == 3 ? KS_DTYPE_FLOAT16 : KS_DTYPE_FLOAT32;
+                    KS_T_CHECK_MSG((int)d->tensors[t].dtype == want && (variant == 3 ? cast == 0 : 1),
+                                   "%s variant %d: input %d bound as %d with %d casts reading it", m->file, variant, k,
+                                   d->tensors[t].dtype, cast);
+                }
+                for (int k = 0; k < d->n_outputs && variant == 1; k++) {
+                    int t = d->bindings[d->n_inputs + k], nd = 0;
+                    ks_dtype decl = KS_DTYPE_FLOAT32;
+                    int64_t dims[KS_MAX_DIMS];
+                    KS_T_CHECK_OK(ctx, ks_model_output_info(mo, k, &decl, &nd, dims, NULL));
+                    KS_T_CHECK_MSG(d->tensors[t].dtype == (int)decl, "%s: output %d bound as %d, declared %d", m->file, k,
+                                   d->tensors[t].dtype, decl);
+                }
+            }
+            if (st == KS_OK && variant == 3) {
+                ks__eng_desc_free(d);
+                ks__free(ctx, d);
+                ks__free(ctx, report);
+                ks_model_destroy(mo);
+                continue;
+            }
             if (st == KS_OK) {
                 KS_T_CHECK_OK(ctx, ks__eng_validate(d));
                 void *buf;
