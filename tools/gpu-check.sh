@@ -112,6 +112,14 @@ ab_bench() {
         done; done
     done
 }
+vb_ab() { # knob, values, tag: the RFB-640 FP16 detector end to end (1080p device frame -> boxes) per value, same binary
+    local knob=$1 values=$2 tag=$3 v
+    for v in $values; do
+        env "$knob=$v" timeout 200 "$BIN/vision_bench" --fp16 --no-jpeg --iters 100 --models "$M" \
+            --images "$KESTREL_IMAGES" ultraface-rfb640 >"$L/${tag}_vbench_$v.log" 2>&1
+        echo "  $knob=$v rc=$?"; grep -v "^#" "$L/${tag}_vbench_$v.log" | tail -4
+    done
+}
 if [ "$MODE" = ms ]; then
     # auxiliary streams (multistream.c): the op and model tests (CUDA-graph output bit-identical to eager, so
     # a missing dependency shows), the plugin tests (barrier layers), then KESTREL_AUX_STREAMS=0 / default
@@ -127,11 +135,7 @@ if [ "$MODE" = ms ]; then
         "YOLOv5n|yolov5/yolov5n_fp16_dynamic.onnx|images:1x3x640x640" "YuNet-n|yunet/yunet_n_dynamic.onnx|input:1x3x640x640" \
         "SCRFD-2.5g|scrfd/scrfd_2.5g_bnkps_dynamic.onnx|input.1:1x3x640x640"
     echo "== RFB-640 FP16 end to end (1080p device frame -> boxes)"
-    for aux in 0 4; do
-        KESTREL_AUX_STREAMS=$aux timeout 150 "$BIN/vision_bench" --fp16 --no-jpeg --iters 100 --models "$M" \
-            --images "$KESTREL_IMAGES" ultraface-rfb640 >"$L/ms_vbench_$aux.log" 2>&1
-        echo "  aux $aux rc=$?"; grep -v "^#" "$L/ms_vbench_$aux.log" | tail -4
-    done
+    vb_ab KESTREL_AUX_STREAMS "0 4" ms
     tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
     exit 0
 fi
@@ -223,11 +227,7 @@ if [ "$MODE" = io16 ]; then
         done; done; done
     done
     echo "== RFB-640 detector end to end, FP16 (1080p device frame -> boxes): FP32 input / FP16 input"
-    for v in 0 1; do
-        KESTREL_DET_FP16_INPUT=$v timeout 200 "$BIN/vision_bench" --fp16 --no-jpeg --iters 100 --models "$M" \
-            --images "$KESTREL_IMAGES" ultraface-rfb640 >"$L/io_e2e_$v.log" 2>&1
-        echo "  KESTREL_DET_FP16_INPUT=$v rc=$?"; grep -v "^#" "$L/io_e2e_$v.log" | tail -4
-    done
+    vb_ab KESTREL_DET_FP16_INPUT "0 1" io
     [ -n "${IO_VB_ALL:-}" ] && VISION_BENCH_PRECISIONS=fp16 timeout 300 bash tools/vision-bench.sh "$BIN" --iters 100 --no-jpeg \
         | tee "$L/io_vision_bench.txt" | grep -v "^#"
     tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
