@@ -30,6 +30,9 @@ void ks_cli_build_opts_init(ks_cli_build_opts *o);
 /* Consumes the build option at argv[*i] (and its value); returns 1 if taken, 0 if not a build
  * option, -1 on a bad value. */
 int ks_cli_build_opt(ks_cli_build_opts *o, int argc, char **argv, int *i);
+/* Checks the parsed build options together (e.g. --io-fp16 needs --fp16); prints the error for cmd,
+ * returns 0 when they are consistent. */
+int ks_cli_build_opts_check(const ks_cli_build_opts *o, const char *cmd);
 void ks_cli_build_opts_help(void);
 ks_status ks_cli_build_engine(ks_context *ctx, const char *onnx, ks_cli_build_opts *o, ks_engine **out,
                               double *seconds);

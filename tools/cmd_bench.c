@@ -225,6 +225,8 @@ int ks_cmd_bench(int argc, char **argv) {
             return 2;
         }
     }
+    if (ks_cli_build_opts_check(&o, "bench"))
+        return 2;
     if ((!onnx && !engine_path) || iters < 1 || streams < 1 || streams > MAXS) {
         usage();
         return 2;

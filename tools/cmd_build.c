@@ -54,6 +54,14 @@ static int parse_prec(const char *s, ks_precision *p) {
     return 0;
 }
 
+int ks_cli_build_opts_check(const ks_cli_build_opts *o, const char *cmd) {
+    if (!o->cfg.keep_io_dtypes && o->cfg.precision != KS_PRECISION_FP16) {
+        fprintf(stderr, "kestrel %s: --io-fp16 binds float32 I/O as float16 and needs --fp16\n", cmd);
+        return 1;
+    }
+    return 0;
+}
+
 /* Returns 1 if argv[*i] was a build option (consuming its value), 0 if not,
  * -1 on a bad value. */
 int ks_cli_build_opt(ks_cli_build_opts *o, int argc, char **argv, int *i) {
@@ -270,6 +278,8 @@ int ks_cmd_build(int argc, char **argv) {
             return 2;
         }
     }
+    if (ks_cli_build_opts_check(&o, "build"))
+        return 2;
     if (!onnx || !save) {
         usage();
         return 2;

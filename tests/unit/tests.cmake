@@ -26,3 +26,9 @@ if(VALGRIND)
                    ${KS_VG_IMAGES}/ultraface/1.jpg ${KS_VG_IMAGES}/mtcnn/pkuzhou_2.png)
   set_tests_properties(valgrind_cpu_detect PROPERTIES TIMEOUT 900)
 endif()
+# the CLI refuses inconsistent build options before loading anything (--io-fp16 without --fp16)
+add_test(NAME cli_io_fp16_needs_fp16
+         COMMAND $<TARGET_FILE:kestrel_cli> build --onnx ${KS_VG_MODELS}/ultraface/version-RFB-320.onnx
+                 --save ${CMAKE_BINARY_DIR}/cli_io_fp16.engine --io-fp16)
+set_tests_properties(cli_io_fp16_needs_fp16 PROPERTIES
+                     PASS_REGULAR_EXPRESSION "io-fp16 binds float32 I/O as float16 and needs --fp16")
