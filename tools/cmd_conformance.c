@@ -235,7 +235,7 @@ static int compare(const ks_tensor *got, const ks_tensor *want, const char *onam
 
 static int count_files(const char *dir, const char *prefix) {
     int n = 0;
-    char p[4096];
+    char p[4400]; /* dir is at most a 4300-byte set path */
     for (;;) {
         snprintf(p, sizeof p, "%s/%s_%d.pb", dir, prefix, n);
         if (!is_file(p))
@@ -277,7 +277,7 @@ static int run_data_set(ks_context *ctx, const char *model_path, const char *set
         set_result(r, R_FAIL, SK_NONE, "out of memory");
         goto done;
     }
-    char p[4096];
+    char p[4400]; /* set_dir is at most 4300 bytes */
     int n_bind = 0;
     for (int i = 0; i < n_in; i++) {
         snprintf(p, sizeof p, "%s/input_%d.pb", set_dir, i);
