@@ -543,6 +543,17 @@ static __global__ void __launch_bounds__(NMS_THREADS) sweep_kernel(const NmsArgs
         a.counts[b] = kept;
 }
 
+// KESTREL_NMS_SORT: rank (default) | bitonic | rank1, read once (same-binary A/B across processes), as the
+// backend's other launch-time knobs (ks__cu_fast_off)
+static int nms_sort_state = -1;
+static int nms_sort_mode(void) {
+    if (nms_sort_state < 0) { /* benign race: every thread computes the same value */
+        const char *sm = getenv("KESTREL_NMS_SORT");
+        nms_sort_state = sm && !strcmp(sm, "bitonic") ? 1 : sm && !strcmp(sm, "rank1") ? 2 : 0;
+    }
+    return nms_sort_state;
+}
+
 extern "C" int ks__nms_cuda_launch(const ks_nms_params *p, const ks_candidates *in, const ks_nms_outputs *out,
                                    void *workspace, void *stream, const char **msg) {
     NmsArgs a;
@@ -554,8 +565,7 @@ extern "C" int ks__nms_cuda_launch(const ks_nms_params *p, const ks_candidates *
     a.n_lm_out = out->landmarks ? p->n_landmarks : 0;
     a.score_thr = p->score_threshold;
     a.iou_thr = p->iou_threshold;
-    const char *sm = getenv("KESTREL_NMS_SORT"); /* rank (default) | bitonic | rank1: same-binary A/B */
-    a.sort_mode = sm && !strcmp(sm, "bitonic") ? 1 : sm && !strcmp(sm, "rank1") ? 2 : 0;
+    a.sort_mode = nms_sort_mode();
     a.boxes = in->boxes;
     a.scores = in->scores;
     a.landmarks = in->landmarks;
