@@ -283,17 +283,18 @@ ks_status ks__eng_serialize(const ks_eng_desc *d, void **data, size_t *n_bytes) 
     /* segmap layers: version 3 (same sections as 2), which libraries without the kind refuse by version */
     /* cluster split-K conv configs: version 4 (same sections as 2) */
     /* the rolling-rows depthwise (own:depthwise:4) and the window-staged conv (own:direct:3..8): version 5 */
-    int has_plugins = d->n_plugin_bytes > 0, has_segmap = 0, has_cluster = 0, has_v5 = 0;
+    int has_plugins = d->n_plugin_bytes > 0, has_segmap = 0, has_cluster = 0, has_v5 = 0, has_v6 = 0;
     for (int i = 0; i < d->n_layers; i++) {
         has_plugins |= d->layers[i].kind == KS_LAYER_PLUGIN;
         has_segmap |= d->layers[i].kind == KS_LAYER_SEGMAP;
+        has_v6 |= d->layers[i].kind == KS_LAYER_SEGMAP && d->layers[i].algo != 0;
         has_cluster |= d->layers[i].kind == KS_LAYER_CONV && d->layers[i].tactic == KS_TACTIC_OWN_GEMM &&
                        d->layers[i].ip[13] > 0 && (d->layers[i].ip[13] & KS_ENG_IGEMM_CLUSTER);
         has_v5 |= d->layers[i].kind == KS_LAYER_CONV &&
                   ((d->layers[i].tactic == KS_TACTIC_OWN_DW && d->layers[i].algo == 4) ||
                    (d->layers[i].tactic == KS_TACTIC_OWN_DIRECT && d->layers[i].algo >= 3));
     }
-    int n_sec = has_plugins || has_segmap || has_cluster || has_v5 ? SEC_COUNT : SEC_COUNT_V1;
+    int n_sec = has_plugins || has_segmap || has_v6 || has_cluster || has_v5 ? SEC_COUNT : SEC_COUNT_V1;
     uint64_t off = align_up(sizeof(file_header) + (uint64_t)(n_sec - 1) * sizeof(section_entry));
     for (int s = 1; s < n_sec; s++) {
         sizes[s] = elems[s] * counts[s];
@@ -310,7 +311,7 @@ ks_status ks__eng_serialize(const ks_eng_desc *d, void **data, size_t *n_bytes) 
     file_header h;
     memset(&h, 0, sizeof(h));
     memcpy(h.magic, KS_ENG_MAGIC, 8);
-    h.format_version = has_v5 ? 5u : has_cluster ? 4u : has_segmap ? 3u : has_plugins ? 2u : 1u;
+    h.format_version = has_v6 ? 6u : has_v5 ? 5u : has_cluster ? 4u : has_segmap ? 3u : has_plugins ? 2u : 1u;
     h.header_bytes = sizeof(h);
     h.file_bytes = off;
     h.lib_version = d->lib_version;
@@ -743,6 +744,14 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
             return VFAIL("layer %d '%s': segmap input / output shapes or dtypes", li, nm);
         if (l->act == KS_ACT_PRELU)
             return VFAIL("layer %d '%s': segmap activation", li, nm);
+        if (l->algo != 0) { /* output row stride (elements per image): the rows of every image inside y's root */
+            int64_t row = x->dims[1] * x->dims[2] * x->dims[3] * x->dims[4], yoff = 0;
+            int yr = ks__eng_root(d, l->out[0], &yoff);
+            int64_t es = l->dtype == KS_DTYPE_FLOAT16 ? 2 : 4;
+            if (l->algo < row || yr < 0 || x->dims[0] < 1 || l->algo > INT64_MAX / es / x->dims[0] ||
+                yoff + ((x->dims[0] - 1) * l->algo + row) * es > d->tensors[yr].bytes)
+                return VFAIL("layer %d '%s': segmap output row stride %d", li, nm, (int)l->algo);
+        }
         for (int k = 0; k < np; k++) {
             int64_t ni = ip[5 + k] & 0xff, nc = (ip[5 + k] >> 8) & 0xff;
             if (ip[1 + k] <= prev || (k == np - 1 && ip[1 + k] != y->dims[4]))

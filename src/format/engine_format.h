@@ -25,7 +25,9 @@ extern "C" {
 /* Version 3 added the segmap layer kind (written only for engines that have one). */
 /* Version 4 added cluster split-K conv configs (own:igemm cfg bit KS_ENG_IGEMM_CLUSTER in ip[13]); written
  * only for engines that use one, so that older libraries refuse them by version. */
-#define KS_ENG_FORMAT_VERSION 5u
+/* Version 6 added the segmap output row stride (layer algo, elements per image; 0 = rows packed): a segmap
+ * writing its rows into a batch > 1 concat buffer. Written only for engines with such a layer. */
+#define KS_ENG_FORMAT_VERSION 6u
 #define KS_ENG_IGEMM_CLUSTER 1024 /* = KS_IGEMM_CLUSTER of src/backends/cuda/kernels.h */
 #define KS_ENG_ALIGN 64u
 #define KS_ENG_MAX_IN 8

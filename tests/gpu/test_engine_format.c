@@ -104,7 +104,22 @@ static void test_segmap(ks_context *ctx) {
     ks__eng_desc_free(&r);
     ks__free(ctx, buf);
     ks__eng_desc_free(&t);
-    for (int bad = 0; bad < 8; bad++) {
+    /* an output row stride (a batch > 1 concat buffer): version 6, kept through the round trip */
+    build_segmap_desc(ctx, &t);
+    t.layers[0].algo = 2 * 2 * 3 * 6;
+    KS_T_CHECK_OK(ctx, ks__eng_validate(&t));
+    buf = NULL;
+    KS_T_CHECK_OK(ctx, ks__eng_serialize(&t, &buf, &n));
+    ver = 0;
+    if (buf)
+        memcpy(&ver, (uint8_t *)buf + 8, 4);
+    KS_T_CHECK_EQ_I(ver, 6);
+    KS_T_CHECK_OK(ctx, ks__eng_parse(ctx, buf, n, &r));
+    KS_T_CHECK_EQ_I(r.layers[0].algo, 72);
+    ks__eng_desc_free(&r);
+    ks__free(ctx, buf);
+    ks__eng_desc_free(&t);
+    for (int bad = 0; bad < 10; bad++) {
         build_segmap_desc(ctx, &t);
         ks_eng_layer *l = &t.layers[0];
         switch (bad) {
@@ -116,6 +131,12 @@ static void test_segmap(ks_context *ctx) {
         case 5: l->ip[9] = 12; break;                  /* program size */
         case 6: t.tensors[1].dims[3] = 3; break;       /* constant does not broadcast */
         case 7: t.tensors[0].dims[2] = 5; break;       /* x and y disagree */
+        case 8: l->algo = 71; break;                   /* output rows closer than one image's rows */
+        case 9: /* two images whose rows are 100 elements apart: the second runs past the end of y */
+            for (int q = 0; q < 3; q += 2)
+                t.tensors[q].dims[0] = 2, t.tensors[q].bytes *= 2;
+            l->algo = 100;
+            break;
         }
         KS_T_CHECK_MSG(ks__eng_validate(&t) == KS_CORRUPT_FILE, "segmap damage %d accepted", bad);
         ks__eng_desc_free(&t);

@@ -216,6 +216,25 @@ int main(int argc, char **argv) {
                         n_seg += d->layers[li].kind == KS_LAYER_SEGMAP;
                     KS_T_CHECK_MSG(n_seg == (variant < 2 ? 3 : 0), "%s variant %d: %d segmap layers", m->file,
                                    variant, n_seg);
+                    /* concat elimination of the three levels: at batch 1 the rows are one run per level; at
+                       batch 32 each segmap writes its rows 25200 * 85 elements apart (its algo) and the concat
+                       is gone either way */
+                    int64_t batch = m->input ? m->dims[0] : 1;
+                    int n_strided = 0, n_cat_out = 0;
+                    for (int li = 0; li < d->n_layers; li++) {
+                        const ks_eng_layer *l = &d->layers[li];
+                        if (l->kind == KS_LAYER_SEGMAP) {
+                            KS_T_CHECK_MSG(l->algo == (batch > 1 ? 25200 * 85 : 0), "%s: segmap row stride %d",
+                                           m->file, (int)l->algo);
+                            n_strided += l->algo != 0;
+                        }
+                        n_cat_out += l->kind == KS_LAYER_CONCAT &&
+                                     ks__eng_root(d, l->out[0], NULL) == ks__eng_root(d, d->bindings[d->n_inputs], NULL);
+                    }
+                    KS_T_CHECK_MSG(n_cat_out == 0 || variant >= 2, "%s variant %d: the output concat is still there",
+                                   m->file, variant);
+                    printf("%-55s %s yolov5 head: %d segmap layers writing strided rows\n", m->file,
+                           m->input ? "shape" : "     ", n_strided);
                 }
                 printf("%-55s %s %-9s %3d layers  arena %7.2f MiB (naive %7.2f)  file %6.2f MiB\n", m->file,
                        m->input ? "shape" : "     ", variant == 0 ? "fp32" : variant == 1 ? "fp16" : "fp32-nofuse",

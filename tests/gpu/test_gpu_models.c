@@ -46,6 +46,8 @@ static const mspec models[] = {
     {"scrfd/scrfd_500m_bnkps_640.onnx", NULL, {0}, 0, 5e-2, {FACES, 0, 1.f, {127.5f, 127.5f, 127.5f}, 128.f}},
     {"scrfd/scrfd_2.5g_bnkps_dynamic.onnx", "input.1", {1, 3, 640, 640}, 0, 0, {FACES, 0, 1.f, {127.5f, 127.5f, 127.5f}, 128.f}},
     {"yolov5/yolov5n_fp16_dynamic.onnx", "images", {1, 3, 640, 640}, 1, 0, {"coco_samples/bus.jpg", 0, 1.f / 255.f, {0.f, 0.f, 0.f}, 1.f}},
+    /* batch 2: the detect head's three levels write their rows into the output 25200 * 85 apart (no concat) */
+    {"yolov5/yolov5n_fp16_dynamic.onnx", "images", {2, 3, 640, 640}, 1, 0, {"coco_samples/bus.jpg", 0, 1.f / 255.f, {0.f, 0.f, 0.f}, 1.f}},
     {"mtcnn/onnx_caffe/det1.onnx", NULL, {0}, 0, 0, {NULL, 0, 0, {0, 0, 0}, 0}},
     {"mtcnn/onnx_caffe/optimaizer_pnet.onnx", "input", {1, 3, 648, 1152}, 0, 0, {"mtcnn/test2.jpg", 0, 1.f, {127.5f, 127.5f, 127.5f}, 128.f}},
     {"super_resolution/sub_pixel_cnn_x3_224_opset10_dynbatch.onnx", "input", {2, 1, 224, 224}, 0, 0, {NULL, 0, 0, {0, 0, 0}, 0}},

@@ -490,19 +490,78 @@ static void bcast_case(int rx, const int64_t *xd, int rz, const int64_t *zd, con
     run_case(&tb, label, 0.5f, 2.f);
 }
 
-/* YOLOv5 detect head: [N,255,H,W] -> reshape [N,3,85,H,W] -> transpose ->
- * sigmoid -> split 2/2/81 -> xy*2-0.5+grid, (wh*2)^2*anchor -> concat -> reshape */
+/* One YOLOv5 detect-head level into tb: input x<k> [N,255,H,W] -> reshape [N,3,85,H,W] -> transpose ->
+ * sigmoid -> split 2/2/81 -> xy*2-0.5+grid, (wh*2)^2*anchor -> concat -> reshape [N,3*H*W,85] = y<k>
+ * (not declared an output here) */
+static void yolo_level(tb_model *tb, int N, int H, int W, int k) {
+    char nm[24][16];
+    static const char *base[24] = {"x", "s5", "rs", "r", "tr", "t", "sg", "s", "spl", "split", "a", "b", "c", "grid",
+                                   "anc", "a1", "a2", "a3", "xy", "b1", "b2", "wh", "cc", "y"};
+    for (int i = 0; i < 24; i++)
+        snprintf(nm[i], sizeof nm[i], "%s%d", base[i], k);
+    char buf[64];
+    tb_input(tb, nm[0], TB_FLOAT, 4, (int64_t[]){N, 255, H, W});
+    tb_init_i64(tb, nm[1], 1, (int64_t[]){5}, (int64_t[]){N, 3, 85, H, W});
+    snprintf(buf, sizeof buf, "%s,%s", nm[0], nm[1]);
+    tb_node(tb, "Reshape", nm[2], buf, nm[3]);
+    Onnx__NodeProto *n = tb_node(tb, "Transpose", nm[4], nm[3], nm[5]);
+    tb_attr_ints(tb, n, "perm", 5, (int64_t[]){0, 1, 3, 4, 2});
+    tb_node(tb, "Sigmoid", nm[6], nm[5], nm[7]);
+    tb_init_i64(tb, nm[8], 1, (int64_t[]){3}, (int64_t[]){2, 2, 81});
+    snprintf(buf, sizeof buf, "%s,%s", nm[7], nm[8]);
+    char outs[48];
+    snprintf(outs, sizeof outs, "%s,%s,%s", nm[10], nm[11], nm[12]);
+    n = tb_node(tb, "Split", nm[9], buf, outs);
+    tb_attr_i(tb, n, "axis", 4);
+    size_t ng = (size_t)3 * H * W * 2;
+    float *grid = rnd(ng, -1.f, 1.f), *anc = rnd(6, 0.5f, 2.f);
+    tb_init_f(tb, nm[13], 5, (int64_t[]){1, 3, H, W, 2}, grid);
+    tb_init_f(tb, nm[14], 5, (int64_t[]){1, 3, 1, 1, 2}, anc);
+#define YL(OP, I, A, B, O)                                                                                           \
+    snprintf(buf, sizeof buf, "%s,%s", A, B);                                                                        \
+    snprintf(outs, sizeof outs, "m%d_%d", I, k);                                                                     \
+    tb_node(tb, OP, outs, buf, O)
+    YL("Mul", 1, nm[10], "two", nm[15]);
+    YL("Sub", 2, nm[15], "half", nm[16]);
+    YL("Add", 3, nm[16], nm[13], nm[17]);
+    YL("Mul", 4, nm[17], "stride", nm[18]);
+    YL("Mul", 5, nm[11], "two", nm[19]);
+    YL("Pow", 6, nm[19], "two", nm[20]);
+    YL("Mul", 7, nm[20], nm[14], nm[21]);
+#undef YL
+    snprintf(buf, sizeof buf, "%s,%s,%s", nm[18], nm[21], nm[12]);
+    snprintf(outs, sizeof outs, "cat%d", k);
+    n = tb_node(tb, "Concat", outs, buf, nm[22]);
+    tb_attr_i(tb, n, "axis", 4);
+    snprintf(outs, sizeof outs, "s3_%d", k);
+    tb_init_i64(tb, outs, 1, (int64_t[]){3}, (int64_t[]){N, -1, 85});
+    snprintf(buf, sizeof buf, "%s,%s", nm[22], outs);
+    snprintf(outs, sizeof outs, "rs2_%d", k);
+    tb_node(tb, "Reshape", outs, buf, nm[23]);
+    free(grid);
+    free(anc);
+}
+
+static void yolo_consts(tb_model *tb) {
+    float two[1] = {2.f}, half[1] = {0.5f}, stride[1] = {8.f};
+    tb_init_f(tb, "two", 0, NULL, two);
+    tb_init_f(tb, "half", 0, NULL, half);
+    tb_init_f(tb, "stride", 0, NULL, stride);
+}
+
+/* YOLOv5 detect head, one level: full_chain = the segmap (one layer), else up to the split (its parts and
+ * the sigmoid as outputs) */
 static void yolo_head_case(int N, int H, int W, int full_chain) {
     tb_model tb;
     tb_init(&tb, 8, 13);
-    int64_t xd[4] = {N, 255, H, W};
-    tb_input(&tb, "x", TB_FLOAT, 4, xd);
-    tb_init_i64(&tb, "s5", 1, (int64_t[]){5}, (int64_t[]){N, 3, 85, H, W});
-    tb_node(&tb, "Reshape", "rs", "x,s5", "r");
-    Onnx__NodeProto *n = tb_node(&tb, "Transpose", "tr", "r", "t");
-    tb_attr_ints(&tb, n, "perm", 5, (int64_t[]){0, 1, 3, 4, 2});
-    tb_node(&tb, "Sigmoid", "sg", "t", "s");
     if (!full_chain) {
+        int64_t xd[4] = {N, 255, H, W};
+        tb_input(&tb, "x", TB_FLOAT, 4, xd);
+        tb_init_i64(&tb, "s5", 1, (int64_t[]){5}, (int64_t[]){N, 3, 85, H, W});
+        tb_node(&tb, "Reshape", "rs", "x,s5", "r");
+        Onnx__NodeProto *n = tb_node(&tb, "Transpose", "tr", "r", "t");
+        tb_attr_ints(&tb, n, "perm", 5, (int64_t[]){0, 1, 3, 4, 2});
+        tb_node(&tb, "Sigmoid", "sg", "t", "s");
         tb_init_i64(&tb, "spl", 1, (int64_t[]){3}, (int64_t[]){2, 2, 81});
         n = tb_node(&tb, "Split", "split", "s,spl", "a,b,c");
         tb_attr_i(&tb, n, "axis", 4);
@@ -511,34 +570,28 @@ static void yolo_head_case(int N, int H, int W, int full_chain) {
         tb_output(&tb, "c", TB_FLOAT, -1, NULL);
         tb_output(&tb, "s", TB_FLOAT, -1, NULL);
     } else {
-        tb_init_i64(&tb, "spl", 1, (int64_t[]){3}, (int64_t[]){2, 2, 81});
-        n = tb_node(&tb, "Split", "split", "s,spl", "a,b,c");
-        tb_attr_i(&tb, n, "axis", 4);
-        size_t ng = (size_t)3 * H * W * 2;
-        float *grid = rnd(ng, -1.f, 1.f), *anc = rnd(6, 0.5f, 2.f);
-        float two[1] = {2.f}, half[1] = {0.5f}, stride[1] = {8.f};
-        tb_init_f(&tb, "grid", 5, (int64_t[]){1, 3, H, W, 2}, grid);
-        tb_init_f(&tb, "anc", 5, (int64_t[]){1, 3, 1, 1, 2}, anc);
-        tb_init_f(&tb, "two", 0, NULL, two);
-        tb_init_f(&tb, "half", 0, NULL, half);
-        tb_init_f(&tb, "stride", 0, NULL, stride);
-        tb_node(&tb, "Mul", "m1", "a,two", "a1");
-        tb_node(&tb, "Sub", "m2", "a1,half", "a2");
-        tb_node(&tb, "Add", "m3", "a2,grid", "a3");
-        tb_node(&tb, "Mul", "m4", "a3,stride", "xy");
-        tb_node(&tb, "Mul", "w1", "b,two", "b1");
-        tb_node(&tb, "Pow", "w2", "b1,two", "b2");
-        tb_node(&tb, "Mul", "w3", "b2,anc", "wh");
-        n = tb_node(&tb, "Concat", "cat", "xy,wh,c", "cc");
-        tb_attr_i(&tb, n, "axis", 4);
-        tb_init_i64(&tb, "s3", 1, (int64_t[]){3}, (int64_t[]){N, -1, 85});
-        tb_node(&tb, "Reshape", "rs2", "cc,s3", "y");
-        tb_output(&tb, "y", TB_FLOAT, -1, NULL);
-        free(grid);
-        free(anc);
+        yolo_consts(&tb);
+        yolo_level(&tb, N, H, W, 0);
+        tb_output(&tb, "y0", TB_FLOAT, -1, NULL);
     }
     char label[96];
     snprintf(label, sizeof label, "yolo head %dx255x%dx%d %s", N, H, W, full_chain ? "chain" : "split");
+    run_case(&tb, label, -3.f, 3.f);
+}
+
+/* Three levels concatenated on the row axis: at N > 1 each segmap writes its rows into the concat
+ * buffer with the image stride of the whole output (the concat is eliminated) */
+static void yolo_head3_case(int N, int H) {
+    tb_model tb;
+    tb_init(&tb, 8, 13);
+    yolo_consts(&tb);
+    for (int k = 0; k < 3; k++)
+        yolo_level(&tb, N, H >> k, (H >> k) + 3, k);
+    Onnx__NodeProto *n = tb_node(&tb, "Concat", "cat_all", "y0,y1,y2", "y");
+    tb_attr_i(&tb, n, "axis", 1);
+    tb_output(&tb, "y", TB_FLOAT, -1, NULL);
+    char label[96];
+    snprintf(label, sizeof label, "yolo head 3 levels %dx255x%d.. concat", N, H);
     run_case(&tb, label, -3.f, 3.f);
 }
 
@@ -570,6 +623,11 @@ static void bandwidth_cases(void) {
     yolo_head_case(32, 80, 80, 0);
     yolo_head_case(32, 40, 40, 1);
     yolo_head_case(2, 7, 9, 1);
+    /* the transposed segmap's tiles of 64 pixels: a partial last tile with 16-byte rows (11x16), and 20x20 */
+    yolo_head_case(3, 11, 16, 1);
+    yolo_head_case(2, 20, 20, 1);
+    yolo_head3_case(3, 16);
+    yolo_head3_case(1, 16);
     /* odd sizes: tails of the 4/8-lane paths, tiles cut at every edge */
     int64_t odd[4] = {3, 7, 13, 17};
     tb_init(&tb, 8, 13);
@@ -857,6 +915,17 @@ int main(void) {
     if (getenv("KS_TEST_WIN_ONLY")) { /* diagnostics: the rolling depthwise and window-staged conv cases only */
         dw_roll_cases();
         conv_win_cases();
+        fprintf(stderr, "%d op cases\n", n_cases);
+        ks_context_destroy(ctx);
+        return ks_t_done();
+    }
+    if (getenv("KS_TEST_SEGMAP_ONLY")) { /* diagnostics: the YOLOv5 detect-head (segmap) cases only */
+        yolo_head_case(2, 7, 9, 1);
+        yolo_head_case(3, 11, 16, 1);
+        yolo_head_case(2, 20, 20, 1);
+        yolo_head_case(4, 40, 40, 1);
+        yolo_head3_case(3, 16);
+        yolo_head3_case(1, 16);
         fprintf(stderr, "%d op cases\n", n_cases);
         ks_context_destroy(ctx);
         return ks_t_done();

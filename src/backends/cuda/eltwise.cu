@@ -341,6 +341,7 @@ struct SegP {
     const void *x;
     void *y;
     uint32_t A, C, H, W;
+    int64_t row, ys; /* elements of one image's rows of y (A*H*W*C), and from one image's rows to the next */
     int act;
     float act_a, act_b;
     int n_parts;
@@ -401,7 +402,123 @@ __global__ void __launch_bounds__(256) segmap_k(const __grid_constant__ SegP p, 
     for (int s = p.first_instr[k]; s < p.first_instr[k] + p.n_instr[k]; s++)
         r4 = binop(p.op[s], seg_reg(p.ra[s], r0, r1, r2, r3, r4), seg_reg(p.rb[s], r0, r1, r2, r3, r4), p.imm[s],
                    p.imm2[s], p.iact[s]);
-    ks_st((T *)p.y + i, r4);
+    ks_st((T *)p.y + ((int64_t)bi * p.ys + (i - (int64_t)bi * p.row)), r4);
+}
+
+// ---- the same map, transposed through shared memory (the default where it fits; KESTREL_SEGMAP_TILED=0 for
+// the kernel above). One block per (image * anchor, SEG_TP pixels). Phase 1: a thread takes SEG_V consecutive
+// pixels of one channel (one 16-byte load for FP16), so the channel's part, its constants' base offsets, the
+// activation and every instruction are decided once for SEG_V values, then writes them to shared memory in
+// output order. Phase 2: the block's SEG_TP * C outputs are one contiguous run, copied with 16-byte stores.
+// (The first tiled version, reverted in 9cc285d, read 2 bytes per thread and ran the whole per-element
+// program after the transpose, one thread per output value: slower than the plain kernel.)
+constexpr int SEG_TP = 64, SEG_V = 8;
+
+// op over SEG_V values with one decision (binop's cases, same formulas)
+__device__ __forceinline__ void binop_v(int op, const float (&a)[SEG_V], const float (&b)[SEG_V], float imm,
+                                        float imm2, int act, float (&o)[SEG_V]) {
+#define KS_SEG_EACH(EXPR)                                                                                    \
+    {                                                                                                        \
+        _Pragma("unroll") for (int i = 0; i < SEG_V; i++) o[i] = (EXPR);                                     \
+    }                                                                                                        \
+    break
+    switch (op) {
+    case KS_EW_ADD: KS_SEG_EACH(a[i] + b[i]);
+    case KS_EW_SUB: KS_SEG_EACH(a[i] - b[i]);
+    case KS_EW_MUL: KS_SEG_EACH(a[i] * b[i]);
+    case KS_EW_ADDC: KS_SEG_EACH(a[i] + imm);
+    case KS_EW_MULC: KS_SEG_EACH(a[i] * imm);
+    case KS_EW_RSUBC: KS_SEG_EACH(imm - a[i]);
+    case KS_EW_UNARY: {
+#pragma unroll
+        for (int i = 0; i < SEG_V; i++) o[i] = a[i];
+        ksconv::ks_act_n<SEG_V>(act, o, imm, imm2);
+        break;
+    }
+    default: KS_SEG_EACH(binop(op, a[i], b[i], imm, imm2, act));
+    }
+#undef KS_SEG_EACH
+}
+
+template <typename T> __device__ __forceinline__ void ld8(const T *p, float (&o)[SEG_V]) {
+    if constexpr (sizeof(T) == 4) {
+        ld_vec<float, 4>(p, o);
+        ld_vec<float, 4>(p + 4, o + 4);
+    } else {
+        ld_vec<__half, 8>(p, o);
+    }
+}
+
+template <typename T, bool VEC>
+__global__ void __launch_bounds__(256) segmap_tp_k(const __grid_constant__ SegP p, ks_fdiv fW, ks_fdiv fA) {
+    ks_pdl_wait();
+    extern __shared__ __align__(16) unsigned char seg_sm[];
+    T *ys = (T *)seg_sm; // [np][C]: the block's outputs in order
+    const uint32_t HW = p.H * p.W, pix0 = blockIdx.x * SEG_TP, ba = blockIdx.y, C = p.C;
+    const uint32_t bi = ks_fdiv_q(fA, ba), ai = ba - bi * p.A;
+    const uint32_t np = min((uint32_t)SEG_TP, HW - pix0);
+    const T *x = (const T *)p.x + (size_t)ba * C * HW + pix0;
+    constexpr uint32_t NCH = SEG_TP / SEG_V;
+    for (uint32_t j = threadIdx.x; j < C * NCH; j += blockDim.x) {
+        const uint32_t c = j / NCH, q0 = (j % NCH) * SEG_V;
+        if (q0 >= np) continue;
+        const T *xr = x + (size_t)c * HW + q0;
+        float r4[SEG_V], r[4][SEG_V] = {}, A[SEG_V], B[SEG_V];
+        if (VEC && q0 + SEG_V <= np) {
+            ld8<T>(xr, r4);
+        } else {
+#pragma unroll
+            for (int i = 0; i < SEG_V; i++) r4[i] = q0 + i < np ? ks_ld(xr + i) : 0.f;
+        }
+        ksconv::ks_act_n<SEG_V>(p.act, r4, p.act_a, p.act_b);
+        int k = 0;
+        while (k + 1 < p.n_parts && c >= p.end[k]) k++;
+        const uint32_t cc = c - (k ? p.end[k - 1] : 0u);
+        const uint32_t pa = pix0 + q0, h0 = ks_fdiv_q(fW, pa), w0 = pa - h0 * p.W;
+#pragma unroll
+        for (int jc = 0; jc < 4; jc++) {
+            if (jc >= p.n_const[k]) break;
+            const int q = p.first_const[k] + jc;
+            const int64_t *st = p.cst[q];
+            const uint32_t s2 = (uint32_t)st[2], s3 = (uint32_t)st[3];
+            const T *cb = (const T *)p.c[q] + (bi * (uint32_t)st[0] + ai * (uint32_t)st[1] + cc * (uint32_t)st[4]);
+            if (s2 == 0 && s3 == 0) {
+                const float v = ks_ld(cb);
+#pragma unroll
+                for (int i = 0; i < SEG_V; i++) r[jc][i] = v;
+            } else {
+                uint32_t h = h0, w = w0;
+#pragma unroll
+                for (int i = 0; i < SEG_V; i++) {
+                    r[jc][i] = q0 + i < np ? ks_ld(cb + (h * s2 + w * s3)) : 0.f;
+                    if (++w == p.W) w = 0, h++;
+                }
+            }
+        }
+        for (int s = p.first_instr[k]; s < p.first_instr[k] + p.n_instr[k]; s++) {
+            const int ra = p.ra[s], rb = p.rb[s];
+#pragma unroll
+            for (int i = 0; i < SEG_V; i++) {
+                A[i] = seg_reg(ra, r[0][i], r[1][i], r[2][i], r[3][i], r4[i]);
+                B[i] = seg_reg(rb, r[0][i], r[1][i], r[2][i], r[3][i], r4[i]);
+            }
+            binop_v(p.op[s], A, B, p.imm[s], p.imm2[s], p.iact[s], r4);
+        }
+#pragma unroll
+        for (int i = 0; i < SEG_V; i++)
+            if (q0 + i < np) ks_st(ys + (q0 + i) * C + c, r4[i]);
+    }
+    __syncthreads();
+    T *y = (T *)p.y + (int64_t)bi * p.ys + ((size_t)ai * HW + pix0) * C;
+    const uint32_t n = np * C;
+    uint32_t done = 0;
+    if (((uintptr_t)y & 15) == 0) { // 16-byte runs, then the tail
+        constexpr uint32_t E = 16 / sizeof(T);
+        const uint32_t n16 = n / E;
+        for (uint32_t j = threadIdx.x; j < n16; j += blockDim.x) ((uint4 *)y)[j] = ((const uint4 *)ys)[j];
+        done = n16 * E;
+    }
+    for (uint32_t j = done + threadIdx.x; j < n; j += blockDim.x) y[j] = ys[j];
 }
 } // namespace
 
@@ -429,12 +546,24 @@ extern "C" int ks__cu_eltwise(const ks_ew_args *a, int64_t numel, int half, void
     KS_CU_RET();
 }
 
+/* KESTREL_SEGMAP_TILED=0: the one-thread-per-output segmap kernel (same-binary A/B), read once per process */
+static int tiled_on(void) {
+    static int state = -1; /* benign race, as for ks__cu_fast_off */
+    if (state < 0) {
+        const char *e = getenv("KESTREL_SEGMAP_TILED");
+        state = !(e && *e == '0');
+    }
+    return state;
+}
+
 extern "C" int ks__cu_segmap(const ks_segmap_args *a, int half, void *stream) {
     SegP p;
     memset(&p, 0, sizeof(p));
     p.x = a->x, p.y = a->y;
     p.A = (uint32_t)a->A, p.C = (uint32_t)a->C, p.H = (uint32_t)a->H, p.W = (uint32_t)a->W;
     p.act = a->act, p.act_a = a->act_a, p.act_b = a->act_b;
+    p.row = a->A * a->H * a->W * a->C;
+    p.ys = a->y_stride ? a->y_stride : p.row;
     p.n_parts = a->n_parts;
     for (int k = 0; k < KS_CU_SEG_MAX_PARTS; k++) {
         p.end[k] = (uint32_t)a->end[k];
@@ -461,6 +590,17 @@ extern "C" int ks__cu_segmap(const ks_segmap_args *a, int half, void *stream) {
     }
     ks_fdiv fC = ks_fdiv_make((uint32_t)a->C), fW = ks_fdiv_make((uint32_t)a->W), fH = ks_fdiv_make((uint32_t)a->H),
             fA = ks_fdiv_make((uint32_t)a->A);
+    const int64_t hw = a->H * a->W;
+    const size_t sm = (size_t)SEG_TP * a->C * (half ? 2 : 4);
+    if (small && sm <= 48 * 1024 && a->B * a->A <= 65535 && tiled_on()) {
+        const bool vec = hw % SEG_V == 0 && ((uintptr_t)a->x & 15) == 0;
+        dim3 g((unsigned)((hw + SEG_TP - 1) / SEG_TP), (unsigned)(a->B * a->A));
+        if (half && vec) ks_launch_smem(segmap_tp_k<__half, true>, g, dim3(256), sm, s, p, fW, fA);
+        else if (half) ks_launch_smem(segmap_tp_k<__half, false>, g, dim3(256), sm, s, p, fW, fA);
+        else if (vec) ks_launch_smem(segmap_tp_k<float, true>, g, dim3(256), sm, s, p, fW, fA);
+        else ks_launch_smem(segmap_tp_k<float, false>, g, dim3(256), sm, s, p, fW, fA);
+        KS_CU_RET();
+    }
     dim3 g(ks_blocks(numel, 256)), blk(256);
     if (half && small) ks_launch(segmap_k<__half, true>, g, blk, s, p, fC, fW, fH, fA, numel);
     else if (half) ks_launch(segmap_k<__half, false>, g, blk, s, p, fC, fW, fH, fA, numel);

@@ -726,6 +726,7 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
         a.y = yp;
         a.B = x->dims[0], a.A = x->dims[1], a.C = x->dims[2], a.H = x->dims[3], a.W = x->dims[4];
         a.act = l->act, a.act_a = l->act_a, a.act_b = l->act_b;
+        a.y_stride = l->algo; /* 0: rows packed; else elements per image (a batch > 1 concat buffer) */
         a.n_parts = (int)ip[0];
         int fi = 0, fc = 0;
         int64_t prev = 0;

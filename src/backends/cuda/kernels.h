@@ -156,6 +156,7 @@ typedef struct ks_segmap_args {
     int64_t B, A, C, H, W;    /* y is [B,A,H,W,C], x is [B,A,C,H,W] */
     int act;                  /* activation applied to every element first */
     float act_a, act_b;
+    int64_t y_stride;         /* elements from one image's rows of y to the next; 0 = A*H*W*C (packed) */
     int n_parts;
     int64_t end[KS_CU_SEG_MAX_PARTS];      /* exclusive end of part k on the last axis */
     int n_instr[KS_CU_SEG_MAX_PARTS], first_instr[KS_CU_SEG_MAX_PARTS];

@@ -251,6 +251,30 @@ static ks_status find_dwpw(kb *b) {
     return KS_OK;
 }
 
+/* Concat elimination with outer > 1: root r, written whole by segmap layer pi, can become the rows of its
+ * input of concat layer ci (ext bytes per outer row of total) when the segmap writes exactly outer images
+ * of ext bytes each (it then writes them total bytes apart) and nothing but the concat reads r. */
+static int strided_segmap_ok(const ks_eng_desc *d, int pi, int r, int ci, int64_t outer, int64_t ext, int64_t total) {
+    const ks_eng_layer *p = &d->layers[pi];
+    const ks_eng_tensor *y = &d->tensors[r];
+    int64_t es = p->dtype == KS_DTYPE_FLOAT16 ? 2 : 4;
+    if (p->kind != KS_LAYER_SEGMAP || p->algo != 0 || p->out[0] != r || y->ndim != 5 || y->dims[0] != outer ||
+        y->bytes != outer * ext || ext % es || total % es || total / es > INT32_MAX)
+        return 0;
+    for (int li = 0; li < d->n_layers; li++) {
+        if (li == ci)
+            continue;
+        const ks_eng_layer *l = &d->layers[li];
+        for (int k = 0; k < l->n_in; k++)
+            if (l->in[k] >= 0 && ks__eng_root(d, l->in[k], NULL) == r)
+                return 0;
+    }
+    for (int k = 0; k < d->n_inputs + d->n_outputs; k++)
+        if (d->bindings[k] >= 0 && ks__eng_root(d, d->bindings[k], NULL) == r)
+            return 0;
+    return 1;
+}
+
 ks_status ks__plan_passes(kb *b) {
     ks_eng_desc *d = b->d;
     ks_context *ctx = b->ctx;
@@ -277,8 +301,13 @@ ks_status ks__plan_passes(kb *b) {
     if (ON(b, CONCAT_ELIM)) {
         for (int li = 0; li < nl; li++) {
             ks_eng_layer *l = &d->layers[li];
-            if (l->kind != KS_LAYER_CONCAT || l->ip[0] != 1)
+            if (l->kind != KS_LAYER_CONCAT)
                 continue;
+            /* outer > 1 (a batch of rows): only segmap producers, which can write their rows with a stride */
+            const int strided = l->ip[0] != 1;
+            int64_t total = 0;
+            for (int k = 0; k < l->n_in; k++)
+                total += l->ip[2 + k] * l->ip[1];
             int ok = 1, roots[KS_ENG_MAX_IN];
             for (int k = 0; k < l->n_in && ok; k++) {
                 int64_t off;
@@ -293,6 +322,8 @@ ks_status ks__plan_passes(kb *b) {
                 if (ok) {
                     const ks_eng_layer *p = &d->layers[producer[r]];
                     ok = p->n_out == 1 && p->kind != KS_LAYER_COPY;
+                    if (ok && strided)
+                        ok = strided_segmap_ok(d, producer[r], r, li, l->ip[0], l->ip[2 + k] * l->ip[1], total);
                 }
             }
             if (!ok)
@@ -303,7 +334,13 @@ ks_status ks__plan_passes(kb *b) {
                 r->storage = KS_STORE_VIEW;
                 r->root = l->out[0];
                 r->offset = off;
-                off += r->bytes;
+                if (strided) {
+                    ks_eng_layer *p = &d->layers[producer[roots[k]]];
+                    p->algo = (int32_t)(total / (p->dtype == KS_DTYPE_FLOAT16 ? 2 : 4));
+                    off += l->ip[2 + k] * l->ip[1];
+                } else {
+                    off += r->bytes;
+                }
             }
             dead[li] = 1;
             n_concat_elim++;
