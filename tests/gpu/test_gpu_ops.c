@@ -333,10 +333,9 @@ static void binary_case(const char *op, int64_t *bd, int nbd, int scalar_const, 
     run_case(&tb, label, lo, hi);
 }
 
-static void pool_case(const char *op, int k, int s, int p, int ceil_mode, int cip) {
+static void pool_case_at(const char *op, int k, int s, int p, int ceil_mode, int cip, const int64_t xd[4]) {
     tb_model tb;
     tb_init(&tb, 8, 13);
-    int64_t xd[4] = {2, 4, 13, 11};
     tb_input(&tb, "x", TB_FLOAT, 4, xd);
     Onnx__NodeProto *n = tb_node(&tb, op, "pool", "x", "y");
     if (strncmp(op, "Global", 6)) {
@@ -349,14 +348,18 @@ static void pool_case(const char *op, int k, int s, int p, int ceil_mode, int ci
     }
     tb_output(&tb, "y", TB_FLOAT, -1, NULL);
     char label[96];
-    snprintf(label, sizeof label, "%s k%d s%d p%d ceil%d cip%d", op, k, s, p, ceil_mode, cip);
+    snprintf(label, sizeof label, "%s k%d s%d p%d ceil%d cip%d %lldx%lldx%lldx%lld", op, k, s, p, ceil_mode, cip,
+             (long long)xd[0], (long long)xd[1], (long long)xd[2], (long long)xd[3]);
     run_case(&tb, label, -1.f, 1.f);
 }
 
-static void resize_case(const char *mode, const char *coord, float sh, float sw) {
+static void pool_case(const char *op, int k, int s, int p, int ceil_mode, int cip) {
+    pool_case_at(op, k, s, p, ceil_mode, cip, (int64_t[]){2, 4, 13, 11});
+}
+
+static void resize_case_at(const char *mode, const char *coord, float sh, float sw, const int64_t xd[4]) {
     tb_model tb;
     tb_init(&tb, 8, 13);
-    int64_t xd[4] = {1, 3, 6, 5};
     tb_input(&tb, "x", TB_FLOAT, 4, xd);
     int64_t sd[1] = {4};
     float sc[4] = {1.f, 1.f, sh, sw};
@@ -366,8 +369,13 @@ static void resize_case(const char *mode, const char *coord, float sh, float sw)
     tb_attr_s(&tb, n, "coordinate_transformation_mode", coord);
     tb_output(&tb, "y", TB_FLOAT, -1, NULL);
     char label[96];
-    snprintf(label, sizeof label, "resize %s %s %gx%g", mode, coord, sh, sw);
+    snprintf(label, sizeof label, "resize %s %s %gx%g %lldx%lldx%lldx%lld", mode, coord, sh, sw, (long long)xd[0],
+             (long long)xd[1], (long long)xd[2], (long long)xd[3]);
     run_case(&tb, label, -1.f, 1.f);
+}
+
+static void resize_case(const char *mode, const char *coord, float sh, float sw) {
+    resize_case_at(mode, coord, sh, sw, (int64_t[]){1, 3, 6, 5});
 }
 
 static void move_cases(void) {
@@ -919,7 +927,14 @@ int main(void) {
         ks_context_destroy(ctx);
         return ks_t_done();
     }
-    if (getenv("KS_TEST_SEGMAP_ONLY")) { /* diagnostics: the YOLOv5 detect-head (segmap) cases only */
+    if (getenv("KS_TEST_SEGMAP_ONLY")) { /* diagnostics: the detect-head (segmap), tiled max pool and 8-wide resize cases */
+        pool_case_at("MaxPool", 5, 1, 2, 0, 0, (int64_t[]){2, 3, 40, 70});
+        pool_case_at("MaxPool", 3, 2, 1, 1, 0, (int64_t[]){1, 2, 37, 67});
+        pool_case_at("MaxPool", 13, 1, 6, 0, 0, (int64_t[]){3, 5, 20, 20});
+        pool_case("MaxPool", 2, 2, 0, 1, 0);
+        pool_case("GlobalMaxPool", 0, 0, 0, 0, 0);
+        resize_case_at("nearest", "asymmetric", 2.f, 2.f, (int64_t[]){2, 3, 10, 12});
+        resize_case_at("linear", "half_pixel", 2.f, 2.f, (int64_t[]){1, 2, 5, 8});
         yolo_head_case(2, 7, 9, 1);
         yolo_head_case(3, 11, 16, 1);
         yolo_head_case(2, 20, 20, 1);
@@ -1004,6 +1019,14 @@ int main(void) {
     resize_case("linear", "align_corners", 2.f, 1.5f);
     resize_case("linear", "pytorch_half_pixel", 0.5f, 2.f);
     resize_case("linear", "asymmetric", 1.5f, 0.5f);
+    /* the tiled max pool: several tiles per plane, strides, ceil mode, a 13x13 window (SPPF's widest) */
+    pool_case_at("MaxPool", 5, 1, 2, 0, 0, (int64_t[]){2, 3, 40, 70});
+    pool_case_at("MaxPool", 3, 2, 1, 1, 0, (int64_t[]){1, 2, 37, 67});
+    pool_case_at("MaxPool", 13, 1, 6, 0, 0, (int64_t[]){3, 5, 20, 20});
+    /* 8 outputs per thread (the output width a multiple of 8) */
+    resize_case_at("nearest", "asymmetric", 2.f, 2.f, (int64_t[]){2, 3, 10, 12});
+    resize_case_at("linear", "half_pixel", 2.f, 2.f, (int64_t[]){1, 2, 5, 8});
+    resize_case_at("nearest", "half_pixel", 1.5f, 4.f, (int64_t[]){1, 3, 7, 6});
     move_cases();
     bandwidth_cases();
     stream_cases();

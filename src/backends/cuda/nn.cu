@@ -42,6 +42,49 @@ __global__ void pool_k(ks_pool_args p, ks_fdiv fow, ks_fdiv foh) {
     ks_st((T *)p.y + i, acc);
 }
 
+// Max pooling by output tiles of POOL_TH x POOL_TW: the block stages the input window of its tile in shared
+// memory (outside the image: -FLT_MAX, what the kernel above starts from), takes the maximum along each row
+// over kw, then down each column over kh: kw + kh comparisons per output instead of kh * kw loads with their
+// index arithmetic. YOLOv5n's SPPF (5x5, stride 1, at 20x20 x 128 channels x batch 32) took 0.041 ms per pool
+// with the kernel above (bench/RESULTS.md ninth session). grid.x = tiles per plane, grid.y * grid.z = planes.
+constexpr int POOL_TH = 16, POOL_TW = 32;
+
+template <typename T>
+__global__ void __launch_bounds__(256) pool_max_tile_k(ks_pool_args p, int tiles_x, int64_t planes) {
+    ks_pdl_wait();
+    extern __shared__ float pm[];
+    const int64_t plane = (int64_t)blockIdx.z * gridDim.y + blockIdx.y;
+    if (plane >= planes) return;
+    const int ty = blockIdx.x / tiles_x, tx = blockIdx.x - ty * tiles_x;
+    const int oy0 = ty * POOL_TH, ox0 = tx * POOL_TW;
+    const int IH = (POOL_TH - 1) * p.sh + p.kh, IW = (POOL_TW - 1) * p.sw + p.kw;
+    float *win = pm, *rowm = pm + IH * IW; // [IH][IW], then [IH][POOL_TW]
+    const T *x = (const T *)p.x + plane * p.h * p.w;
+    const int gy0 = oy0 * p.sh - p.pt, gx0 = ox0 * p.sw - p.pl;
+    for (int i = threadIdx.x; i < IH * IW; i += blockDim.x) {
+        const int r = i / IW, c = i - r * IW, gy = gy0 + r, gx = gx0 + c;
+        win[i] = gy >= 0 && gy < p.h && gx >= 0 && gx < p.w ? ks_ld(x + (int64_t)gy * p.w + gx) : -FLT_MAX;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < IH * POOL_TW; i += blockDim.x) {
+        const int r = i / POOL_TW, c = i - r * POOL_TW;
+        const float *w = win + r * IW + c * p.sw;
+        float m = -FLT_MAX;
+        for (int j = 0; j < p.kw; j++) m = fmaxf(m, w[j]);
+        rowm[i] = m;
+    }
+    __syncthreads();
+    T *y = (T *)p.y + plane * p.oh * p.ow;
+    for (int i = threadIdx.x; i < POOL_TH * POOL_TW; i += blockDim.x) {
+        const int r = i / POOL_TW, c = i - r * POOL_TW, oy = oy0 + r, ox = ox0 + c;
+        if (oy >= p.oh || ox >= p.ow) continue;
+        const float *col = rowm + r * p.sh * POOL_TW + c;
+        float m = -FLT_MAX;
+        for (int j = 0; j < p.kh; j++) m = fmaxf(m, col[j * POOL_TW]);
+        ks_st(y + (int64_t)oy * p.ow + ox, m);
+    }
+}
+
 // One thread per row (small axis).
 template <typename T>
 __global__ void softmax_small_k(const T *x, T *y, int64_t outer, int64_t axis, int64_t inner) {
@@ -156,6 +199,49 @@ __global__ void resize_k(ks_resize_args p, ks_fdiv fow, ks_fdiv foh) {
     ks_st((T *)p.y + i, v);
 }
 
+// resize_k for 8 consecutive outputs of a row per thread (ow % 8 == 0, y 16-byte aligned): the row's taps and
+// weights once, 16-byte stores. YOLOv5n's two nearest 2x upsamples at batch 32 took 0.036 / 0.066 ms with one
+// thread per output (bench/RESULTS.md ninth session).
+template <typename T>
+__global__ void resize8_k(ks_resize_args p, ks_fdiv fow8, ks_fdiv foh, int64_t total8) {
+    ks_pdl_wait();
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total8) return;
+    uint32_t u = (uint32_t)i, t = ks_fdiv_q(fow8, u);
+    const int ox0 = (int)(u - t * fow8.d) * 8;
+    const uint32_t q = ks_fdiv_q(foh, t);
+    const int oy = (int)(t - q * foh.d);
+    const T *x = (const T *)p.x + (int64_t)q * p.ih * p.iw;
+    const int y0 = __ldg(p.idx + 2 * oy), y1 = __ldg(p.idx + 2 * oy + 1);
+    const float wy0 = __ldg(p.wt + 2 * oy), wy1 = __ldg(p.wt + 2 * oy + 1);
+    const T *r0 = x + (int64_t)y0 * p.iw, *r1 = x + (int64_t)y1 * p.iw;
+    const int *xi = p.idx + 2 * p.oh + 2 * ox0;
+    const float *xw = p.wt + 2 * p.oh + 2 * ox0;
+    float v[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        const int x0 = __ldg(xi + 2 * j);
+        if (p.mode == 0) {
+            v[j] = ks_ld(r0 + x0);
+        } else {
+            const int x1 = __ldg(xi + 2 * j + 1);
+            const float wx0 = __ldg(xw + 2 * j), wx1 = __ldg(xw + 2 * j + 1);
+            v[j] = (ks_ld(r0 + x0) * wx0 + ks_ld(r0 + x1) * wx1) * wy0 + (ks_ld(r1 + x0) * wx0 + ks_ld(r1 + x1) * wx1) * wy1;
+        }
+    }
+    T *y = (T *)p.y + ((int64_t)t * p.ow + ox0);
+    if constexpr (sizeof(T) == 4) {
+        ((float4 *)y)[0] = make_float4(v[0], v[1], v[2], v[3]);
+        ((float4 *)y)[1] = make_float4(v[4], v[5], v[6], v[7]);
+    } else {
+        uint4 w;
+        __half2 *h = (__half2 *)&w;
+#pragma unroll
+        for (int j = 0; j < 4; j++) h[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
+        *(uint4 *)y = w;
+    }
+}
+
 } // namespace
 
 extern "C" int ks__cu_pool(const ks_pool_args *a, int half, void *stream) {
@@ -164,6 +250,16 @@ extern "C" int ks__cu_pool(const ks_pool_args *a, int half, void *stream) {
     cudaStream_t s = (cudaStream_t)stream;
     dim3 g(ks_blocks(total, 256));
     ks_fdiv fw = ks_fdiv_make((uint32_t)a->ow), fh = ks_fdiv_make((uint32_t)a->oh);
+    const int64_t planes = (int64_t)a->n * a->c;
+    const size_t psm = (size_t)((POOL_TH - 1) * a->sh + a->kh) * (((POOL_TW - 1) * a->sw + a->kw) + POOL_TW) * 4;
+    if (a->mode == KS_POOL_MAX && psm <= 32 * 1024 && planes <= (int64_t)65535 * 65535 && !ks__cu_fast_off()) {
+        const int tx = (a->ow + POOL_TW - 1) / POOL_TW, ty = (a->oh + POOL_TH - 1) / POOL_TH;
+        const unsigned gy = (unsigned)(planes < 65535 ? planes : 65535), gz = (unsigned)((planes + gy - 1) / gy);
+        dim3 pg((unsigned)(tx * ty), gy, gz);
+        if (half) ks_launch_smem(pool_max_tile_k<__half>, pg, dim3(256), psm, s, *a, tx, planes);
+        else ks_launch_smem(pool_max_tile_k<float>, pg, dim3(256), psm, s, *a, tx, planes);
+        KS_CU_RET();
+    }
     if (total < ((int64_t)1 << 31) && !ks__cu_fast_off()) {
         if (half) ks_launch(pool_k<__half, true>, g, dim3(256), s, *a, fw, fh);
         else ks_launch(pool_k<float, true>, g, dim3(256), s, *a, fw, fh);
@@ -198,6 +294,14 @@ extern "C" int ks__cu_resize(const ks_resize_args *a, int half, void *stream) {
     cudaStream_t s = (cudaStream_t)stream;
     dim3 g(ks_blocks(total, 256));
     ks_fdiv fw = ks_fdiv_make((uint32_t)a->ow), fh = ks_fdiv_make((uint32_t)a->oh);
+    if (a->ow % 8 == 0 && ((uintptr_t)a->y & 15) == 0 && total < ((int64_t)1 << 31) && !ks__cu_fast_off()) {
+        const int64_t total8 = total / 8;
+        ks_fdiv fw8 = ks_fdiv_make((uint32_t)(a->ow / 8));
+        dim3 g8(ks_blocks(total8, 256));
+        if (half) ks_launch(resize8_k<__half>, g8, dim3(256), s, *a, fw8, fh, total8);
+        else ks_launch(resize8_k<float>, g8, dim3(256), s, *a, fw8, fh, total8);
+        KS_CU_RET();
+    }
     if (total < ((int64_t)1 << 31) && !ks__cu_fast_off()) {
         if (half) ks_launch(resize_k<__half, true>, g, dim3(256), s, *a, fw, fh);
         else ks_launch(resize_k<float, true>, g, dim3(256), s, *a, fw, fh);
