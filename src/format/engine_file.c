@@ -288,6 +288,9 @@ ks_status ks__eng_serialize(const ks_eng_desc *d, void **data, size_t *n_bytes) 
         has_plugins |= d->layers[i].kind == KS_LAYER_PLUGIN;
         has_segmap |= d->layers[i].kind == KS_LAYER_SEGMAP;
         has_v6 |= d->layers[i].kind == KS_LAYER_SEGMAP && d->layers[i].algo != 0;
+        has_v6 |= d->layers[i].kind == KS_LAYER_CONV && d->layers[i].tactic == KS_TACTIC_OWN_PW &&
+                  d->layers[i].algo == 1 && d->layers[i].in[0] >= 0 && d->layers[i].out[0] >= 0 &&
+                  (d->tensors[d->layers[i].in[0]].dims[1] > 128 || d->tensors[d->layers[i].out[0]].dims[1] > 128);
         has_cluster |= d->layers[i].kind == KS_LAYER_CONV && d->layers[i].tactic == KS_TACTIC_OWN_GEMM &&
                        d->layers[i].ip[13] > 0 && (d->layers[i].ip[13] & KS_ENG_IGEMM_CLUSTER);
         has_v5 |= d->layers[i].kind == KS_LAYER_CONV &&
@@ -685,12 +688,12 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
              !ks__eng_conv_win_ok(ip[0], ip[1], ip[2], ip[3], ip[4], ip[9], ip[10], x->dims[3],
                                   l->dtype == KS_DTYPE_FLOAT16)) ||
             /* own:pointwise (1x1): groups 1, stride 1, no padding; algo 0 (streaming) c and k <= 64,
-             * algo 1 (tensor cores) fp16, c and k <= 128 */
+             * algo 1 (tensor cores) fp16, ks__eng_pw_tc_ok */
             (l->tactic == KS_TACTIC_OWN_PW &&
              ((l->algo != 0 && l->algo != 1) || ip[0] != 1 || ip[1] != 1 || ip[2] != 1 || ip[3] != 1 ||
               ip[4] != 1 || ip[5] || ip[6] || ip[7] || ip[8] ||
               (l->algo == 0 && (x->dims[1] > 64 || y->dims[1] > 64)) ||
-              (l->algo == 1 && (l->dtype != KS_DTYPE_FLOAT16 || x->dims[1] > 128 || y->dims[1] > 128)))) ||
+              (l->algo == 1 && (l->dtype != KS_DTYPE_FLOAT16 || !ks__eng_pw_tc_ok(x->dims[1], y->dims[1]))))) ||
             l->tactic == KS_TACTIC_CUBLAS || l->tactic == KS_TACTIC_DEFAULT ||
             ((l->tactic == KS_TACTIC_CUDNN || l->tactic == KS_TACTIC_CUDNN_FUSED) && (l->algo < 0 || l->algo > 7)))
             return VFAIL("layer %d '%s': conv tactic %d/%d invalid", li, nm, l->tactic, l->algo);
@@ -940,6 +943,15 @@ int ks__eng_igemm_cfg_ok(int64_t cfg, int half) {
     if (split == 1 || (!half && ((tile >= 3 && tile <= 6) || tile >= 10)))
         return 0;
     return !cluster || ((tile == 10 || tile == 13) && (split == 2 || split == 4 || split == 8));
+}
+
+int ks__eng_pw_tc_ok(int64_t c, int64_t k) {
+    if (c < 1 || c > 256 || k < 1 || k > 256)
+        return 0;
+    const int64_t cp = (c + 15) / 16 * 16, mt = (k + 15) / 16, mg = mt <= 1 ? 1 : mt <= 2 ? 2 : 4;
+    const int64_t mtg = (mt + mg - 1) / mg * mg;
+    /* weights [mtg * 16][cp + 8], two input tiles [cp][256 + 8], the epilogue staging 8 x [8][36] floats */
+    return mtg * 16 * (cp + 8) * 2 + 2 * cp * (256 + 8) * 2 + 8 * 8 * 36 * 4 <= 200 * 1024;
 }
 
 int ks__eng_conv_win_ok(int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw,

@@ -26,7 +26,8 @@ extern "C" {
 /* Version 4 added cluster split-K conv configs (own:igemm cfg bit KS_ENG_IGEMM_CLUSTER in ip[13]); written
  * only for engines that use one, so that older libraries refuse them by version. */
 /* Version 6 added the segmap output row stride (layer algo, elements per image; 0 = rows packed): a segmap
- * writing its rows into a batch > 1 concat buffer. Written only for engines with such a layer. */
+ * writing its rows into a batch > 1 concat buffer; and own:pointwise:1 beyond 128 channels (ks__eng_pw_tc_ok).
+ * Written only for engines with such a layer. */
 #define KS_ENG_FORMAT_VERSION 6u
 #define KS_ENG_IGEMM_CLUSTER 1024 /* = KS_IGEMM_CLUSTER of src/backends/cuda/kernels.h */
 #define KS_ENG_ALIGN 64u
@@ -254,6 +255,10 @@ int ks__eng_dw_roll_ov(int64_t c, int64_t k, int64_t groups, int64_t kh, int64_t
  * checks its shared memory and 32-bit indices at launch besides. */
 int ks__eng_conv_win_ok(int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
                         int64_t iw, int half);
+/* The channel rule of the tensor-core 1x1 conv (own:pointwise:1, conv_tc.cu): c and k in 1..256 with all of
+ * the weights and two input tiles in its shared memory (<= 200 KiB; the layout of conv_tc.cu's pw_smem):
+ * up to 128 x 128, and 64 -> 255 (a YOLO detect-head conv). */
+int ks__eng_pw_tc_ok(int64_t c, int64_t k);
 /* Root tensor of a view chain and the byte offset into it. */
 int ks__eng_root(const ks_eng_desc *d, int t, int64_t *offset);
 

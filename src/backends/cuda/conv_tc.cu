@@ -24,6 +24,7 @@
 // 8 row addresses of an ldmatrix hit 8 different bank groups.
 #include "backends/cuda/mma.cuh"
 #include "backends/cuda/epi_n.cuh"
+#include "format/engine_format.h"
 
 namespace {
 
@@ -409,7 +410,7 @@ void dw_from_args(const ks_dwpw_args *a, TcP &p) {
 
 extern "C" int ks__cu_conv_pw_tc_fits(const ks_conv_args *a, int half) {
     if (!half || a->groups != 1 || a->kh != 1 || a->kw != 1 || a->sh != 1 || a->sw != 1 || a->pt != 0 ||
-        a->pl != 0 || a->oh != a->ih || a->ow != a->iw || !chan_ok(a->c, a->k) || a->n < 1 || a->oh < 1 ||
+        a->pl != 0 || a->oh != a->ih || a->ow != a->iw || !ks__eng_pw_tc_ok(a->c, a->k) || a->n < 1 || a->oh < 1 ||
         a->ow < 1)
         return 0;
     int64_t hw = (int64_t)a->oh * a->ow, tiles = (hw + TC_P - 1) / TC_P * a->n;

@@ -42,46 +42,65 @@ __global__ void pool_k(ks_pool_args p, ks_fdiv fow, ks_fdiv foh) {
     ks_st((T *)p.y + i, acc);
 }
 
-// Max pooling by output tiles of POOL_TH x POOL_TW: the block stages the input window of its tile in shared
-// memory (outside the image: -FLT_MAX, what the kernel above starts from), takes the maximum along each row
-// over kw, then down each column over kh: kw + kh comparisons per output instead of kh * kw loads with their
-// index arithmetic. YOLOv5n's SPPF (5x5, stride 1, at 20x20 x 128 channels x batch 32) took 0.041 ms per pool
-// with the kernel above (bench/RESULTS.md ninth session). grid.x = tiles per plane, grid.y * grid.z = planes.
-constexpr int POOL_TH = 16, POOL_TW = 32;
+// Max pooling by output tiles: the block stages the input window of each of its tiles in shared memory
+// (outside the image: -FLT_MAX, what the kernel above starts from), takes the maximum along each row over kw,
+// then down each column over kh: kw + kh comparisons per output instead of kh * kw loads with their index
+// arithmetic. A tile is th x tw outputs of one plane (the whole plane when it is at most 64 x 64, else 16 x
+// 32), and a block takes ppb tiles of consecutive planes so that small planes still give it 1024-2048 outputs.
+// YOLOv5n's SPPF (5x5, stride 1, 20x20 x 128 channels x batch 32) took 0.041 ms per pool with the kernel
+// above (bench/RESULTS.md ninth session). grid.x = tiles per plane; grid.y * grid.z = plane groups.
+struct PoolTile {
+    int th, tw, ih, iw, tiles_x, ppb; // tile outputs, its input window, tiles per plane row, planes per block
+};
+
+__host__ PoolTile pool_tile_of(const ks_pool_args *a) {
+    PoolTile t;
+    const bool whole = a->oh <= 64 && a->ow <= 64;
+    t.th = whole ? a->oh : 16, t.tw = whole ? a->ow : 32;
+    t.ih = (t.th - 1) * a->sh + a->kh, t.iw = (t.tw - 1) * a->sw + a->kw;
+    t.tiles_x = (a->ow + t.tw - 1) / t.tw;
+    t.ppb = 1;
+    const int64_t per = (int64_t)t.ih * (t.iw + t.tw) * 4; /* window + row maxima, floats */
+    while (t.ppb < 16 && (int64_t)t.th * t.tw * t.ppb * 2 <= 2048 && per * t.ppb * 2 <= 32 * 1024) t.ppb *= 2;
+    return t;
+}
 
 template <typename T>
-__global__ void __launch_bounds__(256) pool_max_tile_k(ks_pool_args p, int tiles_x, int64_t planes) {
+__global__ void __launch_bounds__(256) pool_max_tile_k(ks_pool_args p, PoolTile pt, int64_t planes) {
     ks_pdl_wait();
     extern __shared__ float pm[];
-    const int64_t plane = (int64_t)blockIdx.z * gridDim.y + blockIdx.y;
-    if (plane >= planes) return;
-    const int ty = blockIdx.x / tiles_x, tx = blockIdx.x - ty * tiles_x;
-    const int oy0 = ty * POOL_TH, ox0 = tx * POOL_TW;
-    const int IH = (POOL_TH - 1) * p.sh + p.kh, IW = (POOL_TW - 1) * p.sw + p.kw;
-    float *win = pm, *rowm = pm + IH * IW; // [IH][IW], then [IH][POOL_TW]
-    const T *x = (const T *)p.x + plane * p.h * p.w;
+    const int64_t plane0 = ((int64_t)blockIdx.z * gridDim.y + blockIdx.y) * pt.ppb;
+    if (plane0 >= planes) return;
+    const int np = (int)min((int64_t)pt.ppb, planes - plane0);
+    const int ty = blockIdx.x / pt.tiles_x, tx = blockIdx.x - ty * pt.tiles_x;
+    const int oy0 = ty * pt.th, ox0 = tx * pt.tw, IH = pt.ih, IW = pt.iw, TW = pt.tw, TH = pt.th;
+    const int wsz = IH * IW, rsz = IH * TW;
+    float *win = pm, *rowm = pm + np * wsz; // np x [IH][IW], then np x [IH][TW]
+    const T *x = (const T *)p.x + plane0 * p.h * p.w;
     const int gy0 = oy0 * p.sh - p.pt, gx0 = ox0 * p.sw - p.pl;
-    for (int i = threadIdx.x; i < IH * IW; i += blockDim.x) {
-        const int r = i / IW, c = i - r * IW, gy = gy0 + r, gx = gx0 + c;
-        win[i] = gy >= 0 && gy < p.h && gx >= 0 && gx < p.w ? ks_ld(x + (int64_t)gy * p.w + gx) : -FLT_MAX;
+    for (int i = threadIdx.x; i < np * wsz; i += blockDim.x) {
+        const int q = i / wsz, e = i - q * wsz, r = e / IW, c = e - r * IW, gy = gy0 + r, gx = gx0 + c;
+        win[i] = gy >= 0 && gy < p.h && gx >= 0 && gx < p.w ? ks_ld(x + ((int64_t)q * p.h + gy) * p.w + gx)
+                                                            : -FLT_MAX;
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < IH * POOL_TW; i += blockDim.x) {
-        const int r = i / POOL_TW, c = i - r * POOL_TW;
-        const float *w = win + r * IW + c * p.sw;
+    for (int i = threadIdx.x; i < np * rsz; i += blockDim.x) {
+        const int q = i / rsz, e = i - q * rsz, r = e / TW, c = e - r * TW;
+        const float *w = win + q * wsz + r * IW + c * p.sw;
         float m = -FLT_MAX;
         for (int j = 0; j < p.kw; j++) m = fmaxf(m, w[j]);
         rowm[i] = m;
     }
     __syncthreads();
-    T *y = (T *)p.y + plane * p.oh * p.ow;
-    for (int i = threadIdx.x; i < POOL_TH * POOL_TW; i += blockDim.x) {
-        const int r = i / POOL_TW, c = i - r * POOL_TW, oy = oy0 + r, ox = ox0 + c;
+    T *y = (T *)p.y + plane0 * p.oh * p.ow;
+    const int osz = TH * TW;
+    for (int i = threadIdx.x; i < np * osz; i += blockDim.x) {
+        const int q = i / osz, e = i - q * osz, r = e / TW, c = e - r * TW, oy = oy0 + r, ox = ox0 + c;
         if (oy >= p.oh || ox >= p.ow) continue;
-        const float *col = rowm + r * p.sh * POOL_TW + c;
+        const float *col = rowm + q * rsz + r * p.sh * TW + c;
         float m = -FLT_MAX;
-        for (int j = 0; j < p.kh; j++) m = fmaxf(m, col[j * POOL_TW]);
-        ks_st(y + (int64_t)oy * p.ow + ox, m);
+        for (int j = 0; j < p.kh; j++) m = fmaxf(m, col[j * TW]);
+        ks_st(y + ((int64_t)q * p.oh + oy) * p.ow + ox, m);
     }
 }
 
@@ -251,13 +270,15 @@ extern "C" int ks__cu_pool(const ks_pool_args *a, int half, void *stream) {
     dim3 g(ks_blocks(total, 256));
     ks_fdiv fw = ks_fdiv_make((uint32_t)a->ow), fh = ks_fdiv_make((uint32_t)a->oh);
     const int64_t planes = (int64_t)a->n * a->c;
-    const size_t psm = (size_t)((POOL_TH - 1) * a->sh + a->kh) * (((POOL_TW - 1) * a->sw + a->kw) + POOL_TW) * 4;
-    if (a->mode == KS_POOL_MAX && psm <= 32 * 1024 && planes <= (int64_t)65535 * 65535 && !ks__cu_fast_off()) {
-        const int tx = (a->ow + POOL_TW - 1) / POOL_TW, ty = (a->oh + POOL_TH - 1) / POOL_TH;
-        const unsigned gy = (unsigned)(planes < 65535 ? planes : 65535), gz = (unsigned)((planes + gy - 1) / gy);
-        dim3 pg((unsigned)(tx * ty), gy, gz);
-        if (half) ks_launch_smem(pool_max_tile_k<__half>, pg, dim3(256), psm, s, *a, tx, planes);
-        else ks_launch_smem(pool_max_tile_k<float>, pg, dim3(256), psm, s, *a, tx, planes);
+    const PoolTile pt = pool_tile_of(a);
+    const size_t psm = (size_t)pt.ih * (pt.iw + pt.tw) * 4 * pt.ppb;
+    const int64_t groups = (planes + pt.ppb - 1) / pt.ppb;
+    if (a->mode == KS_POOL_MAX && psm <= 32 * 1024 && groups <= (int64_t)65535 * 65535 && !ks__cu_fast_off()) {
+        const int ty = (a->oh + pt.th - 1) / pt.th;
+        const unsigned gy = (unsigned)(groups < 65535 ? groups : 65535), gz = (unsigned)((groups + gy - 1) / gy);
+        dim3 pg((unsigned)(pt.tiles_x * ty), gy, gz);
+        if (half) ks_launch_smem(pool_max_tile_k<__half>, pg, dim3(256), psm, s, *a, pt, planes);
+        else ks_launch_smem(pool_max_tile_k<float>, pg, dim3(256), psm, s, *a, pt, planes);
         KS_CU_RET();
     }
     if (total < ((int64_t)1 << 31) && !ks__cu_fast_off()) {
