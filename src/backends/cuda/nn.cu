@@ -51,6 +51,7 @@ __global__ void pool_k(ks_pool_args p, ks_fdiv fow, ks_fdiv foh) {
 // above (bench/RESULTS.md ninth session). grid.x = tiles per plane; grid.y * grid.z = plane groups.
 struct PoolTile {
     int th, tw, ih, iw, tiles_x, ppb; // tile outputs, its input window, tiles per plane row, planes per block
+    ks_fdiv f_wsz, f_iw, f_rsz, f_tw, f_osz; // division by ih * iw, iw, ih * tw, tw, th * tw (fastdiv.cuh)
 };
 
 __host__ PoolTile pool_tile_of(const ks_pool_args *a) {
@@ -62,6 +63,9 @@ __host__ PoolTile pool_tile_of(const ks_pool_args *a) {
     t.ppb = 1;
     const int64_t per = (int64_t)t.ih * (t.iw + t.tw) * 4; /* window + row maxima, floats */
     while (t.ppb < 16 && (int64_t)t.th * t.tw * t.ppb * 2 <= 2048 && per * t.ppb * 2 <= 32 * 1024) t.ppb *= 2;
+    t.f_wsz = ks_fdiv_make((uint32_t)(t.ih * t.iw)), t.f_iw = ks_fdiv_make((uint32_t)t.iw);
+    t.f_rsz = ks_fdiv_make((uint32_t)(t.ih * t.tw)), t.f_tw = ks_fdiv_make((uint32_t)t.tw);
+    t.f_osz = ks_fdiv_make((uint32_t)(t.th * t.tw));
     return t;
 }
 
@@ -79,13 +83,15 @@ __global__ void __launch_bounds__(256) pool_max_tile_k(ks_pool_args p, PoolTile 
     const T *x = (const T *)p.x + plane0 * p.h * p.w;
     const int gy0 = oy0 * p.sh - p.pt, gx0 = ox0 * p.sw - p.pl;
     for (int i = threadIdx.x; i < np * wsz; i += blockDim.x) {
-        const int q = i / wsz, e = i - q * wsz, r = e / IW, c = e - r * IW, gy = gy0 + r, gx = gx0 + c;
+        const int q = (int)ks_fdiv_q(pt.f_wsz, (uint32_t)i), e = i - q * wsz, r = (int)ks_fdiv_q(pt.f_iw, (uint32_t)e);
+        const int c = e - r * IW, gy = gy0 + r, gx = gx0 + c;
         win[i] = gy >= 0 && gy < p.h && gx >= 0 && gx < p.w ? ks_ld(x + ((int64_t)q * p.h + gy) * p.w + gx)
                                                             : -FLT_MAX;
     }
     __syncthreads();
     for (int i = threadIdx.x; i < np * rsz; i += blockDim.x) {
-        const int q = i / rsz, e = i - q * rsz, r = e / TW, c = e - r * TW;
+        const int q = (int)ks_fdiv_q(pt.f_rsz, (uint32_t)i), e = i - q * rsz, r = (int)ks_fdiv_q(pt.f_tw, (uint32_t)e);
+        const int c = e - r * TW;
         const float *w = win + q * wsz + r * IW + c * p.sw;
         float m = -FLT_MAX;
         for (int j = 0; j < p.kw; j++) m = fmaxf(m, w[j]);
@@ -95,7 +101,8 @@ __global__ void __launch_bounds__(256) pool_max_tile_k(ks_pool_args p, PoolTile 
     T *y = (T *)p.y + plane0 * p.oh * p.ow;
     const int osz = TH * TW;
     for (int i = threadIdx.x; i < np * osz; i += blockDim.x) {
-        const int q = i / osz, e = i - q * osz, r = e / TW, c = e - r * TW, oy = oy0 + r, ox = ox0 + c;
+        const int q = (int)ks_fdiv_q(pt.f_osz, (uint32_t)i), e = i - q * osz, r = (int)ks_fdiv_q(pt.f_tw, (uint32_t)e);
+        const int c = e - r * TW, oy = oy0 + r, ox = ox0 + c;
         if (oy >= p.oh || ox >= p.ow) continue;
         const float *col = rowm + q * rsz + r * p.sh * TW + c;
         float m = -FLT_MAX;
