@@ -56,6 +56,11 @@ typedef struct ks_detector_gpu {
     int batch;                         /* engine batch */
     int n_in, n_out;
     void *bind[1 + KS_DET_MAX_IO];     /* device buffers, binding order */
+    /* post-processing engines: every output in one device block (bind[1..] point into it) and its pinned
+     * mirror (h_counts .. h_lm point into it), so the results come back in one copy; NULL otherwise */
+    void *d_out;
+    void *h_out;
+    size_t out_bytes, out_off[KS_DET_MAX_IO];
     int64_t out_dims[KS_DET_MAX_IO][KS_MAX_DIMS];
     int out_ndim[KS_DET_MAX_IO];
     ks_dtype out_dtype[KS_DET_MAX_IO];
@@ -163,13 +168,23 @@ void ks__detector_gpu_destroy(ks_detector *d) {
         ks__cuda_graph_destroy(g->graphs[i].exec);
     for (int i = 0; i <= KS_DET_STAGES; i++)
         ks__cuda_event_destroy(g->ev[i]);
+    if (g->h_out) { /* the result pointers point into the pinned block (landmarks only when the engine has them) */
+        const int *pp = d->pp_out;
+        if (pp[4] >= 0)
+            g->h_lm = NULL;
+        g->h_counts = g->h_classes = NULL;
+        g->h_boxes = g->h_scores = NULL;
+        ks__cuda_host_free(g->h_out);
+    }
     void *pinned[] = {g->h_counts, g->h_classes, g->h_boxes, g->h_scores, g->h_lm, g->h_tf};
     for (size_t i = 0; i < KS_ARRAY_LEN(pinned); i++)
         ks__cuda_host_free(pinned[i]);
     ks_exec_context_destroy(g->ec);
     ks_engine_destroy(g->engine);
     for (int i = 0; i < 1 + KS_DET_MAX_IO; i++)
-        ks__cuda_free(g->bind[i]);
+        if (!g->d_out || i == 0) /* with the output block, bind[1..] point into it */
+            ks__cuda_free(g->bind[i]);
+    ks__cuda_free(g->d_out);
     void *bufs[] = {g->d_priors, g->d_cboxes, g->d_cscores, g->d_clm, g->d_ccls, g->d_counts, g->d_classes,
                     g->d_boxes, g->d_scores, g->d_lm, g->d_tf, g->d_ws};
     for (size_t i = 0; i < KS_ARRAY_LEN(bufs); i++)
@@ -210,11 +225,24 @@ static ks_status gpu_init_postprocess(ks_detector *d) {
     d->pp_landmarks = pp[4] >= 0 ? KS_MAX_LANDMARKS : 0;
     g->corners_decided = 1;
     size_t B = (size_t)g->batch, MM = (size_t)M;
-    CU(ks__cuda_host_alloc((void **)&g->h_counts, B * 4, &msg_), "pinned results");
-    CU(ks__cuda_host_alloc((void **)&g->h_classes, B * MM * 4, &msg_), "pinned results");
-    CU(ks__cuda_host_alloc((void **)&g->h_boxes, B * MM * 16, &msg_), "pinned results");
-    CU(ks__cuda_host_alloc((void **)&g->h_scores, B * MM * 4, &msg_), "pinned results");
-    CU(ks__cuda_host_alloc((void **)&g->h_lm, B * MM * 8 * KS_MAX_LANDMARKS, &msg_), "pinned results");
+    if (g->d_out) { /* the pinned mirror of the output block */
+        CU(ks__cuda_host_alloc(&g->h_out, g->out_bytes, &msg_), "pinned results");
+        char *h = (char *)g->h_out;
+        g->h_counts = (int32_t *)(h + g->out_off[pp[0]]);
+        g->h_boxes = (float *)(h + g->out_off[pp[1]]);
+        g->h_scores = (float *)(h + g->out_off[pp[2]]);
+        g->h_classes = (int32_t *)(h + g->out_off[pp[3]]);
+        if (pp[4] >= 0)
+            g->h_lm = (float *)(h + g->out_off[pp[4]]);
+        else
+            CU(ks__cuda_host_alloc((void **)&g->h_lm, B * MM * 8 * KS_MAX_LANDMARKS, &msg_), "pinned results");
+    } else {
+        CU(ks__cuda_host_alloc((void **)&g->h_counts, B * 4, &msg_), "pinned results");
+        CU(ks__cuda_host_alloc((void **)&g->h_classes, B * MM * 4, &msg_), "pinned results");
+        CU(ks__cuda_host_alloc((void **)&g->h_boxes, B * MM * 16, &msg_), "pinned results");
+        CU(ks__cuda_host_alloc((void **)&g->h_scores, B * MM * 4, &msg_), "pinned results");
+        CU(ks__cuda_host_alloc((void **)&g->h_lm, B * MM * 8 * KS_MAX_LANDMARKS, &msg_), "pinned results");
+    }
     CU(ks__cuda_host_alloc((void **)&g->h_tf, B * sizeof(ks_affine), &msg_), "pinned transforms");
     g->dec.n_landmarks = d->pp_landmarks;
     return KS_OK;
@@ -252,6 +280,11 @@ static ks_status gpu_init(ks_detector *d) {
     d->opt.max_batch = g->batch; /* the batch actually built */
     size_t in_bytes = (size_t)g->batch * 3 * d->in_w * d->in_h * ks_dtype_size(dt);
     KS_CHECK(dev_alloc(d, &g->bind[0], in_bytes, "the network input"));
+    /* post-processing engines (small fixed-size outputs): one block, one result copy per call
+       (KESTREL_DET_PACKED=0: one buffer and one copy per output, the A/B of bench/VISION_RESULTS.md) */
+    const char *pk = getenv("KESTREL_DET_PACKED");
+    const int packed = d->postprocess && !(pk && pk[0] == '0');
+    g->out_bytes = 0;
     for (int i = 0; i < g->n_out; i++) {
         KS_CHECK(ks_engine_binding_info(g->engine, 1 + i, &g->out_dtype[i], &g->out_ndim[i], g->out_dims[i]));
         ks_tensor t = {g->out_dtype[i], g->out_ndim[i], {0}, NULL};
@@ -259,7 +292,17 @@ static ks_status gpu_init(ks_detector *d) {
         size_t nb = ks_tensor_nbytes(&t);
         if (!nb)
             return ks__error(ctx, KS_UNSUPPORTED_SHAPE, "%s: engine output %d has no static size", d->path, i);
-        KS_CHECK(dev_alloc(d, &g->bind[1 + i], nb, "a network output"));
+        if (packed) {
+            g->out_off[i] = g->out_bytes;
+            g->out_bytes += (nb + 255) & ~(size_t)255;
+        } else {
+            KS_CHECK(dev_alloc(d, &g->bind[1 + i], nb, "a network output"));
+        }
+    }
+    if (packed) {
+        KS_CHECK(dev_alloc(d, &g->d_out, g->out_bytes, "the network outputs"));
+        for (int i = 0; i < g->n_out; i++)
+            g->bind[1 + i] = (char *)g->d_out + g->out_off[i];
     }
     if (d->postprocess)
         return gpu_init_postprocess(d);
@@ -609,6 +652,12 @@ static ks_status enqueue_pipeline(ks_detector *d, int m, const ks_image *dev) {
         }
         const int *pp = d->pp_out;
         size_t mm = (size_t)m * M;
+        if (g->d_out) { /* every output of the engine batch in one copy */
+            CU(ks__cuda_memcpy(g->h_out, g->d_out, g->out_bytes, 2, s, &msg_), "results");
+            if (g->profile)
+                ks__cuda_event_record(g->ev[5], s);
+            return KS_OK;
+        }
         CU(ks__cuda_memcpy(g->h_counts, g->bind[1 + pp[0]], sizeof(int32_t) * m, 2, s, &msg_), "results");
         CU(ks__cuda_memcpy(g->h_boxes, g->bind[1 + pp[1]], mm * 16, 2, s, &msg_), "results");
         CU(ks__cuda_memcpy(g->h_scores, g->bind[1 + pp[2]], mm * 4, 2, s, &msg_), "results");

@@ -464,15 +464,15 @@ template <typename T> __device__ __forceinline__ void ld8s(const T *p, float (&o
 
 // The input tile of (image * anchor ba, pixels pix0..) into xs ([C][SEG_TP]) with 16-byte cp.async, zero-filled
 // past the map (HW % SEG_V == 0, so a piece is wholly in or out); committed as one group.
-template <typename T>
+template <typename T, int TP>
 __device__ __forceinline__ void seg_stage(const SegP &p, T *xs, uint32_t ba, uint32_t pix0) {
-    constexpr uint32_t E = 16 / sizeof(T), RCH = SEG_TP / E;
-    const uint32_t HW = p.H * p.W, C = p.C, np = min((uint32_t)SEG_TP, HW - pix0);
+    constexpr uint32_t E = 16 / sizeof(T), RCH = TP / E;
+    const uint32_t HW = p.H * p.W, C = p.C, np = min((uint32_t)TP, HW - pix0);
     const T *x = (const T *)p.x + (size_t)ba * C * HW + pix0;
     for (uint32_t j = threadIdx.x; j < C * RCH; j += blockDim.x) {
         const uint32_t c = j / RCH, q = (j % RCH) * E;
         const bool in = q < np;
-        cp_async16(smem_u32(xs + c * SEG_TP + q), in ? (const void *)(x + (size_t)c * HW + q) : (const void *)x,
+        cp_async16(smem_u32(xs + c * TP + q), in ? (const void *)(x + (size_t)c * HW + q) : (const void *)x,
                    in ? 16 : 0);
     }
     cp_async_commit();
@@ -481,21 +481,21 @@ __device__ __forceinline__ void seg_stage(const SegP &p, T *xs, uint32_t ba, uin
 // One tile: phase 1 (the part programs, from xs when VEC, else from global memory) into ys in output order,
 // a barrier, phase 2 (the contiguous copy out). The caller separates tiles with a barrier before ys is
 // written again.
-template <typename T, bool VEC>
+template <typename T, bool VEC, int TP = SEG_TP>
 __device__ __forceinline__ void seg_tile(const SegP &p, ks_fdiv fW, ks_fdiv fA, uint32_t ba, uint32_t pix0,
                                          const T *xs, T *ys) {
     const uint32_t HW = p.H * p.W, C = p.C;
     const uint32_t bi = ks_fdiv_q(fA, ba), ai = ba - bi * p.A;
-    const uint32_t np = min((uint32_t)SEG_TP, HW - pix0);
+    const uint32_t np = min((uint32_t)TP, HW - pix0);
     const T *x = (const T *)p.x + (size_t)ba * C * HW + pix0;
-    constexpr uint32_t NCH = SEG_TP / SEG_V;
+    constexpr uint32_t NCH = TP / SEG_V;
     for (uint32_t j = threadIdx.x; j < C * NCH; j += blockDim.x) {
         const uint32_t c = j / NCH, q0 = (j % NCH) * SEG_V;
         if (q0 >= np) continue;
         const T *xr = x + (size_t)c * HW + q0;
         float r4[SEG_V], r[4][SEG_V] = {}, A[SEG_V], B[SEG_V];
         if (VEC) {
-            ld8s<T>(xs + c * SEG_TP + q0, r4);
+            ld8s<T>(xs + c * TP + q0, r4);
         } else {
 #pragma unroll
             for (int i = 0; i < SEG_V; i++) r4[i] = q0 + i < np ? ks_ld(xr + i) : 0.f;
@@ -562,28 +562,28 @@ __global__ void __launch_bounds__(256) segmap_tp_k(const __grid_constant__ SegP 
 // 16-byte rows: persistent blocks walk the tiles (tile = ba * tiles_per + pixel tile); the next tile's input
 // goes to the other buffer with cp.async while this one is computed and copied out.
 // Shared memory: ys [SEG_TP][C], then two input tiles [C][SEG_TP].
-template <typename T>
+template <typename T, int TP>
 __global__ void __launch_bounds__(256) segmap_tp2_k(const __grid_constant__ SegP p, ks_fdiv fW, ks_fdiv fA,
                                                     ks_fdiv fT, uint32_t n_tiles) {
     ks_pdl_wait();
     extern __shared__ __align__(16) unsigned char seg_sm[];
-    T *ys = (T *)seg_sm, *xs0 = ys + SEG_TP * p.C, *xs1 = xs0 + SEG_TP * p.C;
+    T *ys = (T *)seg_sm, *xs0 = ys + TP * p.C, *xs1 = xs0 + TP * p.C;
     uint32_t tile = blockIdx.x;
     if (tile >= n_tiles) return;
     uint32_t ba = ks_fdiv_q(fT, tile);
-    seg_stage<T>(p, xs0, ba, (tile - ba * fT.d) * SEG_TP);
+    seg_stage<T, TP>(p, xs0, ba, (tile - ba * fT.d) * TP);
     for (int buf = 0; tile < n_tiles; tile += gridDim.x, buf ^= 1) {
         const uint32_t next = tile + gridDim.x;
         if (next < n_tiles) {
             const uint32_t nba = ks_fdiv_q(fT, next);
-            seg_stage<T>(p, buf ? xs0 : xs1, nba, (next - nba * fT.d) * SEG_TP);
+            seg_stage<T, TP>(p, buf ? xs0 : xs1, nba, (next - nba * fT.d) * TP);
             cp_async_wait<1>();
         } else {
             cp_async_wait<0>();
         }
         __syncthreads(); // this tile's input is in; the previous tile's copy-out is done with ys
         ba = ks_fdiv_q(fT, tile);
-        seg_tile<T, true>(p, fW, fA, ba, (tile - ba * fT.d) * SEG_TP, buf ? xs1 : xs0, ys);
+        seg_tile<T, true, TP>(p, fW, fA, ba, (tile - ba * fT.d) * TP, buf ? xs1 : xs0, ys);
         __syncthreads(); // ys and this input buffer are free again
     }
 }
@@ -611,6 +611,16 @@ extern "C" int ks__cu_eltwise(const ks_ew_args *a, int64_t numel, int half, void
     if (half) ks_launch(eltwise_k<__half>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
     else ks_launch(eltwise_k<float>, dim3(ks_blocks(numel, 256)), dim3(256), s, p, numel);
     KS_CU_RET();
+}
+
+/* KESTREL_SEGMAP_TP=128: 128-pixel tiles for the persistent kernel (same-binary A/B), read once per process */
+static int tile_px(void) {
+    static int tp = 0; /* benign race, as below */
+    if (!tp) {
+        const char *e = getenv("KESTREL_SEGMAP_TP");
+        tp = e && !strcmp(e, "128") ? 128 : 64;
+    }
+    return tp;
 }
 
 /* KESTREL_SEGMAP_TILED=0: the one-thread-per-output segmap kernel (same-binary A/B), read once per process */
@@ -660,28 +670,45 @@ extern "C" int ks__cu_segmap(const ks_segmap_args *a, int half, void *stream) {
     const int64_t hw = a->H * a->W;
     const size_t sm1 = (size_t)SEG_TP * a->C * (half ? 2 : 4); /* one tile: the outputs, or an input tile */
     if (small && sm1 <= 48 * 1024 && a->B * a->A <= 65535 && tiled_on()) {
-        const int64_t tiles_per = (hw + SEG_TP - 1) / SEG_TP, n_tiles = tiles_per * a->B * a->A;
+        const int64_t tiles_per = (hw + SEG_TP - 1) / SEG_TP;
         const bool vec = hw % SEG_V == 0 && ((uintptr_t)a->x & 15) == 0 && 3 * sm1 <= 48 * 1024;
         if (vec) {
-            /* blocks per SM for this dtype and shared memory, kept for the next call (benign race: every
+            /* KESTREL_SEGMAP_TP=128: tiles of 128 pixels (same-binary A/B; 64 by default) */
+            const int tp = tile_px() == 128 && 6 * sm1 <= 96 * 1024 ? 128 : 64;
+            const int64_t tiles2 = (hw + tp - 1) / tp, n_tiles2 = tiles2 * a->B * a->A;
+            const size_t sm3 = 3 * sm1 * (size_t)(tp / SEG_TP);
+            const int hi = half ? 1 : 0, big = tp == 128;
+            /* blocks per SM for this kernel and shared memory, kept for the next call (benign race: every
                thread computes the same values) */
-            static int per_sm[2] = {0, 0}, n_sm = 0;
-            static size_t per_sm_smem[2] = {0, 0};
-            int &per = per_sm[half ? 1 : 0];
-            if (!per || !n_sm || per_sm_smem[half ? 1 : 0] != 3 * sm1) {
-                per_sm_smem[half ? 1 : 0] = 3 * sm1;
+            static int per_sm[2][2] = {{0, 0}, {0, 0}}, n_sm = 0;
+            static size_t per_sm_smem[2][2] = {{0, 0}, {0, 0}};
+            int &per = per_sm[hi][big];
+            if (!per || !n_sm || per_sm_smem[hi][big] != sm3) {
+                per_sm_smem[hi][big] = sm3;
                 int dev = 0;
                 if (cudaGetDevice(&dev) != cudaSuccess ||
                     cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
                     return (int)cudaGetLastError();
-                cudaError_t e = half ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, segmap_tp2_k<__half>, 256, 3 * sm1)
-                                     : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, segmap_tp2_k<float>, 256, 3 * sm1);
+                cudaError_t e = cudaSuccess;
+                if (big) { /* over 48 KB: the dynamic shared-memory opt-in */
+                    e = half ? cudaFuncSetAttribute(segmap_tp2_k<__half, 128>, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024)
+                             : cudaFuncSetAttribute(segmap_tp2_k<float, 128>, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024);
+                    if (e == cudaSuccess)
+                        e = half ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, segmap_tp2_k<__half, 128>, 256, sm3)
+                                 : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, segmap_tp2_k<float, 128>, 256, sm3);
+                } else {
+                    e = half ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, segmap_tp2_k<__half, 64>, 256, sm3)
+                             : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, segmap_tp2_k<float, 64>, 256, sm3);
+                }
                 if (e != cudaSuccess || per < 1) return e != cudaSuccess ? (int)e : (int)cudaErrorInvalidConfiguration;
             }
-            const int64_t grid = n_tiles < (int64_t)per * n_sm ? n_tiles : (int64_t)per * n_sm;
-            const ks_fdiv fT = ks_fdiv_make((uint32_t)tiles_per);
-            if (half) ks_launch_smem(segmap_tp2_k<__half>, dim3((unsigned)grid), dim3(256), 3 * sm1, s, p, fW, fA, fT, (uint32_t)n_tiles);
-            else ks_launch_smem(segmap_tp2_k<float>, dim3((unsigned)grid), dim3(256), 3 * sm1, s, p, fW, fA, fT, (uint32_t)n_tiles);
+            const int64_t grid = n_tiles2 < (int64_t)per * n_sm ? n_tiles2 : (int64_t)per * n_sm;
+            const ks_fdiv fT = ks_fdiv_make((uint32_t)tiles2);
+            const dim3 gg((unsigned)grid);
+            if (half && big) ks_launch_smem(segmap_tp2_k<__half, 128>, gg, dim3(256), sm3, s, p, fW, fA, fT, (uint32_t)n_tiles2);
+            else if (half) ks_launch_smem(segmap_tp2_k<__half, 64>, gg, dim3(256), sm3, s, p, fW, fA, fT, (uint32_t)n_tiles2);
+            else if (big) ks_launch_smem(segmap_tp2_k<float, 128>, gg, dim3(256), sm3, s, p, fW, fA, fT, (uint32_t)n_tiles2);
+            else ks_launch_smem(segmap_tp2_k<float, 64>, gg, dim3(256), sm3, s, p, fW, fA, fT, (uint32_t)n_tiles2);
         } else {
             dim3 g((unsigned)tiles_per, (unsigned)(a->B * a->A));
             if (half) ks_launch_smem(segmap_tp_k<__half>, g, dim3(256), sm1, s, p, fW, fA);
