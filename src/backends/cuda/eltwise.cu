@@ -407,15 +407,16 @@ __global__ void __launch_bounds__(256) segmap_k(const __grid_constant__ SegP p, 
 }
 
 // ---- the same map, transposed through shared memory (the default where it fits; KESTREL_SEGMAP_TILED=0 for
-// the kernel above). Tiles of (image * anchor, SEG_TP pixels). Phase 0 (16-byte aligned channel rows): the
+// the kernel above). Tiles of (image * anchor, TP pixels: 128, or 64 = SEG_TP). Phase 0 (16-byte aligned channel rows): the
 // tile's input goes to shared memory with cp.async, persistent blocks double-buffered (the next tile's copy
 // in flight while this one is computed: with one tile per block, 0.202 ms, Nsight Compute showed 40 % of the
-// stalls at the barriers around the copy and the compute, DRAM at 16 %). Phase 1: a
+// stalls at the barriers around the copy and the compute, DRAM at 16 %; double-buffered 0.187 ms with 64-pixel
+// tiles, 0.150 ms with 128). Phase 1: a
 // thread takes SEG_V consecutive pixels of one channel, so the channel's part, its constants' base offsets, the
 // activation and every instruction are decided once for SEG_V values, then writes them to shared memory in
-// output order. Phase 2: the block's SEG_TP * C outputs are one contiguous run, copied with 16-byte stores.
+// output order. Phase 2: the block's TP * C outputs are one contiguous run, copied with 16-byte stores.
 // YOLOv5n FP16 batch 32, 80x80 level: 0.436 ms (kernel above) -> 0.215 ms with 16-byte loads straight from
-// global memory (one in flight per thread), bench/RESULTS.md ninth session.
+// global memory (one in flight per thread) -> 0.150 ms as it is now, bench/RESULTS.md ninth session.
 // (The first tiled version, reverted in 9cc285d, read 2 bytes per thread and ran the whole per-element
 // program after the transpose, one thread per output value: slower than the plain kernel.)
 constexpr int SEG_TP = 64, SEG_V = 8;
@@ -561,7 +562,7 @@ __global__ void __launch_bounds__(256) segmap_tp_k(const __grid_constant__ SegP 
 
 // 16-byte rows: persistent blocks walk the tiles (tile = ba * tiles_per + pixel tile); the next tile's input
 // goes to the other buffer with cp.async while this one is computed and copied out.
-// Shared memory: ys [SEG_TP][C], then two input tiles [C][SEG_TP].
+// Shared memory: ys [TP][C], then two input tiles [C][TP].
 template <typename T, int TP>
 __global__ void __launch_bounds__(256) segmap_tp2_k(const __grid_constant__ SegP p, ks_fdiv fW, ks_fdiv fA,
                                                     ks_fdiv fT, uint32_t n_tiles) {
@@ -613,12 +614,14 @@ extern "C" int ks__cu_eltwise(const ks_ew_args *a, int64_t numel, int half, void
     KS_CU_RET();
 }
 
-/* KESTREL_SEGMAP_TP=128: 128-pixel tiles for the persistent kernel (same-binary A/B), read once per process */
+/* Pixels per tile of the persistent kernel: 128 (KESTREL_SEGMAP_TP=64 for the same-binary A/B: YOLOv5n FP16
+ * batch 32, 80x80 level 0.187 ms with 64, 0.150 ms with 128, bench/RESULTS.md ninth session), read once per
+ * process */
 static int tile_px(void) {
     static int tp = 0; /* benign race, as below */
     if (!tp) {
         const char *e = getenv("KESTREL_SEGMAP_TP");
-        tp = e && !strcmp(e, "128") ? 128 : 64;
+        tp = e && !strcmp(e, "64") ? 64 : 128;
     }
     return tp;
 }
@@ -673,7 +676,7 @@ extern "C" int ks__cu_segmap(const ks_segmap_args *a, int half, void *stream) {
         const int64_t tiles_per = (hw + SEG_TP - 1) / SEG_TP;
         const bool vec = hw % SEG_V == 0 && ((uintptr_t)a->x & 15) == 0 && 3 * sm1 <= 48 * 1024;
         if (vec) {
-            /* KESTREL_SEGMAP_TP=128: tiles of 128 pixels (same-binary A/B; 64 by default) */
+            /* tiles of 128 pixels where the three tiles fit in 96 KB (tile_px), else 64 */
             const int tp = tile_px() == 128 && 6 * sm1 <= 96 * 1024 ? 128 : 64;
             const int64_t tiles2 = (hw + tp - 1) / tp, n_tiles2 = tiles2 * a->B * a->A;
             const size_t sm3 = 3 * sm1 * (size_t)(tp / SEG_TP);
