@@ -407,18 +407,18 @@ __global__ void __launch_bounds__(256) segmap_k(const __grid_constant__ SegP p, 
 }
 
 // ---- the same map, transposed through shared memory (the default where it fits; KESTREL_SEGMAP_TILED=0 for
-// the kernel above). Tiles of (image * anchor, TP pixels: 128, or 64 = SEG_TP). Phase 0 (16-byte aligned channel rows): the
-// tile's input goes to shared memory with cp.async, persistent blocks double-buffered (the next tile's copy
-// in flight while this one is computed: with one tile per block, 0.202 ms, Nsight Compute showed 40 % of the
-// stalls at the barriers around the copy and the compute, DRAM at 16 %; double-buffered 0.187 ms with 64-pixel
-// tiles, 0.150 ms with 128). Phase 1: a
-// thread takes SEG_V consecutive pixels of one channel, so the channel's part, its constants' base offsets, the
-// activation and every instruction are decided once for SEG_V values, then writes them to shared memory in
-// output order. Phase 2: the block's TP * C outputs are one contiguous run, copied with 16-byte stores.
-// YOLOv5n FP16 batch 32, 80x80 level: 0.436 ms (kernel above) -> 0.215 ms with 16-byte loads straight from
-// global memory (one in flight per thread) -> 0.150 ms as it is now, bench/RESULTS.md ninth session.
-// (The first tiled version, reverted in 9cc285d, read 2 bytes per thread and ran the whole per-element
-// program after the transpose, one thread per output value: slower than the plain kernel.)
+// the kernel above). Tiles of (image * anchor, TP pixels: 128, or SEG_TP = 64).
+//  Phase 0 (16-byte aligned channel rows): the tile's input goes to shared memory with cp.async; persistent
+//  blocks, double-buffered, so the next tile's copy is in flight while this one is computed.
+//  Phase 1: a thread takes SEG_V consecutive pixels of one channel, so the channel's part, its constants' base
+//  offsets, the activation and every instruction are decided once for SEG_V values, then writes them to shared
+//  memory in output order.
+//  Phase 2: the block's TP * C outputs are one contiguous run, copied out with 16-byte stores.
+// YOLOv5n FP16 batch 32, 80x80 level (bench/RESULTS.md ninth session): 0.436 ms with the kernel above; 0.215 ms
+// with 16-byte loads straight from global memory, one tile per block; 0.202 ms with the tile through cp.async
+// (Nsight Compute: 40 % of the stalls at the barriers around copy and compute, DRAM at 16 %); 0.187 ms
+// double-buffered with 64-pixel tiles; 0.150 ms with 128. (The first tiled version, reverted in 9cc285d, read
+// 2 bytes per thread and ran the whole per-element program after the transpose: slower than the plain kernel.)
 constexpr int SEG_TP = 64, SEG_V = 8;
 
 // op over SEG_V values with one decision (binop's cases, same formulas)
