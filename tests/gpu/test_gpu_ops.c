@@ -934,8 +934,9 @@ int main(void) {
     }
     if (getenv("KS_TEST_SEGMAP_ONLY")) { /* diagnostics: the detect-head (segmap), tiled max pool and 8-wide resize cases */
         pool_case_at("MaxPool", 5, 1, 2, 0, 0, (int64_t[]){2, 3, 40, 70});
-        pool_case_at("MaxPool", 3, 2, 1, 1, 0, (int64_t[]){1, 2, 37, 67});
-        pool_case_at("MaxPool", 13, 1, 6, 0, 0, (int64_t[]){3, 5, 20, 20});
+        pool_case_at("MaxPool", 5, 1, 2, 0, 0, (int64_t[]){33, 64, 20, 20});
+        pool_case_at("MaxPool", 13, 1, 6, 0, 0, (int64_t[]){33, 64, 20, 20});
+        pool_case_at("MaxPool", 3, 2, 1, 1, 0, (int64_t[]){16, 16, 80, 96});
         pool_case("MaxPool", 2, 2, 0, 1, 0);
         pool_case("GlobalMaxPool", 0, 0, 0, 0, 0);
         resize_case_at("nearest", "asymmetric", 2.f, 2.f, (int64_t[]){2, 3, 10, 12});
@@ -1028,6 +1029,10 @@ int main(void) {
     pool_case_at("MaxPool", 5, 1, 2, 0, 0, (int64_t[]){2, 3, 40, 70});
     pool_case_at("MaxPool", 3, 2, 1, 1, 0, (int64_t[]){1, 2, 37, 67});
     pool_case_at("MaxPool", 13, 1, 6, 0, 0, (int64_t[]){3, 5, 20, 20});
+    /* (the tiled kernel runs where it makes >= 528 blocks: these three; the smaller ones above run the plain one) */
+    pool_case_at("MaxPool", 5, 1, 2, 0, 0, (int64_t[]){33, 64, 20, 20});
+    pool_case_at("MaxPool", 13, 1, 6, 0, 0, (int64_t[]){33, 64, 20, 20});
+    pool_case_at("MaxPool", 3, 2, 1, 1, 0, (int64_t[]){16, 16, 80, 96});
     /* 8 outputs per thread (the output width a multiple of 8) */
     resize_case_at("nearest", "asymmetric", 2.f, 2.f, (int64_t[]){2, 3, 10, 12});
     resize_case_at("linear", "half_pixel", 2.f, 2.f, (int64_t[]){1, 2, 5, 8});
