@@ -45,8 +45,9 @@ __global__ void pool_k(ks_pool_args p, ks_fdiv fow, ks_fdiv foh) {
 // Max pooling by output tiles: the block stages the input window of each of its tiles in shared memory
 // (outside the image: -FLT_MAX, what the kernel above starts from), takes the maximum along each row over kw,
 // then down each column over kh: kw + kh comparisons per output instead of kh * kw loads with their index
-// arithmetic. A tile is th x tw outputs of one plane (the whole plane when it is at most 64 x 64, else 16 x
-// 32), and a block takes ppb tiles of consecutive planes so that small planes still give it 1024-2048 outputs.
+// arithmetic. A tile is th x tw outputs of one plane (the whole plane when it is at most 64 x 64 and its
+// window fits, else 16 x 32), and a block takes ppb tiles of consecutive planes so that small planes still
+// give it 1024-2048 outputs.
 // YOLOv5n's SPPF (5x5, stride 1, 20x20 x 128 channels x batch 32) took 0.041 ms per pool with the kernel
 // above (bench/RESULTS.md ninth session). grid.x = tiles per plane; grid.y * grid.z = plane groups.
 struct PoolTile {
@@ -56,7 +57,9 @@ struct PoolTile {
 
 __host__ PoolTile pool_tile_of(const ks_pool_args *a) {
     PoolTile t;
-    const bool whole = a->oh <= 64 && a->ow <= 64;
+    /* the whole plane when its window and row maxima fit 32 KB */
+    const int64_t wih = (int64_t)(a->oh - 1) * a->sh + a->kh, wiw = (int64_t)(a->ow - 1) * a->sw + a->kw;
+    const bool whole = a->oh <= 64 && a->ow <= 64 && wih * (wiw + a->ow) * 4 <= 32 * 1024;
     t.th = whole ? a->oh : 16, t.tw = whole ? a->ow : 32;
     t.ih = (t.th - 1) * a->sh + a->kh, t.iw = (t.tw - 1) * a->sw + a->kw;
     t.tiles_x = (a->ow + t.tw - 1) / t.tw;
