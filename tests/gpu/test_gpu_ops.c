@@ -378,6 +378,21 @@ static void resize_case(const char *mode, const char *coord, float sh, float sw)
     resize_case_at(mode, coord, sh, sw, (int64_t[]){1, 3, 6, 5});
 }
 
+/* the max pool and resize fast paths (nn.cu): the tiled max pool where it makes >= 528 blocks (the three larger
+ * cases: several tiles per plane, strides, ceil mode, a 13x13 window, SPPF's widest) and the plain kernel on the
+ * smaller ones; resize with 8 outputs per thread where the output width is a multiple of 8 */
+static void pool_resize_cases(void) {
+    pool_case_at("MaxPool", 5, 1, 2, 0, 0, (int64_t[]){2, 3, 40, 70});
+    pool_case_at("MaxPool", 3, 2, 1, 1, 0, (int64_t[]){1, 2, 37, 67});
+    pool_case_at("MaxPool", 13, 1, 6, 0, 0, (int64_t[]){3, 5, 20, 20});
+    pool_case_at("MaxPool", 5, 1, 2, 0, 0, (int64_t[]){33, 64, 20, 20});
+    pool_case_at("MaxPool", 13, 1, 6, 0, 0, (int64_t[]){33, 64, 20, 20});
+    pool_case_at("MaxPool", 3, 2, 1, 1, 0, (int64_t[]){16, 16, 80, 96});
+    resize_case_at("nearest", "asymmetric", 2.f, 2.f, (int64_t[]){2, 3, 10, 12});
+    resize_case_at("linear", "half_pixel", 2.f, 2.f, (int64_t[]){1, 2, 5, 8});
+    resize_case_at("nearest", "half_pixel", 1.5f, 4.f, (int64_t[]){1, 3, 7, 6});
+}
+
 static void move_cases(void) {
     tb_model tb;
     /* concat of three convs outputs along C (elimination) + transpose + reshape + softmax */
@@ -603,6 +618,16 @@ static void yolo_head3_case(int N, int H) {
     run_case(&tb, label, -3.f, 3.f);
 }
 
+/* the segmap kernels' edges: rows that are not 16-byte aligned (7x9), a partial last tile with 16-byte rows
+ * (11x16 = 176 pixels), 20x20, and three levels concatenated at batch 3 and 1 (strided rows / one run) */
+static void segmap_cases(void) {
+    yolo_head_case(2, 7, 9, 1);
+    yolo_head_case(3, 11, 16, 1);
+    yolo_head_case(2, 20, 20, 1);
+    yolo_head3_case(3, 16);
+    yolo_head3_case(1, 16);
+}
+
 static void concat_odd_case(int64_t e0, int64_t e1, int64_t e2, int axis) {
     tb_model tb;
     tb_init(&tb, 8, 13);
@@ -630,12 +655,7 @@ static void bandwidth_cases(void) {
     transpose_case(5, (int64_t[]){32, 3, 85, 80, 80}, (int64_t[]){0, 1, 3, 4, 2}, "transpose 32x3x85x80x80 ->(0,1,3,4,2)");
     yolo_head_case(32, 80, 80, 0);
     yolo_head_case(32, 40, 40, 1);
-    yolo_head_case(2, 7, 9, 1);
-    /* the transposed segmap's tiles of 64 pixels: a partial last tile with 16-byte rows (11x16), and 20x20 */
-    yolo_head_case(3, 11, 16, 1);
-    yolo_head_case(2, 20, 20, 1);
-    yolo_head3_case(3, 16);
-    yolo_head3_case(1, 16);
+    segmap_cases();
     /* odd sizes: tails of the 4/8-lane paths, tiles cut at every edge */
     int64_t odd[4] = {3, 7, 13, 17};
     tb_init(&tb, 8, 13);
@@ -933,20 +953,11 @@ int main(void) {
         return ks_t_done();
     }
     if (getenv("KS_TEST_SEGMAP_ONLY")) { /* diagnostics: the detect-head (segmap), tiled max pool and 8-wide resize cases */
-        pool_case_at("MaxPool", 5, 1, 2, 0, 0, (int64_t[]){2, 3, 40, 70});
-        pool_case_at("MaxPool", 5, 1, 2, 0, 0, (int64_t[]){33, 64, 20, 20});
-        pool_case_at("MaxPool", 13, 1, 6, 0, 0, (int64_t[]){33, 64, 20, 20});
-        pool_case_at("MaxPool", 3, 2, 1, 1, 0, (int64_t[]){16, 16, 80, 96});
+        pool_resize_cases();
         pool_case("MaxPool", 2, 2, 0, 1, 0);
         pool_case("GlobalMaxPool", 0, 0, 0, 0, 0);
-        resize_case_at("nearest", "asymmetric", 2.f, 2.f, (int64_t[]){2, 3, 10, 12});
-        resize_case_at("linear", "half_pixel", 2.f, 2.f, (int64_t[]){1, 2, 5, 8});
-        yolo_head_case(2, 7, 9, 1);
-        yolo_head_case(3, 11, 16, 1);
-        yolo_head_case(2, 20, 20, 1);
+        segmap_cases();
         yolo_head_case(4, 40, 40, 1);
-        yolo_head3_case(3, 16);
-        yolo_head3_case(1, 16);
         fprintf(stderr, "%d op cases\n", n_cases);
         ks_context_destroy(ctx);
         return ks_t_done();
@@ -1025,18 +1036,7 @@ int main(void) {
     resize_case("linear", "align_corners", 2.f, 1.5f);
     resize_case("linear", "pytorch_half_pixel", 0.5f, 2.f);
     resize_case("linear", "asymmetric", 1.5f, 0.5f);
-    /* the tiled max pool: several tiles per plane, strides, ceil mode, a 13x13 window (SPPF's widest) */
-    pool_case_at("MaxPool", 5, 1, 2, 0, 0, (int64_t[]){2, 3, 40, 70});
-    pool_case_at("MaxPool", 3, 2, 1, 1, 0, (int64_t[]){1, 2, 37, 67});
-    pool_case_at("MaxPool", 13, 1, 6, 0, 0, (int64_t[]){3, 5, 20, 20});
-    /* (the tiled kernel runs where it makes >= 528 blocks: these three; the smaller ones above run the plain one) */
-    pool_case_at("MaxPool", 5, 1, 2, 0, 0, (int64_t[]){33, 64, 20, 20});
-    pool_case_at("MaxPool", 13, 1, 6, 0, 0, (int64_t[]){33, 64, 20, 20});
-    pool_case_at("MaxPool", 3, 2, 1, 1, 0, (int64_t[]){16, 16, 80, 96});
-    /* 8 outputs per thread (the output width a multiple of 8) */
-    resize_case_at("nearest", "asymmetric", 2.f, 2.f, (int64_t[]){2, 3, 10, 12});
-    resize_case_at("linear", "half_pixel", 2.f, 2.f, (int64_t[]){1, 2, 5, 8});
-    resize_case_at("nearest", "half_pixel", 1.5f, 4.f, (int64_t[]){1, 3, 7, 6});
+    pool_resize_cases();
     move_cases();
     bandwidth_cases();
     stream_cases();
