@@ -227,6 +227,22 @@ static void test_v5_kernels(ks_context *ctx) {
     KS_T_CHECK_EQ_I(ks__eng_dw_roll_ov(16, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 36, 16, 1), 0);  /* 16-byte unit, 72 B rows */
 }
 
+/* own:pointwise:1's channel rule (ks__eng_pw_tc_ok, shared by the kernel's fits check and the loader): c and k in
+ * 1..256 with the weights and two input tiles within 200 KiB of shared memory */
+static void test_pw_tc_rule(void) {
+    KS_T_CHECK(ks__eng_pw_tc_ok(128, 128));
+    KS_T_CHECK(ks__eng_pw_tc_ok(64, 255)); /* the YOLOv5 detect-head 1x1 */
+    KS_T_CHECK(ks__eng_pw_tc_ok(96, 256));
+    KS_T_CHECK(ks__eng_pw_tc_ok(40, 200));
+    KS_T_CHECK(ks__eng_pw_tc_ok(1, 1));
+    KS_T_CHECK(!ks__eng_pw_tc_ok(128, 256)); /* 214 KiB */
+    KS_T_CHECK(!ks__eng_pw_tc_ok(128, 255)); /* YOLOv5's 40x40 head conv: same tiles */
+    KS_T_CHECK(!ks__eng_pw_tc_ok(257, 16));
+    KS_T_CHECK(!ks__eng_pw_tc_ok(16, 257));
+    KS_T_CHECK(!ks__eng_pw_tc_ok(0, 16));
+    KS_T_CHECK(!ks__eng_pw_tc_ok(16, 0));
+}
+
 int main(void) {
     ks_context *ctx = NULL;
     KS_T_CHECK(ks_context_create(NULL, &ctx) == KS_OK);
@@ -324,6 +340,7 @@ int main(void) {
     test_segmap(ctx);
     test_cluster_version(ctx);
     test_v5_kernels(ctx);
+    test_pw_tc_rule();
     /* CRC32C check value */
     KS_T_CHECK_EQ_I(ks__crc32c(0, "123456789", 9), 0xE3069283u);
     free(copy);
