@@ -20,7 +20,8 @@
 #  io16: FP16 I/O bindings (--io-fp16): FP16 networks with and without it, the RFB-640 detector end to end
 #  with FP32 / FP16 input (IO_VB_ALL=1: every family);
 #  segmap: the YOLOv5n model test (default, the 64-bit segmap form, memcheck), then YOLOv5n FP16 at batch 1
-#  and 32 with and without the segment-fuse pass)
+#  and 32 with and without the segment-fuse pass;
+#  BENCH_ONLY="name ...": the benchmark rows of those models only, to split the bench mode over two calls)
 # Uses carried binaries in .gpu-data/bin (built on the dev machine with
 # `cmake -DKS_CUDA_ARCH=90`, see docs/format.md / bench/RESULTS.md) or builds
 # into build-gpu when none are there; models from .gpu-data/models (a copy of
@@ -343,6 +344,16 @@ BENCH=(
 "PNet-1080p|mtcnn/onnx_caffe/optimaizer_pnet.onnx|input:1x3x648x1152|input"
 )
 [ "$MODE" = quick ] && BENCH=("${BENCH[0]}" "${BENCH[6]}")
+# BENCH_ONLY="RFB-640 YuNet-n ...": only those rows. The whole bench mode needs more than one device call's 600 s
+# (the batch-32 builds time every tactic: 20-90 s each; the ninth session's call stopped after the PNet rows), so
+# split it, e.g. BENCH_ONLY="RFB-640 RFB-320 YuNet-n RetinaFace" then "SCRFD-500m SCRFD-2.5g YOLOv5n PNet-1080p"
+if [ -n "${BENCH_ONLY:-}" ]; then
+    SEL=()
+    for row in "${BENCH[@]}"; do
+        for n in $BENCH_ONLY; do [ "${row%%|*}" = "$n" ] && SEL+=("$row"); done
+    done
+    BENCH=("${SEL[@]}")
+fi
 # bench: FP16 at batch 1 and 32, FP32 at batch 1 (and batch 32 for RFB-640 and YOLOv5n), no PDL A/B
 printf "%-12s %-5s %5s %10s %10s %12s %8s\n" model prec batch "gpu_ms" "e2e_ms" "img/s" build_s >"$OUT/table.txt"
 for row in "${BENCH[@]}"; do
