@@ -9,8 +9,10 @@
  * and lowered with every pass on. The intact head must become exactly one segmap layer; each variant
  * that breaks the pattern (another permutation, a non-constant operand, the parts concatenated out of
  * order, a split part that is also a graph output) must lower without one,
- * and every lowering must validate. The GPU results of the layer are checked on the YOLOv5n model
- * (test_gpu_models, tools/gpu-check.sh segmap). */
+ * and every lowering must validate. Then two such heads at batch 2 with their rows concatenated: concat
+ * elimination makes both segmaps write strided rows into the output, unless one head's rows are also an
+ * output. The GPU results of the layer are checked on the YOLOv5n model (test_gpu_models, tools/gpu-check.sh
+ * segmap) and the op cases of test_gpu_ops. */
 #include <string.h>
 
 #include "core/model_internal.h"
@@ -71,64 +73,81 @@ static void attr_int(ks_graph *g, int nd, const char *name, int64_t v) {
     ks__node_add_attr(g, nd, &a);
 }
 
-static ks_graph *head_graph(ks_context *ctx, int variant) {
-    ks_graph *g = NULL;
-    if (ks__graph_create(ctx, "<segmap test>", &g) != KS_OK)
-        return NULL;
-    g->opset = 11;
+/* One head (the chain above) on input x at batch n, value names suffixed with sfx; returns y [n,48,7] and, through
+ * p2_out, the third split part. */
+static int head_chain(ks_graph *g, int variant, int64_t n, const char *sfx, int x, int z, int *p2_out) {
     static float grid[3 * 4 * 4 * 2], anchor[3 * 2];
     for (int i = 0; i < 3 * 4 * 4 * 2; i++)
         grid[i] = (float)(i % 7) - 0.5f;
     for (int i = 0; i < 6; i++)
         anchor[i] = 10.0f + (float)i;
     static const float two = 2.0f, eight = 8.0f;
-    static const int64_t shp5[5] = {1, 3, 7, 4, 4}, shp3[3] = {1, 48, 7};
-    int x = val(g, "x"), z = val(g, "z");
-    g->values[x].t = (ks_tensor){KS_DTYPE_FLOAT32, 4, {1, 21, 4, 4}, NULL};
-    g->values[z].t = (ks_tensor){KS_DTYPE_FLOAT32, 5, {1, 3, 4, 4, 2}, NULL};
+    static int64_t shp5[2][5], shp3[2][3]; /* batch 1 and 2 */
+    int64_t *s5v = shp5[n > 1], *s3v = shp3[n > 1];
+    const int64_t s5i[5] = {n, 3, 7, 4, 4}, s3i[3] = {n, 48, 7};
+    memcpy(s5v, s5i, sizeof s5i);
+    memcpy(s3v, s3i, sizeof s3i);
+    char b[64];
+#define NM(base) (snprintf(b, sizeof b, "%s%s", base, sfx), b)
     int64_t dg[5] = {1, 3, 4, 4, 2}, da[5] = {1, 3, 1, 1, 2};
-    ks_tensor s5 = {KS_DTYPE_INT64, 1, {5}, (void *)shp5}, s3 = {KS_DTYPE_INT64, 1, {3}, (void *)shp3};
+    ks_tensor s5 = {KS_DTYPE_INT64, 1, {5}, (void *)s5v}, s3 = {KS_DTYPE_INT64, 1, {3}, (void *)s3v};
     int c_s5 = -1, c_s3 = -1;
-    ks__graph_add_const(g, "shape5", &s5, &c_s5);
-    ks__graph_add_const(g, "shape3", &s3, &c_s3);
-    int c_two = cst(g, "two", 0, NULL, &two), c_eight = cst(g, "eight", 0, NULL, &eight);
-    int c_grid = cst(g, "grid", 5, dg, grid), c_anchor = cst(g, "anchor", 5, da, anchor);
-    int r5 = val(g, "r5"), tr = val(g, "tr"), sg = val(g, "sg"), p0 = val(g, "p0"), p1 = val(g, "p1"), p2 = val(g, "p2");
-    int a0 = val(g, "a0"), a1 = val(g, "a1"), a2 = val(g, "a2"), b0 = val(g, "b0"), b1 = val(g, "b1"), b2 = val(g, "b2");
-    int cc = val(g, "cc"), y = val(g, "y");
+    ks__graph_add_const(g, NM("shape5"), &s5, &c_s5);
+    ks__graph_add_const(g, NM("shape3"), &s3, &c_s3);
+    int c_two = cst(g, NM("two"), 0, NULL, &two), c_eight = cst(g, NM("eight"), 0, NULL, &eight);
+    int c_grid = cst(g, NM("grid"), 5, dg, grid), c_anchor = cst(g, NM("anchor"), 5, da, anchor);
+    int r5 = val(g, NM("r5")), tr = val(g, NM("tr")), sg = val(g, NM("sg")), p0 = val(g, NM("p0"));
+    int p1 = val(g, NM("p1")), p2 = val(g, NM("p2")), a0 = val(g, NM("a0")), a1 = val(g, NM("a1"));
+    int a2 = val(g, NM("a2")), b0 = val(g, NM("b0")), b1 = val(g, NM("b1")), b2 = val(g, NM("b2"));
+    int cc = val(g, NM("cc")), y = val(g, NM("y"));
     int in2[2];
     in2[0] = x, in2[1] = c_s5;
-    node(g, "reshape", "Reshape", 2, in2, 1, &r5);
-    int nd = node(g, "transpose", "Transpose", 1, &r5, 1, &tr);
+    node(g, NM("reshape"), "Reshape", 2, in2, 1, &r5);
+    int nd = node(g, NM("transpose"), "Transpose", 1, &r5, 1, &tr);
     int64_t perm[5] = {0, 1, 3, 4, 2}, perm_bad[5] = {0, 1, 4, 3, 2}; /* channels last too, h and w swapped */
     attr_ints(g, nd, "perm", 5, variant == V_PERM ? perm_bad : perm);
-    node(g, "sigmoid", "Sigmoid", 1, &tr, 1, &sg);
+    node(g, NM("sigmoid"), "Sigmoid", 1, &tr, 1, &sg);
     int outs3[3] = {p0, p1, p2};
-    nd = node(g, "split", "Split", 1, &sg, 3, outs3);
+    nd = node(g, NM("split"), "Split", 1, &sg, 3, outs3);
     attr_int(g, nd, "axis", 4);
     int64_t split[3] = {2, 2, 3};
     attr_ints(g, nd, "split", 3, split);
     /* part 0: (2s + grid) * 8 */
     in2[0] = p0, in2[1] = c_two;
-    node(g, "mul0", "Mul", 2, in2, 1, &a0);
+    node(g, NM("mul0"), "Mul", 2, in2, 1, &a0);
     in2[0] = a0, in2[1] = variant == V_DYNAMIC_OPERAND ? z : c_grid;
-    node(g, "add0", "Add", 2, in2, 1, &a1);
+    node(g, NM("add0"), "Add", 2, in2, 1, &a1);
     in2[0] = a1, in2[1] = c_eight;
-    node(g, "mul1", "Mul", 2, in2, 1, &a2);
+    node(g, NM("mul1"), "Mul", 2, in2, 1, &a2);
     /* part 1: (2s)^2 * anchor */
     in2[0] = p1, in2[1] = c_two;
-    node(g, "mul2", "Mul", 2, in2, 1, &b0);
+    node(g, NM("mul2"), "Mul", 2, in2, 1, &b0);
     in2[0] = b0, in2[1] = c_two;
-    node(g, "pow", "Pow", 2, in2, 1, &b1);
+    node(g, NM("pow"), "Pow", 2, in2, 1, &b1);
     in2[0] = b1, in2[1] = c_anchor;
-    node(g, "mul3", "Mul", 2, in2, 1, &b2);
+    node(g, NM("mul3"), "Mul", 2, in2, 1, &b2);
     int cat[3] = {a2, b2, p2};
     if (variant == V_ORDER)
         cat[0] = b2, cat[1] = a2;
-    nd = node(g, "concat", "Concat", 3, cat, 1, &cc);
+    nd = node(g, NM("concat"), "Concat", 3, cat, 1, &cc);
     attr_int(g, nd, "axis", -1);
     in2[0] = cc, in2[1] = c_s3;
-    node(g, "reshape_out", "Reshape", 2, in2, 1, &y);
+    node(g, NM("reshape_out"), "Reshape", 2, in2, 1, &y);
+#undef NM
+    if (p2_out)
+        *p2_out = p2;
+    return y;
+}
+
+static ks_graph *head_graph(ks_context *ctx, int variant) {
+    ks_graph *g = NULL;
+    if (ks__graph_create(ctx, "<segmap test>", &g) != KS_OK)
+        return NULL;
+    g->opset = 11;
+    int x = val(g, "x"), z = val(g, "z"), p2 = -1;
+    g->values[x].t = (ks_tensor){KS_DTYPE_FLOAT32, 4, {1, 21, 4, 4}, NULL};
+    g->values[z].t = (ks_tensor){KS_DTYPE_FLOAT32, 5, {1, 3, 4, 4, 2}, NULL};
+    int y = head_chain(g, variant, 1, "", x, z, &p2);
     int n_out = variant == V_PART_OUTPUT ? 2 : 1;
     g->inputs = ks__alloc(ctx, 2 * sizeof(int));
     g->outputs = ks__alloc(ctx, 2 * sizeof(int));
@@ -141,6 +160,85 @@ static ks_graph *head_graph(ks_context *ctx, int variant) {
         return NULL;
     }
     return g;
+}
+
+/* Two heads on one input at batch 2, their rows concatenated (axis 1) into the output [2,96,7]. Concat
+ * elimination at batch > 1: each segmap writes its images' rows 96 * 7 elements apart and the concat goes;
+ * with extra_output the first head's rows are a graph output too, so its segmap must write them packed
+ * and the concat stays. */
+static ks_graph *two_heads_graph(ks_context *ctx, int extra_output) {
+    ks_graph *g = NULL;
+    if (ks__graph_create(ctx, "<segmap rows test>", &g) != KS_OK)
+        return NULL;
+    g->opset = 11;
+    int x = val(g, "x"), out = val(g, "out");
+    g->values[x].t = (ks_tensor){KS_DTYPE_FLOAT32, 4, {2, 21, 4, 4}, NULL};
+    int ya = head_chain(g, V_OK, 2, "_a", x, -1, NULL), yb = head_chain(g, V_OK, 2, "_b", x, -1, NULL);
+    int cat[2] = {ya, yb};
+    int nd = node(g, "rows", "Concat", 2, cat, 1, &out);
+    attr_int(g, nd, "axis", 1);
+    g->inputs = ks__alloc(ctx, sizeof(int));
+    g->outputs = ks__alloc(ctx, 2 * sizeof(int));
+    g->inputs[0] = x, g->n_inputs = 1;
+    g->outputs[0] = out, g->outputs[1] = ya, g->n_outputs = extra_output ? 2 : 1;
+    if (ks__graph_toposort(g) != KS_OK) {
+        ks__graph_destroy(g);
+        return NULL;
+    }
+    return g;
+}
+
+static void test_two_heads(ks_context *ctx) {
+    for (int extra = 0; extra < 2; extra++) {
+        ks_graph *g = two_heads_graph(ctx, extra);
+        KS_T_CHECK(g != NULL);
+        if (!g)
+            continue;
+        ks_model *m = NULL;
+        ks_status st = ks__model_from_graph(ctx, g, &m);
+        KS_T_CHECK_MSG(st == KS_OK, "two heads: model: %s", ks_context_last_error(ctx));
+        if (st != KS_OK)
+            continue;
+        ks_build_config cfg;
+        ks_build_config_init(&cfg);
+        cfg.precision = KS_PRECISION_FP16;
+        ks_eng_desc *d = NULL;
+        char *report = NULL;
+        st = ks__engine_build_desc(m, &cfg, 90, &d, &report);
+        KS_T_CHECK_MSG(st == KS_OK, "two heads: lowering: %s", ks_context_last_error(ctx));
+        if (st == KS_OK) {
+            KS_T_CHECK_OK(ctx, ks__eng_validate(d));
+            int n_seg = 0, n_strided = 0, n_cat = 0;
+            for (int li = 0; li < d->n_layers; li++) {
+                const ks_eng_layer *l = &d->layers[li];
+                n_seg += l->kind == KS_LAYER_SEGMAP;
+                n_strided += l->kind == KS_LAYER_SEGMAP && l->algo == 96 * 7;
+                n_cat += l->kind == KS_LAYER_CONCAT;
+                KS_T_CHECK_MSG(l->kind != KS_LAYER_SEGMAP || l->algo == 0 || l->algo == 96 * 7, "row stride %d",
+                               (int)l->algo);
+            }
+            KS_T_CHECK_EQ_I(n_seg, 2);
+            KS_T_CHECK_MSG(n_strided == (extra ? 0 : 2) && n_cat == (extra ? 1 : 0),
+                           "two heads%s: %d strided segmaps, %d concats", extra ? " (rows also an output)" : "",
+                           n_strided, n_cat);
+            /* the writer marks strided segmaps as format version 6 */
+            void *buf = NULL;
+            size_t n = 0;
+            uint32_t ver = 0;
+            KS_T_CHECK_OK(ctx, ks__eng_serialize(d, &buf, &n));
+            if (buf)
+                memcpy(&ver, (uint8_t *)buf + 8, 4);
+            KS_T_CHECK_MSG(extra ? ver < 6 : ver == 6, "two heads%s: format version %u", extra ? " (extra)" : "",
+                           ver);
+            ks__free(ctx, buf);
+            fprintf(stderr, "  two heads at batch 2%-22s: %2d layers, %d strided segmaps, %d concats, version %u\n",
+                    extra ? " (rows also an output)" : "", d->n_layers, n_strided, n_cat, ver);
+            ks__eng_desc_free(d);
+            ks__free(ctx, d);
+        }
+        ks__free(ctx, report);
+        ks_model_destroy(m);
+    }
 }
 
 int main(void) {
@@ -195,6 +293,7 @@ int main(void) {
             ks_model_destroy(m);
         }
     }
+    test_two_heads(ctx);
     ks_context_destroy(ctx);
     return ks_t_done();
 }
