@@ -21,6 +21,8 @@
 #  with FP32 / FP16 input (IO_VB_ALL=1: every family);
 #  segmap: the YOLOv5n model test (default, the 64-bit segmap form, memcheck), then YOLOv5n FP16 at batch 1
 #  and 32 with and without the segment-fuse pass;
+#  memcheck: compute-sanitizer memcheck over the own kernels' op-case subsets (win, mma, stream, segmap / pool /
+#  resize), the NMS cases and the YOLOv5n model test, each within 85 s (rc 124: its limit);
 #  BENCH_ONLY="name ...": the benchmark rows of those models only, to split the bench mode over two calls)
 # Uses carried binaries in .gpu-data/bin (built on the dev machine with
 # `cmake -DKS_CUDA_ARCH=90`, see docs/format.md / bench/RESULTS.md) or builds
@@ -231,6 +233,23 @@ if [ "$MODE" = io16 ]; then
     vb_ab KESTREL_DET_FP16_INPUT "0 1" io
     [ -n "${IO_VB_ALL:-}" ] && VISION_BENCH_PRECISIONS=fp16 timeout 300 bash tools/vision-bench.sh "$BIN" --iters 100 --no-jpeg \
         | tee "$L/io_vision_bench.txt" | grep -v "^#"
+    tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
+    exit 0
+fi
+if [ "$MODE" = memcheck ]; then
+    # compute-sanitizer memcheck over the own kernels' op-case subsets and the YOLOv5n model test (no tactic
+    # timing: the default own kernels), each with its own time limit so that the whole mode fits one call
+    echo "== compute-sanitizer memcheck"
+    for row in "win|KS_TEST_WIN_ONLY=1|test_gpu_ops" "mma|KS_TEST_MMA_ONLY=1|test_gpu_ops" \
+               "stream|KS_TEST_STREAM_ONLY=1|test_gpu_ops" "segmap_pool_resize|KS_TEST_SEGMAP_ONLY=1|test_gpu_ops" \
+               "nms|KS_VISION_ONLY_NMS=1|test_vision_cuda"; do
+        IFS='|' read -r name knob bin <<<"$row"
+        env $knob timeout 85 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/$bin" >"$L/mc_$name.log" 2>&1
+        printf "  %-20s rc=%-3s %s | %s\n" "$name" $? "$(tail -1 "$L/mc_$name.log")" "$(grep -h 'ERROR SUMMARY' "$L/mc_$name.log" | tail -1)"
+    done
+    KS_TEST_NO_TACTICS=1 timeout 85 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/test_gpu_models" yolov5 \
+        >"$L/mc_yolov5.log" 2>&1
+    printf "  %-20s rc=%-3s %s | %s\n" yolov5_model $? "$(tail -1 "$L/mc_yolov5.log")" "$(grep -h 'ERROR SUMMARY' "$L/mc_yolov5.log" | tail -1)"
     tar czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$L"
     exit 0
 fi
