@@ -367,13 +367,8 @@ int launch_pw(TcP &p, cudaStream_t s) {
     static int attr = 0;
     if (sm > TC_SMEM_MAX) return (int)cudaErrorInvalidValue;
     if (int rc = smem_attr(pw_tc_k<MG>, TC_SMEM_MAX, attr)) return rc;
-    int dev = 0, n_sm = 0, per = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev) ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, pw_tc_k<MG>, TC_THREADS, sm) != cudaSuccess)
-        return (int)cudaGetLastError();
-    if (per < 1) return (int)cudaErrorInvalidConfiguration;
-    int64_t grid = (int64_t)n_sm * per;
-    if (grid > p.n_tiles) grid = p.n_tiles;
+    int64_t grid = 0;
+    if (int rc = persistent_grid(pw_tc_k<MG>, TC_THREADS, sm, p.n_tiles, &grid)) return rc;
     return ks_launch_smem(pw_tc_k<MG>, dim3((unsigned)grid), dim3(TC_THREADS), sm, s, p);
 }
 

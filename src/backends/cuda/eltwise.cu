@@ -614,6 +614,21 @@ extern "C" int ks__cu_eltwise(const ks_ew_args *a, int64_t numel, int half, void
     KS_CU_RET();
 }
 
+/* The persistent kernel with TP-pixel tiles: as many blocks as fit at once (over 48 KB of shared memory: the
+ * opt-in, once per kernel), each walking tiles_per * images tiles. */
+template <typename T, int TP>
+static int tp2_launch(const SegP &p, ks_fdiv fW, ks_fdiv fA, int64_t tiles_per, int64_t images, size_t smem,
+                      cudaStream_t s) {
+    static int attr = 0;
+    if (smem > 48 * 1024)
+        if (int rc = smem_attr(segmap_tp2_k<T, TP>, 96 * 1024, attr)) return rc;
+    const int64_t n_tiles = tiles_per * images;
+    int64_t grid = 0;
+    if (int rc = persistent_grid(segmap_tp2_k<T, TP>, 256, smem, n_tiles, &grid)) return rc;
+    return ks_launch_smem(segmap_tp2_k<T, TP>, dim3((unsigned)grid), dim3(256), smem, s, p, fW, fA,
+                          ks_fdiv_make((uint32_t)tiles_per), (uint32_t)n_tiles);
+}
+
 /* Pixels per tile of the persistent kernel: 128 (KESTREL_SEGMAP_TP=64 for the same-binary A/B: YOLOv5n FP16
  * batch 32, 80x80 level 0.187 ms with 64, 0.150 ms with 128, bench/RESULTS.md ninth session), read once per
  * process */
@@ -678,40 +693,13 @@ extern "C" int ks__cu_segmap(const ks_segmap_args *a, int half, void *stream) {
         if (vec) {
             /* tiles of 128 pixels where the three tiles fit in 96 KB (tile_px), else 64 */
             const int tp = tile_px() == 128 && 6 * sm1 <= 96 * 1024 ? 128 : 64;
-            const int64_t tiles2 = (hw + tp - 1) / tp, n_tiles2 = tiles2 * a->B * a->A;
+            const int64_t tiles2 = (hw + tp - 1) / tp;
             const size_t sm3 = 3 * sm1 * (size_t)(tp / SEG_TP);
-            const int hi = half ? 1 : 0, big = tp == 128;
-            /* blocks per SM for this kernel and shared memory, kept for the next call (benign race: every
-               thread computes the same values) */
-            static int per_sm[2][2] = {{0, 0}, {0, 0}}, n_sm = 0;
-            static size_t per_sm_smem[2][2] = {{0, 0}, {0, 0}};
-            int &per = per_sm[hi][big];
-            if (!per || !n_sm || per_sm_smem[hi][big] != sm3) {
-                per_sm_smem[hi][big] = sm3;
-                int dev = 0;
-                if (cudaGetDevice(&dev) != cudaSuccess ||
-                    cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-                    return (int)cudaGetLastError();
-                cudaError_t e = cudaSuccess;
-                if (big) { /* over 48 KB: the dynamic shared-memory opt-in */
-                    e = half ? cudaFuncSetAttribute(segmap_tp2_k<__half, 128>, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024)
-                             : cudaFuncSetAttribute(segmap_tp2_k<float, 128>, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024);
-                    if (e == cudaSuccess)
-                        e = half ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, segmap_tp2_k<__half, 128>, 256, sm3)
-                                 : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, segmap_tp2_k<float, 128>, 256, sm3);
-                } else {
-                    e = half ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, segmap_tp2_k<__half, 64>, 256, sm3)
-                             : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, segmap_tp2_k<float, 64>, 256, sm3);
-                }
-                if (e != cudaSuccess || per < 1) return e != cudaSuccess ? (int)e : (int)cudaErrorInvalidConfiguration;
-            }
-            const int64_t grid = n_tiles2 < (int64_t)per * n_sm ? n_tiles2 : (int64_t)per * n_sm;
-            const ks_fdiv fT = ks_fdiv_make((uint32_t)tiles2);
-            const dim3 gg((unsigned)grid);
-            if (half && big) ks_launch_smem(segmap_tp2_k<__half, 128>, gg, dim3(256), sm3, s, p, fW, fA, fT, (uint32_t)n_tiles2);
-            else if (half) ks_launch_smem(segmap_tp2_k<__half, 64>, gg, dim3(256), sm3, s, p, fW, fA, fT, (uint32_t)n_tiles2);
-            else if (big) ks_launch_smem(segmap_tp2_k<float, 128>, gg, dim3(256), sm3, s, p, fW, fA, fT, (uint32_t)n_tiles2);
-            else ks_launch_smem(segmap_tp2_k<float, 64>, gg, dim3(256), sm3, s, p, fW, fA, fT, (uint32_t)n_tiles2);
+            const int rc = half ? (tp == 128 ? tp2_launch<__half, 128>(p, fW, fA, tiles2, a->B * a->A, sm3, s)
+                                             : tp2_launch<__half, 64>(p, fW, fA, tiles2, a->B * a->A, sm3, s))
+                                : (tp == 128 ? tp2_launch<float, 128>(p, fW, fA, tiles2, a->B * a->A, sm3, s)
+                                             : tp2_launch<float, 64>(p, fW, fA, tiles2, a->B * a->A, sm3, s));
+            if (rc) return rc;
         } else {
             dim3 g((unsigned)tiles_per, (unsigned)(a->B * a->A));
             if (half) ks_launch_smem(segmap_tp_k<__half>, g, dim3(256), sm1, s, p, fW, fA);

@@ -63,4 +63,17 @@ int smem_attr(K kern, size_t max_bytes, int &done) {
     return 0;
 }
 
+// Grid of a persistent kernel: as many blocks as fit on the GPU at once (blocks per SM for this block size and
+// dynamic shared memory, times the SMs), at most n_work; 0 or the cudaError_t as an int
+template <typename K>
+int persistent_grid(K kern, int threads, size_t smem, int64_t n_work, int64_t *grid) {
+    int dev = 0, n_sm = 0, per = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev) ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, kern, threads, smem) != cudaSuccess)
+        return (int)cudaGetLastError();
+    if (per < 1) return (int)cudaErrorInvalidConfiguration;
+    *grid = (int64_t)n_sm * per < n_work ? (int64_t)n_sm * per : n_work;
+    return 0;
+}
+
 } // namespace
