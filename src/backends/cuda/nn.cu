@@ -279,26 +279,26 @@ extern "C" int ks__cu_pool(const ks_pool_args *a, int half, void *stream) {
     cudaStream_t s = (cudaStream_t)stream;
     dim3 g(ks_blocks(total, 256));
     ks_fdiv fw = ks_fdiv_make((uint32_t)a->ow), fh = ks_fdiv_make((uint32_t)a->oh);
-    const int64_t planes = (int64_t)a->n * a->c;
-    const PoolTile pt = pool_tile_of(a);
-    const size_t psm = (size_t)pt.ih * (pt.iw + pt.tw) * 4 * pt.ppb;
-    const int64_t groups = (planes + pt.ppb - 1) / pt.ppb;
-    /* overlapping windows only (kernel > stride on an axis: SPPF's 5x5 stride 1): a window that each input
-       value falls in once (YuNet's 2x2 stride 2) gains nothing from the staging; there the batch-32 network
-       measured 9 % slower with it (bench/RESULTS.md ninth session) */
-    const int overlap = a->kh > a->sh || a->kw > a->sw;
-    /* and enough blocks to fill the GPU (528: four per SM of an H100 / H200): YOLOv5n's SPPF at batch 1 is 32
-       blocks of four planes, where the plain kernel's 200 blocks were faster (the network 0.375 -> 0.389 ms
-       between calls 1 and 8 of the ninth session) */
-    const int ty = (a->oh + pt.th - 1) / pt.th;
-    const int64_t n_blocks = (int64_t)pt.tiles_x * ty * groups;
-    if (a->mode == KS_POOL_MAX && overlap && n_blocks >= 528 && psm <= 32 * 1024 && groups <= (int64_t)65535 * 65535 &&
-        !ks__cu_fast_off()) {
-        const unsigned gy = (unsigned)(groups < 65535 ? groups : 65535), gz = (unsigned)((groups + gy - 1) / gy);
-        dim3 pg((unsigned)(pt.tiles_x * ty), gy, gz);
-        if (half) ks_launch_smem(pool_max_tile_k<__half>, pg, dim3(256), psm, s, *a, pt, planes);
-        else ks_launch_smem(pool_max_tile_k<float>, pg, dim3(256), psm, s, *a, pt, planes);
-        KS_CU_RET();
+    /* the tiled kernel: max pooling with overlapping windows only (kernel > stride on an axis: SPPF's 5x5
+       stride 1); a window that each input value falls in once (YuNet's 2x2 stride 2) gains nothing from the
+       staging, and there the batch-32 network measured 9 % slower with it (bench/RESULTS.md ninth session) */
+    if (a->mode == KS_POOL_MAX && (a->kh > a->sh || a->kw > a->sw) && !ks__cu_fast_off()) {
+        const int64_t planes = (int64_t)a->n * a->c;
+        const PoolTile pt = pool_tile_of(a);
+        const size_t psm = (size_t)pt.ih * (pt.iw + pt.tw) * 4 * pt.ppb;
+        const int64_t groups = (planes + pt.ppb - 1) / pt.ppb;
+        /* and enough blocks to fill the GPU (528: four per SM of an H100 / H200): YOLOv5n's SPPF at batch 1 is
+           32 blocks of four planes, where the plain kernel's 200 blocks were faster (the network 0.375 -> 0.389
+           ms between calls 1 and 8 of the ninth session) */
+        const int ty = (a->oh + pt.th - 1) / pt.th;
+        const int64_t n_blocks = (int64_t)pt.tiles_x * ty * groups;
+        if (n_blocks >= 528 && psm <= 32 * 1024 && groups <= (int64_t)65535 * 65535) {
+            const unsigned gy = (unsigned)(groups < 65535 ? groups : 65535), gz = (unsigned)((groups + gy - 1) / gy);
+            dim3 pg((unsigned)(pt.tiles_x * ty), gy, gz);
+            if (half) ks_launch_smem(pool_max_tile_k<__half>, pg, dim3(256), psm, s, *a, pt, planes);
+            else ks_launch_smem(pool_max_tile_k<float>, pg, dim3(256), psm, s, *a, pt, planes);
+            KS_CU_RET();
+        }
     }
     if (total < ((int64_t)1 << 31) && !ks__cu_fast_off()) {
         if (half) ks_launch(pool_k<__half, true>, g, dim3(256), s, *a, fw, fh);
