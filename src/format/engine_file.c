@@ -748,11 +748,11 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
         if (l->act == KS_ACT_PRELU)
             return VFAIL("layer %d '%s': segmap activation", li, nm);
         if (l->algo != 0) { /* output row stride (elements per image): the rows of every image inside y's root */
-            int64_t row = x->dims[1] * x->dims[2] * x->dims[3] * x->dims[4], yoff = 0;
+            int64_t yoff = 0;
             int yr = ks__eng_root(d, l->out[0], &yoff);
-            int64_t es = l->dtype == KS_DTYPE_FLOAT16 ? 2 : 4;
-            if (l->algo < row || yr < 0 || x->dims[0] < 1 || l->algo > INT64_MAX / es / x->dims[0] ||
-                yoff + ((x->dims[0] - 1) * l->algo + row) * es > d->tensors[yr].bytes)
+            if (l->algo < x->dims[1] * x->dims[2] * x->dims[3] * x->dims[4] || yr < 0 || x->dims[0] < 1 ||
+                l->algo > INT64_MAX / (int64_t)ks_dtype_size((ks_dtype)l->dtype) / x->dims[0] ||
+                yoff + ks__eng_segmap_span(d, l) > d->tensors[yr].bytes)
                 return VFAIL("layer %d '%s': segmap output row stride %d", li, nm, (int)l->algo);
         }
         for (int k = 0; k < np; k++) {
@@ -945,13 +945,21 @@ int ks__eng_igemm_cfg_ok(int64_t cfg, int half) {
     return !cluster || ((tile == 10 || tile == 13) && (split == 2 || split == 4 || split == 8));
 }
 
-int ks__eng_pw_tc_ok(int64_t c, int64_t k) {
-    if (c < 1 || c > 256 || k < 1 || k > 256)
-        return 0;
+int64_t ks__eng_segmap_span(const ks_eng_desc *d, const ks_eng_layer *l) {
+    const ks_eng_tensor *x = &d->tensors[l->in[0]];
+    const int64_t row = x->dims[1] * x->dims[2] * x->dims[3] * x->dims[4];
+    const int64_t stride = l->algo ? l->algo : row;
+    return ((x->dims[0] - 1) * stride + row) * (int64_t)ks_dtype_size((ks_dtype)l->dtype);
+}
+
+int64_t ks__eng_pw_tc_smem(int64_t c, int64_t k) {
     const int64_t cp = (c + 15) / 16 * 16, mt = (k + 15) / 16, mg = mt <= 1 ? 1 : mt <= 2 ? 2 : 4;
     const int64_t mtg = (mt + mg - 1) / mg * mg;
-    /* weights [mtg * 16][cp + 8], two input tiles [cp][256 + 8], the epilogue staging 8 x [8][36] floats */
-    return mtg * 16 * (cp + 8) * 2 + 2 * cp * (256 + 8) * 2 + 8 * 8 * 36 * 4 <= 200 * 1024;
+    return mtg * 16 * (cp + 8) * 2 + 2 * cp * (256 + 8) * 2 + 8 * 8 * 36 * 4;
+}
+
+int ks__eng_pw_tc_ok(int64_t c, int64_t k) {
+    return c >= 1 && c <= 256 && k >= 1 && k <= 256 && ks__eng_pw_tc_smem(c, k) <= 200 * 1024;
 }
 
 int ks__eng_conv_win_ok(int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw,

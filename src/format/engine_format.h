@@ -255,10 +255,16 @@ int ks__eng_dw_roll_ov(int64_t c, int64_t k, int64_t groups, int64_t kh, int64_t
  * checks its shared memory and 32-bit indices at launch besides. */
 int ks__eng_conv_win_ok(int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
                         int64_t iw, int half);
-/* The channel rule of the tensor-core 1x1 conv (own:pointwise:1, conv_tc.cu): c and k in 1..256 with all of
- * the weights and two input tiles in its shared memory (<= 200 KiB; the layout of conv_tc.cu's pw_smem):
- * up to 128 x 128, and 64 -> 255 (a YOLO detect-head conv). */
+/* Shared memory of the tensor-core 1x1 conv (own:pointwise:1, conv_tc.cu) for c -> k channels, in bytes: the
+ * weights [16-row tiles rounded up to the group of 1, 2 or 4][c rounded up to 16, + 8], two input tiles [c
+ * rounded up to 16][256 + 8] halves, the epilogue staging 8 x [8][36] floats. The kernel sizes its launch by it. */
+int64_t ks__eng_pw_tc_smem(int64_t c, int64_t k);
+/* Its channel rule: c and k in 1..256 with that shared memory <= 200 KiB: up to 128 x 128, and 64 -> 255 (a
+ * YOLO detect-head conv). */
 int ks__eng_pw_tc_ok(int64_t c, int64_t k);
+/* Bytes from the start of a segmap layer's first output row to the end of its last (layer algo = the image stride
+ * in elements, 0 = rows packed): what it writes in its output's root, from the output's offset. */
+int64_t ks__eng_segmap_span(const ks_eng_desc *d, const ks_eng_layer *l);
 /* Root tensor of a view chain and the byte offset into it. */
 int ks__eng_root(const ks_eng_desc *d, int t, int64_t *offset);
 

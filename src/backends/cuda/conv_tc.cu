@@ -240,9 +240,10 @@ __global__ void __launch_bounds__(TC_THREADS, MG >= 4 ? 2 : 3) pw_tc_k(TcP p) {
     cp_async_wait<0>();
 }
 
-size_t pw_smem(const TcP &p) {
-    return (size_t)p.mtg * 16 * (p.cp + 8) * 2 + (size_t)2 * p.cp * TC_XS * 2 + (size_t)8 * TC_STG * 4;
-}
+// the layout above, as the engine-file rule computes it (ks__eng_pw_tc_smem: one formula for the kernel's launch
+// and the loader's check)
+static_assert(TC_P == 256 && TC_XS == 256 + 8 && TC_STG == 8 * 36, "ks__eng_pw_tc_smem assumes this layout");
+size_t pw_smem(const TcP &p) { return (size_t)ks__eng_pw_tc_smem(p.c, p.k); }
 
 // ------------------------------------------------------------------ dw + 1x1
 struct DwLayout {

@@ -88,12 +88,9 @@ static void layer_footprint(const ks_eng_desc *d, const ks_eng_layer *l, footpri
         f->nr += tensor_rng(d, l->in[k], &f->r[f->nr]);
     for (int k = 0; k < l->n_out && k < KS_ENG_MAX_OUT; k++)
         f->nw += tensor_rng(d, l->out[k], &f->w[f->nw]);
-    if (l->kind == KS_LAYER_SEGMAP && l->algo > 0 && f->nw > 0 && l->in[0] >= 0) {
+    if (l->kind == KS_LAYER_SEGMAP && l->algo > 0 && f->nw > 0 && l->in[0] >= 0)
         /* rows written algo elements apart (a batch > 1 concat buffer): the span from the first to the last */
-        const ks_eng_tensor *x = &d->tensors[l->in[0]];
-        int64_t row = x->dims[1] * x->dims[2] * x->dims[3] * x->dims[4];
-        f->w[0].hi = f->w[0].lo + ((x->dims[0] - 1) * l->algo + row) * (l->dtype == KS_DTYPE_FLOAT16 ? 2 : 4);
-    }
+        f->w[0].hi = f->w[0].lo + ks__eng_segmap_span(d, l);
     if (uses_workspace(l)) {
         f->w[f->nw].space = 1;
         f->w[f->nw].lo = 0;

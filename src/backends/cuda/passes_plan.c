@@ -257,7 +257,7 @@ static ks_status find_dwpw(kb *b) {
 static int strided_segmap_ok(const ks_eng_desc *d, int pi, int r, int ci, int64_t outer, int64_t ext, int64_t total) {
     const ks_eng_layer *p = &d->layers[pi];
     const ks_eng_tensor *y = &d->tensors[r];
-    int64_t es = p->dtype == KS_DTYPE_FLOAT16 ? 2 : 4;
+    const int64_t es = (int64_t)ks_dtype_size((ks_dtype)p->dtype);
     if (p->kind != KS_LAYER_SEGMAP || p->algo != 0 || p->out[0] != r || y->ndim != 5 || y->dims[0] != outer ||
         y->bytes != outer * ext || ext % es || total % es || total / es > INT32_MAX)
         return 0;
@@ -336,7 +336,7 @@ ks_status ks__plan_passes(kb *b) {
                 r->offset = off;
                 if (strided) {
                     ks_eng_layer *p = &d->layers[producer[roots[k]]];
-                    p->algo = (int32_t)(total / (p->dtype == KS_DTYPE_FLOAT16 ? 2 : 4));
+                    p->algo = (int32_t)(total / (int64_t)ks_dtype_size((ks_dtype)p->dtype));
                     off += l->ip[2 + k] * l->ip[1];
                 } else {
                     off += r->bytes;
