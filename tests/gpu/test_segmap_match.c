@@ -188,6 +188,28 @@ static ks_graph *two_heads_graph(ks_context *ctx, int extra_output) {
     return g;
 }
 
+/* Lowers g (the model takes it over) with every pass on for sm_90 and validates the description: NULL when a step
+ * fails (a check failed then); *m is the model, for ks_model_destroy after the description is freed. */
+static ks_eng_desc *lower(ks_context *ctx, ks_graph *g, int fp16, const char *label, ks_model **m) {
+    *m = NULL;
+    ks_status st = ks__model_from_graph(ctx, g, m);
+    KS_T_CHECK_MSG(st == KS_OK, "%s: model: %s", label, ks_context_last_error(ctx));
+    if (st != KS_OK)
+        return NULL;
+    ks_build_config cfg;
+    ks_build_config_init(&cfg);
+    cfg.precision = fp16 ? KS_PRECISION_FP16 : KS_PRECISION_FP32;
+    ks_eng_desc *d = NULL;
+    char *report = NULL;
+    st = ks__engine_build_desc(*m, &cfg, 90, &d, &report);
+    KS_T_CHECK_MSG(st == KS_OK, "%s: lowering: %s", label, ks_context_last_error(ctx));
+    ks__free(ctx, report);
+    if (st != KS_OK)
+        return NULL;
+    KS_T_CHECK_OK(ctx, ks__eng_validate(d));
+    return d;
+}
+
 static void test_two_heads(ks_context *ctx) {
     for (int extra = 0; extra < 2; extra++) {
         ks_graph *g = two_heads_graph(ctx, extra);
@@ -195,19 +217,8 @@ static void test_two_heads(ks_context *ctx) {
         if (!g)
             continue;
         ks_model *m = NULL;
-        ks_status st = ks__model_from_graph(ctx, g, &m);
-        KS_T_CHECK_MSG(st == KS_OK, "two heads: model: %s", ks_context_last_error(ctx));
-        if (st != KS_OK)
-            continue;
-        ks_build_config cfg;
-        ks_build_config_init(&cfg);
-        cfg.precision = KS_PRECISION_FP16;
-        ks_eng_desc *d = NULL;
-        char *report = NULL;
-        st = ks__engine_build_desc(m, &cfg, 90, &d, &report);
-        KS_T_CHECK_MSG(st == KS_OK, "two heads: lowering: %s", ks_context_last_error(ctx));
-        if (st == KS_OK) {
-            KS_T_CHECK_OK(ctx, ks__eng_validate(d));
+        ks_eng_desc *d = lower(ctx, g, 1, "two heads", &m);
+        if (d) {
             int n_seg = 0, n_strided = 0, n_cat = 0;
             for (int li = 0; li < d->n_layers; li++) {
                 const ks_eng_layer *l = &d->layers[li];
@@ -236,7 +247,6 @@ static void test_two_heads(ks_context *ctx) {
             ks__eng_desc_free(d);
             ks__free(ctx, d);
         }
-        ks__free(ctx, report);
         ks_model_destroy(m);
     }
 }
@@ -253,19 +263,8 @@ int main(void) {
             if (!g)
                 continue;
             ks_model *m = NULL;
-            ks_status st = ks__model_from_graph(ctx, g, &m);
-            KS_T_CHECK_MSG(st == KS_OK, "%s: model: %s", vnames[v], ks_context_last_error(ctx));
-            if (st != KS_OK)
-                continue;
-            ks_build_config cfg;
-            ks_build_config_init(&cfg);
-            cfg.precision = fp16 ? KS_PRECISION_FP16 : KS_PRECISION_FP32;
-            ks_eng_desc *d = NULL;
-            char *report = NULL;
-            st = ks__engine_build_desc(m, &cfg, 90, &d, &report);
-            KS_T_CHECK_MSG(st == KS_OK, "%s: lowering: %s", vnames[v], ks_context_last_error(ctx));
-            if (st == KS_OK) {
-                KS_T_CHECK_OK(ctx, ks__eng_validate(d));
+            ks_eng_desc *d = lower(ctx, g, fp16, vnames[v], &m);
+            if (d) {
                 int n_seg = 0;
                 for (int li = 0; li < d->n_layers; li++)
                     n_seg += d->layers[li].kind == KS_LAYER_SEGMAP;
@@ -289,7 +288,6 @@ int main(void) {
                 ks__eng_desc_free(d);
                 ks__free(ctx, d);
             }
-            ks__free(ctx, report);
             ks_model_destroy(m);
         }
     }
