@@ -283,11 +283,13 @@ ks_status ks__eng_serialize(const ks_eng_desc *d, void **data, size_t *n_bytes) 
     /* segmap layers: version 3 (same sections as 2), which libraries without the kind refuse by version */
     /* cluster split-K conv configs: version 4 (same sections as 2) */
     /* the rolling-rows depthwise (own:depthwise:4) and the window-staged conv (own:direct:3..8): version 5 */
-    int has_plugins = d->n_plugin_bytes > 0, has_segmap = 0, has_cluster = 0, has_v5 = 0, has_v6 = 0;
+    /* a segmap with its 1x1 conv in front (tactic own:pointwise): version 7 */
+    int has_plugins = d->n_plugin_bytes > 0, has_segmap = 0, has_cluster = 0, has_v5 = 0, has_v6 = 0, has_v7 = 0;
     for (int i = 0; i < d->n_layers; i++) {
         has_plugins |= d->layers[i].kind == KS_LAYER_PLUGIN;
         has_segmap |= d->layers[i].kind == KS_LAYER_SEGMAP;
         has_v6 |= d->layers[i].kind == KS_LAYER_SEGMAP && d->layers[i].algo != 0;
+        has_v7 |= d->layers[i].kind == KS_LAYER_SEGMAP && d->layers[i].tactic == KS_TACTIC_OWN_PW;
         has_v6 |= d->layers[i].kind == KS_LAYER_CONV && d->layers[i].tactic == KS_TACTIC_OWN_PW &&
                   d->layers[i].algo == 1 && d->layers[i].in[0] >= 0 && d->layers[i].out[0] >= 0 &&
                   (d->tensors[d->layers[i].in[0]].dims[1] > 128 || d->tensors[d->layers[i].out[0]].dims[1] > 128);
@@ -297,7 +299,7 @@ ks_status ks__eng_serialize(const ks_eng_desc *d, void **data, size_t *n_bytes) 
                   ((d->layers[i].tactic == KS_TACTIC_OWN_DW && d->layers[i].algo == 4) ||
                    (d->layers[i].tactic == KS_TACTIC_OWN_DIRECT && d->layers[i].algo >= 3));
     }
-    int n_sec = has_plugins || has_segmap || has_v6 || has_cluster || has_v5 ? SEC_COUNT : SEC_COUNT_V1;
+    int n_sec = has_plugins || has_segmap || has_v7 || has_v6 || has_cluster || has_v5 ? SEC_COUNT : SEC_COUNT_V1;
     uint64_t off = align_up(sizeof(file_header) + (uint64_t)(n_sec - 1) * sizeof(section_entry));
     for (int s = 1; s < n_sec; s++) {
         sizes[s] = elems[s] * counts[s];
@@ -314,7 +316,7 @@ ks_status ks__eng_serialize(const ks_eng_desc *d, void **data, size_t *n_bytes) 
     file_header h;
     memset(&h, 0, sizeof(h));
     memcpy(h.magic, KS_ENG_MAGIC, 8);
-    h.format_version = has_v6 ? 6u : has_v5 ? 5u : has_cluster ? 4u : has_segmap ? 3u : has_plugins ? 2u : 1u;
+    h.format_version = has_v7 ? 7u : has_v6 ? 6u : has_v5 ? 5u : has_cluster ? 4u : has_segmap ? 3u : has_plugins ? 2u : 1u;
     h.header_bytes = sizeof(h);
     h.file_bytes = off;
     h.lib_version = d->lib_version;
@@ -738,20 +740,28 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
     case KS_LAYER_SEGMAP: {
         /* ip[0] parts; ip[1+k] end of part k; ip[5+k] = instructions | constants << 8;
          * ip[9] instructions in all; ip[10+2j], ip[11+2j] instruction j (op | a << 16 | b << 24,
-         * unary act | imm2 bits << 32), fp[j] its immediate; x [B,A,C,H,W] -> y [B,A,H,W,C] */
+         * unary act | imm2 bits << 32), fp[j] its immediate; x [B,A,C,H,W] -> y [B,A,H,W,C].
+         * Tactic own:pointwise (version 7): the 1x1 conv producing x runs in front, in one kernel
+         * (ks__cu_conv_pw_seg): x is the conv's input [B,Cin,H,W] and the inputs after the constants are its
+         * weights [A*C,Cin,1,1] and bias [A*C] (-1: none), float16, no activation of its own. */
+        const int fused = l->tactic == KS_TACTIC_OWN_PW;
         int64_t np = ip[0], ni_all = 0, nc_all = 0, prev = 0;
-        if (!x || x->ndim != 5 || y->ndim != 5 || np < 1 || np > KS_SEG_MAX_PARTS)
+        if (l->tactic != KS_TACTIC_DEFAULT && !fused)
+            return VFAIL("layer %d '%s': segmap tactic %d", li, nm, l->tactic);
+        if (!x || y->ndim != 5 || x->ndim != (fused ? 4 : 5) || np < 1 || np > KS_SEG_MAX_PARTS)
             return VFAIL("layer %d '%s': segmap ranks / parts", li, nm);
-        if (x->dims[0] != y->dims[0] || x->dims[1] != y->dims[1] || x->dims[2] != y->dims[4] ||
-            x->dims[3] != y->dims[2] || x->dims[4] != y->dims[3] || x->dtype != l->dtype || y->dtype != l->dtype)
+        if (x->dtype != l->dtype || y->dtype != l->dtype ||
+            (fused ? x->dims[0] != y->dims[0] || x->dims[2] != y->dims[2] || x->dims[3] != y->dims[3]
+                   : x->dims[0] != y->dims[0] || x->dims[1] != y->dims[1] || x->dims[2] != y->dims[4] ||
+                         x->dims[3] != y->dims[2] || x->dims[4] != y->dims[3]))
             return VFAIL("layer %d '%s': segmap input / output shapes or dtypes", li, nm);
         if (l->act == KS_ACT_PRELU)
             return VFAIL("layer %d '%s': segmap activation", li, nm);
         if (l->algo != 0) { /* output row stride (elements per image): the rows of every image inside y's root */
             int64_t yoff = 0;
             int yr = ks__eng_root(d, l->out[0], &yoff);
-            if (l->algo < x->dims[1] * x->dims[2] * x->dims[3] * x->dims[4] || yr < 0 || x->dims[0] < 1 ||
-                l->algo > INT64_MAX / (int64_t)ks_dtype_size((ks_dtype)l->dtype) / x->dims[0] ||
+            if (l->algo < y->dims[1] * y->dims[2] * y->dims[3] * y->dims[4] || yr < 0 || y->dims[0] < 1 ||
+                l->algo > INT64_MAX / (int64_t)ks_dtype_size((ks_dtype)l->dtype) / y->dims[0] ||
                 yoff + ks__eng_segmap_span(d, l) > d->tensors[yr].bytes)
                 return VFAIL("layer %d '%s': segmap output row stride %d", li, nm, (int)l->algo);
         }
@@ -774,11 +784,29 @@ static ks_status check_layer(const ks_eng_desc *d, int li) {
             ni_all += ni;
             nc_all += nc;
         }
-        if (ni_all != ip[9] || ni_all > KS_SEG_MAX_INSTR || nc_all > KS_SEG_MAX_CONST || l->n_in != 1 + nc_all)
+        if (ni_all != ip[9] || ni_all > KS_SEG_MAX_INSTR || nc_all > KS_SEG_MAX_CONST ||
+            l->n_in != 1 + nc_all + (fused ? 2 : 0))
             return VFAIL("layer %d '%s': segmap program size", li, nm);
         for (int j = 0; j < ni_all; j++)
             if (!ew_instr_ok(&ip[10 + 2 * j]))
                 return VFAIL("layer %d '%s': segmap instruction %d", li, nm, j);
+        if (fused) {
+            const int64_t kk = y->dims[1] * y->dims[4];
+            const ks_eng_tensor *w = lt(d, l, 0, (int)(1 + nc_all)), *bs = lt(d, l, 0, (int)(2 + nc_all));
+            if (l->dtype != KS_DTYPE_FLOAT16 || !w || w->ndim != 4 || w->dims[0] != kk || w->dims[1] != x->dims[1] ||
+                w->dims[2] != 1 || w->dims[3] != 1 || w->dtype != l->dtype || w->storage != KS_STORE_WEIGHT ||
+                (bs && (bs->ndim != 1 || bs->dims[0] != kk || bs->dtype != l->dtype)) ||
+                !ks__eng_pw_seg_ok(x->dims[1], kk, y->dims[4]) || ks__eng_numel(y) >= ((int64_t)1 << 31))
+                return VFAIL("layer %d '%s': fused 1x1 conv + segmap parameters", li, nm);
+            /* the kernel reads x while it writes y: they must not share memory */
+            int64_t xo = 0, yo = 0;
+            int xr = ks__eng_root(d, l->in[0], &xo), yr = ks__eng_root(d, l->out[0], &yo);
+            if (xr == yr || (xr >= 0 && yr >= 0 && d->tensors[xr].storage == KS_STORE_ARENA &&
+                             d->tensors[yr].storage == KS_STORE_ARENA &&
+                             d->tensors[xr].offset + xo < d->tensors[yr].offset + yo + ks__eng_segmap_span(d, l) &&
+                             d->tensors[yr].offset + yo < d->tensors[xr].offset + xo + x->bytes))
+                return VFAIL("layer %d '%s': fused 1x1 conv + segmap input and output overlap", li, nm);
+        }
         break;
     }
     case KS_LAYER_SOFTMAX:
@@ -946,10 +974,10 @@ int ks__eng_igemm_cfg_ok(int64_t cfg, int half) {
 }
 
 int64_t ks__eng_segmap_span(const ks_eng_desc *d, const ks_eng_layer *l) {
-    const ks_eng_tensor *x = &d->tensors[l->in[0]];
-    const int64_t row = x->dims[1] * x->dims[2] * x->dims[3] * x->dims[4];
+    const ks_eng_tensor *y = &d->tensors[l->out[0]]; /* [B,A,H,W,C] (x is the conv's input in the fused form) */
+    const int64_t row = y->dims[1] * y->dims[2] * y->dims[3] * y->dims[4];
     const int64_t stride = l->algo ? l->algo : row;
-    return ((x->dims[0] - 1) * stride + row) * (int64_t)ks_dtype_size((ks_dtype)l->dtype);
+    return ((y->dims[0] - 1) * stride + row) * (int64_t)ks_dtype_size((ks_dtype)l->dtype);
 }
 
 int64_t ks__eng_pw_tc_smem(int64_t c, int64_t k) {
@@ -960,6 +988,15 @@ int64_t ks__eng_pw_tc_smem(int64_t c, int64_t k) {
 
 int ks__eng_pw_tc_ok(int64_t c, int64_t k) {
     return c >= 1 && c <= 256 && k >= 1 && k <= 256 && ks__eng_pw_tc_smem(c, k) <= 200 * 1024;
+}
+
+int64_t ks__eng_pw_seg_smem(int64_t c, int64_t k, int64_t seg_c) {
+    return ks__eng_pw_tc_smem(c, k) + 8 * 32 * seg_c * 2; /* + each warp's [32 pixels][C] output buffer */
+}
+
+int ks__eng_pw_seg_ok(int64_t c, int64_t k, int64_t seg_c) {
+    return ks__eng_pw_tc_ok(c, k) && seg_c >= 1 && seg_c <= 256 && k % seg_c == 0 &&
+           ks__eng_pw_seg_smem(c, k, seg_c) <= 200 * 1024;
 }
 
 int ks__eng_conv_win_ok(int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw,

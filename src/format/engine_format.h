@@ -28,7 +28,9 @@ extern "C" {
 /* Version 6 added the segmap output row stride (layer algo, elements per image; 0 = rows packed): a segmap
  * writing its rows into a batch > 1 concat buffer; and own:pointwise:1 beyond 128 channels (ks__eng_pw_tc_ok).
  * Written only for engines with such a layer. */
-#define KS_ENG_FORMAT_VERSION 6u
+/* Version 7 added the segmap layer with its 1x1 conv in front (tactic own:pointwise: x is the conv's input, the
+ * conv's weights and bias follow the constants); written only for engines with one. */
+#define KS_ENG_FORMAT_VERSION 7u
 #define KS_ENG_IGEMM_CLUSTER 1024 /* = KS_IGEMM_CLUSTER of src/backends/cuda/kernels.h */
 #define KS_ENG_ALIGN 64u
 #define KS_ENG_MAX_IN 8
@@ -262,6 +264,11 @@ int64_t ks__eng_pw_tc_smem(int64_t c, int64_t k);
 /* Its channel rule: c and k in 1..256 with that shared memory <= 200 KiB: up to 128 x 128, and 64 -> 255 (a
  * YOLO detect-head conv). */
 int ks__eng_pw_tc_ok(int64_t c, int64_t k);
+/* The same kernel with a segmap in its epilogue (a SEGMAP layer with tactic own:pointwise, docs/format.md): the
+ * shared memory above plus each warp's [32 pixels][seg_c] float16 output buffer; the rule: pw_tc_ok, seg_c in
+ * 1..256 dividing k, that shared memory <= 200 KiB (YOLOv5's 64 -> 3 x 85 head conv at the 80x80 level). */
+int64_t ks__eng_pw_seg_smem(int64_t c, int64_t k, int64_t seg_c);
+int ks__eng_pw_seg_ok(int64_t c, int64_t k, int64_t seg_c);
 /* Bytes from the start of a segmap layer's first output row to the end of its last (layer algo = the image stride
  * in elements, 0 = rows packed): what it writes in its output's root, from the output's offset. */
 int64_t ks__eng_segmap_span(const ks_eng_desc *d, const ks_eng_layer *l);

@@ -143,6 +143,101 @@ static void test_segmap(ks_context *ctx) {
     }
 }
 
+/* A segmap running its 1x1 conv in front (tactic own:pointwise, float16): x [2,16,2,3] -> 1x1 conv (w [12,16,1,1],
+ * bias [12]) -> the segmap of build_segmap_desc at batch 2 -> y [2,2,2,3,6] */
+static void build_pwseg_desc(ks_context *ctx, ks_eng_desc *d) {
+    desc_start(ctx, d);
+    const ks_dtype h = KS_DTYPE_FLOAT16;
+    int64_t xd[4] = {2, 16, 2, 3}, yd[5] = {2, 2, 2, 3, 6}, cd[4] = {2, 1, 1, 2}, wd[4] = {12, 16, 1, 1}, bd[1] = {12};
+    uint16_t cv[4], wv[12 * 16], bv[12];
+    for (int i = 0; i < 4; i++) cv[i] = ks_float_to_half((float)i);
+    for (int i = 0; i < 12 * 16; i++) wv[i] = ks_float_to_half((float)(i % 7) * 0.1f);
+    for (int i = 0; i < 12; i++) bv[i] = ks_float_to_half((float)i * 0.5f);
+    int x = ks__eng_add_tensor(d, "x", h, 4, xd);
+    d->tensors[x].storage = KS_STORE_BINDING;
+    d->tensors[x].offset = 0;
+    int c = ks__eng_add_weight(d, "grid", h, 4, cd, cv);
+    int w = ks__eng_add_weight(d, "head.w", h, 4, wd, wv);
+    int b = ks__eng_add_weight(d, "head.b", h, 1, bd, bv);
+    int y = ks__eng_add_tensor(d, "y", h, 5, yd);
+    d->tensors[y].storage = KS_STORE_BINDING;
+    d->tensors[y].offset = 1;
+    d->bindings[0] = x;
+    d->bindings[1] = y;
+    ks_eng_layer *l = ks__eng_add_layer(d, KS_LAYER_SEGMAP, "head+seg");
+    l->dtype = h;
+    l->tactic = KS_TACTIC_OWN_PW;
+    l->n_in = 4; l->in[0] = x; l->in[1] = c; l->in[2] = w; l->in[3] = b;
+    l->n_out = 1; l->out[0] = y;
+    l->act = KS_ACT_SIGMOID;
+    l->ip[0] = 2;
+    l->ip[1] = 2, l->ip[2] = 6;
+    l->ip[5] = 1 | (1 << 8), l->ip[6] = 0;
+    l->ip[9] = 1;
+    l->ip[10] = KS_EW_ADD | (4 << 16) | (0 << 24);
+}
+
+/* the fused form: a version-7 file whose layer keeps its tactic and inputs; every damaged parameter rejected */
+static void test_pwseg(ks_context *ctx) {
+    ks_eng_desc t, r;
+    build_pwseg_desc(ctx, &t);
+    KS_T_CHECK_OK(ctx, ks__eng_validate(&t));
+    void *buf = NULL;
+    size_t n = 0;
+    KS_T_CHECK_OK(ctx, ks__eng_serialize(&t, &buf, &n));
+    uint32_t ver = 0;
+    if (buf)
+        memcpy(&ver, (uint8_t *)buf + 8, 4);
+    KS_T_CHECK_EQ_I(ver, 7);
+    KS_T_CHECK_OK(ctx, ks__eng_parse(ctx, buf, n, &r));
+    KS_T_CHECK_EQ_I(r.layers[0].tactic, KS_TACTIC_OWN_PW);
+    KS_T_CHECK_EQ_I(r.layers[0].n_in, 4);
+    KS_T_CHECK_EQ_I(r.layers[0].in[2], t.layers[0].in[2]);
+    ks__eng_desc_free(&r);
+    ks__free(ctx, buf);
+    ks__eng_desc_free(&t);
+    /* no bias: allowed */
+    build_pwseg_desc(ctx, &t);
+    t.layers[0].in[3] = -1;
+    KS_T_CHECK_OK(ctx, ks__eng_validate(&t));
+    ks__eng_desc_free(&t);
+    static const char *why[] = {"tactic", "conv weights", "conv weights", "program size", "conv parameters",
+                                "shapes", "conv parameters", "overlap", "conv parameters"};
+    for (int bad = 0; bad < (int)KS_ARRAY_LEN(why); bad++) {
+        build_pwseg_desc(ctx, &t);
+        ks_eng_layer *l = &t.layers[0];
+        switch (bad) {
+        case 0: l->tactic = KS_TACTIC_CUDNN; break;                                  /* not a segmap tactic */
+        case 1: t.tensors[2].dims[1] = 15, t.tensors[2].bytes = 12 * 15 * 2; break; /* weights vs x's channels */
+        case 2: t.tensors[2].dims[0] = 11, t.tensors[2].bytes = 11 * 16 * 2; break; /* weights vs A*C channels */
+        case 3: l->in[2] = l->in[3] = -1, l->n_in = 2; break;                        /* conv inputs missing */
+        case 4: t.tensors[3].dims[0] = 11, t.tensors[3].bytes = 22; break;           /* bias length */
+        case 5: t.tensors[0].dims[2] = 3, t.tensors[0].bytes = 2 * 16 * 3 * 3 * 2; break; /* x, y disagree on H */
+        case 6: l->dtype = KS_DTYPE_FLOAT32; break;                                  /* float16 only */
+        case 7: { /* x and y in the activation arena, y's rows over x's */
+            int64_t d4[4] = {2, 16, 2, 3}, d5[5] = {2, 2, 2, 3, 6};
+            int bi = ks__eng_add_tensor(&t, "in2", KS_DTYPE_FLOAT16, 4, d4);
+            int bo = ks__eng_add_tensor(&t, "out2", KS_DTYPE_FLOAT16, 5, d5);
+            t.tensors[bi].storage = t.tensors[bo].storage = KS_STORE_BINDING;
+            t.tensors[bi].offset = 0, t.tensors[bo].offset = 1;
+            t.bindings[0] = bi, t.bindings[1] = bo;
+            t.tensors[0].storage = t.tensors[4].storage = KS_STORE_ARENA;
+            t.tensors[0].offset = 0, t.tensors[4].offset = 256;
+            t.arena_bytes = 1024;
+            l = &t.layers[0];
+            break;
+        }
+        case 8: l->in[2] = 1; break;                                                 /* the constant as weights */
+        }
+        ks_status st = ks__eng_validate(&t);
+        KS_T_CHECK_MSG(st == KS_CORRUPT_FILE, "fused segmap damage %d accepted", bad);
+        if (bad >= 1)
+            KS_T_CHECK_MSG(strstr(ks_context_last_error(ctx), bad == 7 ? "overlap" : "segmap") != NULL,
+                           "damage %d (%s): %s", bad, why[bad], ks_context_last_error(ctx));
+        ks__eng_desc_free(&t);
+    }
+}
+
 /* the written format version: 1 for the plain engine, 4 once a conv layer uses a cluster split-K config
  * (which older libraries must refuse by version); the config survives the round trip */
 static uint32_t written_version(ks_context *ctx, ks_eng_desc *t, int64_t cfg) {
@@ -338,6 +433,7 @@ int main(void) {
         ks__eng_desc_free(&t);
     }
     test_segmap(ctx);
+    test_pwseg(ctx);
     test_cluster_version(ctx);
     test_v5_kernels(ctx);
     test_pw_tc_rule();

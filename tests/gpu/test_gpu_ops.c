@@ -516,14 +516,32 @@ static void bcast_case(int rx, const int64_t *xd, int rz, const int64_t *zd, con
 /* One YOLOv5 detect-head level into tb: input x<k> [N,255,H,W] -> reshape [N,3,85,H,W] -> transpose ->
  * sigmoid -> split 2/2/81 -> xy*2-0.5+grid, (wh*2)^2*anchor -> concat -> reshape [N,3*H*W,85] = y<k>
  * (not declared an output here) */
-static void yolo_level(tb_model *tb, int N, int H, int W, int k) {
+/* cin > 0: the level's 255 channels come from a 1x1 conv (bias, no activation) of a cin-channel input, the
+ * detect-head conv that own:pointwise:1+segmap runs in front of the segmap */
+static void yolo_level(tb_model *tb, int N, int H, int W, int k, int cin) {
     char nm[24][16];
     static const char *base[24] = {"x", "s5", "rs", "r", "tr", "t", "sg", "s", "spl", "split", "a", "b", "c", "grid",
                                    "anc", "a1", "a2", "a3", "xy", "b1", "b2", "wh", "cc", "y"};
     for (int i = 0; i < 24; i++)
         snprintf(nm[i], sizeof nm[i], "%s%d", base[i], k);
     char buf[64];
-    tb_input(tb, nm[0], TB_FLOAT, 4, (int64_t[]){N, 255, H, W});
+    if (cin > 0) {
+        char xin[16], w[16], b[16], cv[16];
+        snprintf(xin, sizeof xin, "xin%d", k);
+        snprintf(w, sizeof w, "hw%d", k);
+        snprintf(b, sizeof b, "hb%d", k);
+        snprintf(cv, sizeof cv, "head%d", k);
+        tb_input(tb, xin, TB_FLOAT, 4, (int64_t[]){N, cin, H, W});
+        float *wv = rnd((size_t)255 * cin, -0.3f, 0.3f), *bv = rnd(255, -1.f, 1.f);
+        tb_init_f(tb, w, 4, (int64_t[]){255, cin, 1, 1}, wv);
+        tb_init_f(tb, b, 1, (int64_t[]){255}, bv);
+        snprintf(buf, sizeof buf, "%s,%s,%s", xin, w, b);
+        tb_node(tb, "Conv", cv, buf, nm[0]);
+        free(wv);
+        free(bv);
+    } else {
+        tb_input(tb, nm[0], TB_FLOAT, 4, (int64_t[]){N, 255, H, W});
+    }
     tb_init_i64(tb, nm[1], 1, (int64_t[]){5}, (int64_t[]){N, 3, 85, H, W});
     snprintf(buf, sizeof buf, "%s,%s", nm[0], nm[1]);
     tb_node(tb, "Reshape", nm[2], buf, nm[3]);
@@ -594,7 +612,7 @@ static void yolo_head_case(int N, int H, int W, int full_chain) {
         tb_output(&tb, "s", TB_FLOAT, -1, NULL);
     } else {
         yolo_consts(&tb);
-        yolo_level(&tb, N, H, W, 0);
+        yolo_level(&tb, N, H, W, 0, 0);
         tb_output(&tb, "y0", TB_FLOAT, -1, NULL);
     }
     char label[96];
@@ -604,18 +622,28 @@ static void yolo_head_case(int N, int H, int W, int full_chain) {
 
 /* Three levels concatenated on the row axis: at N > 1 each segmap writes its rows into the concat
  * buffer with the image stride of the whole output (the concat is eliminated) */
-static void yolo_head3_case(int N, int H) {
+static void yolo_head3_case(int N, int H, int cin) {
     tb_model tb;
     tb_init(&tb, 8, 13);
     yolo_consts(&tb);
     for (int k = 0; k < 3; k++)
-        yolo_level(&tb, N, H >> k, (H >> k) + 3, k);
+        yolo_level(&tb, N, H >> k, (H >> k) + 3, k, cin);
     Onnx__NodeProto *n = tb_node(&tb, "Concat", "cat_all", "y0,y1,y2", "y");
     tb_attr_i(&tb, n, "axis", 1);
     tb_output(&tb, "y", TB_FLOAT, -1, NULL);
     char label[96];
-    snprintf(label, sizeof label, "yolo head 3 levels %dx255x%d.. concat", N, H);
-    run_case(&tb, label, -3.f, 3.f);
+    snprintf(label, sizeof label, "yolo head 3 levels %dx255x%d.. concat%s", N, H, cin ? " +conv" : "");
+    if (cin > 0) {
+        /* the three head convs run inside their segmaps (forced: the test is about the kernel) and the engine
+         * survives serialize + load (format version 7) */
+        needle_fp16_only = 1;
+        setenv("KESTREL_PW_SEG", "force", 1);
+        run_case_fused(&tb, label, "segmap fusion: 3 of 3 pairs fused");
+        unsetenv("KESTREL_PW_SEG");
+        needle_fp16_only = 0;
+    } else {
+        run_case(&tb, label, -3.f, 3.f);
+    }
 }
 
 /* the segmap kernels' edges: rows that are not 16-byte aligned (7x9), a partial last tile with 16-byte rows
@@ -624,8 +652,12 @@ static void segmap_cases(void) {
     yolo_head_case(2, 7, 9, 1);
     yolo_head_case(3, 11, 16, 1);
     yolo_head_case(2, 20, 20, 1);
-    yolo_head3_case(3, 16);
-    yolo_head3_case(1, 16);
+    yolo_head3_case(3, 16, 0);
+    yolo_head3_case(1, 16, 0);
+    /* own:pointwise:1+segmap: 48-input head convs at batch 3 (strided rows; levels 16x19 / 8x11 / 4x7: partial
+     * pixel tiles, runs not 16-byte aligned) and batch 1 (one packed run per image) */
+    yolo_head3_case(3, 16, 48);
+    yolo_head3_case(1, 16, 64);
 }
 
 static void concat_odd_case(int64_t e0, int64_t e1, int64_t e2, int axis) {

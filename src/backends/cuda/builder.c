@@ -1941,6 +1941,7 @@ ks_status ks__engine_build_desc(ks_model *model, const ks_build_config *cfg, int
     memset(&B, 0, sizeof B);
     ks_status st = build_desc(&B, model, cfg, sm, out);
     ks__free(model->ctx, B.dwpw);
+    ks__free(model->ctx, B.pwseg);
     if (report)
         *report = B.report;
     else
@@ -1969,6 +1970,7 @@ ks_status ks_engine_build(ks_model *model, const ks_build_config *cfg_in, ks_eng
     ks_status st = build_desc(b, model, cfg_in, sm, &d);
     if (st != KS_OK) {
         ks__free(ctx, b->dwpw);
+        ks__free(ctx, b->pwseg);
         ks__free(ctx, b->report);
         return st;
     }
@@ -1985,6 +1987,8 @@ ks_status ks_engine_build(ks_model *model, const ks_build_config *cfg_in, ks_eng
     }
     ks__free(ctx, b->dwpw);
     b->dwpw = NULL;
+    ks__free(ctx, b->pwseg);
+    b->pwseg = NULL;
     if (st == KS_OK) {
         e->build_seconds = now_s() - t0;
         ks__kb_report(b, "Build time: %.3f s\n", e->build_seconds);

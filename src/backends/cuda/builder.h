@@ -22,6 +22,9 @@ typedef struct kb {
     int *dwpw;       /* candidate depthwise -> pointwise layer pairs (2 ints each), by
                       * final layer index; fused or not by tactics.c */
     int n_dwpw;
+    int *pwseg;      /* candidate 1x1 conv -> segmap layer pairs (2 ints each), by final layer index; fused
+                      * (the segmap runs the conv in front, own:pointwise:1+segmap) or not by tactics.c */
+    int n_pwseg;
     unsigned char *score32; /* per node: a score head kept in FP32 in an FP16 build (builder.c) */
     int n_score32;
     int n_segmap, n_segmap_nodes; /* segment-fuse: layers made, nodes they replace */
@@ -43,6 +46,9 @@ ks_status ks__plan_passes(kb *b);
  * (tests); unset = timed. Returns 0 off, 1 timed, 2 forced (fastest tile),
  * 3 + N forced with tile N. */
 int ks__dwpw_mode(void);
+/* KESTREL_PW_SEG: "off" = no 1x1 conv + segmap candidates; "force" = fuse every candidate whatever the timing
+ * says (tests); unset = timed. Returns 0 off, 1 timed, 2 forced. */
+int ks__pwseg_mode(void);
 /* Times candidate tactics per layer (timing cache) and fixes workspace. */
 ks_status ks__tactics_select(kb *b, ks_engine *e);
 /* Lowering + passes only (no GPU): for tests and tools. */

@@ -24,7 +24,9 @@
 // 8 row addresses of an ldmatrix hit 8 different bank groups.
 #include "backends/cuda/mma.cuh"
 #include "backends/cuda/epi_n.cuh"
+#include "backends/cuda/segmap.cuh"
 #include "format/engine_format.h"
+#include <type_traits>
 
 namespace {
 
@@ -98,16 +100,129 @@ __device__ __forceinline__ void fill_w(const TcP &p, __half *Ws, int tid) {
     }
 }
 
+// The plain epilogue: each lane applies bias, residual and activation to 8 consecutive pixels of one channel
+// (r = lane / 4 of the 8 staged channels, pixels 8 * (lane % 4)..) and stores them as NCHW, one 16-byte store
+// where the map allows (vec), else scalar.
+struct EpiStore {
+    const TcP &p;
+    bool vec;
+    __device__ __forceinline__ void operator()(const float *stg, int cbase, int b, int pb, int nv, int lane) {
+        const int r = lane >> 2, v = lane & 3, co = cbase + r, j0 = 8 * v;
+        if (co >= p.k || j0 >= nv) return;
+        float o[8];
+        const float4 s0 = *(const float4 *)(stg + r * TC_SS + j0);
+        const float4 s1 = *(const float4 *)(stg + r * TC_SS + j0 + 4);
+        o[0] = s0.x; o[1] = s0.y; o[2] = s0.z; o[3] = s0.w;
+        o[4] = s1.x; o[5] = s1.y; o[6] = s1.z; o[7] = s1.w;
+        const float bias = p.bias ? __half2float(__ldg(p.bias + co)) : 0.f;
+        const float sl = p.act == KS_ACT_PRELU ? __ldg(p.prelu + co) : 0.f;
+        const int64_t yi = ((int64_t)b * p.k + co) * (p.oh * p.ow) + pb + j0;
+        if (vec && j0 + 8 <= nv) {
+            float rr[8];
+            if (p.res) {
+                const uint4 raw = __ldg((const uint4 *)(p.res + yi));
+                unpack2(raw.x, rr[0], rr[1]);
+                unpack2(raw.y, rr[2], rr[3]);
+                unpack2(raw.z, rr[4], rr[5]);
+                unpack2(raw.w, rr[6], rr[7]);
+            } else {
+#pragma unroll
+                for (int i = 0; i < 8; i++) rr[i] = 0.f;
+            }
+            epi8_tc(p, o, bias, sl, rr);
+            uint4 out;
+            out.x = pack2(o[0], o[1]);
+            out.y = pack2(o[2], o[3]);
+            out.z = pack2(o[4], o[5]);
+            out.w = pack2(o[6], o[7]);
+            *(uint4 *)(p.y + yi) = out;
+        } else {
+#pragma unroll
+            for (int i = 0; i < 8; i++)
+                if (j0 + i < nv) {
+                    float rv = p.res ? __half2float(p.res[yi + i]) : 0.f;
+                    p.y[yi + i] = __float2half_rn(epi_tc(p, o[i], bias, sl, rv));
+                }
+        }
+    }
+};
+
+// The segmap epilogue (own:pointwise:1 running a YOLO-style detect head, kernels.h ks__cu_conv_pw_seg): conv
+// channel co is channel c = co % C of anchor a = co / C of the segmap. Each lane applies bias and activation to its
+// 8 pixels of one channel, then the channel's part program (segmap.cuh seg_eval), and puts the results into the
+// warp's [32 pixels][C] buffer in output order; once an anchor's C channels are in (channels arrive in increasing
+// order), the warp writes its 32 * C values as one contiguous run of output rows. The conv's NCHW output and the
+// segmap's read of it never exist.
+struct SegX {
+    kseg::SegP sp;
+    ks_fdiv fW;
+};
+
+struct EpiSeg {
+    const TcP &p;
+    const SegX &sx;
+    __half *sb;  // the warp's [32][C] buffer (16-byte aligned)
+    uint32_t a;  // the anchor being collected
+    __device__ __forceinline__ void put(const float (&o)[8], uint32_t c, int j0, int nvv) {
+        const uint32_t C = sx.sp.C;
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+            if (i < nvv) sb[(j0 + i) * C + c] = __float2half_rn(o[i]);
+    }
+    __device__ __forceinline__ void flush(int b, int pb, int nv, int lane) {
+        const uint32_t C = sx.sp.C, hw = sx.sp.H * sx.sp.W;
+        __half *y = (__half *)sx.sp.y + (int64_t)b * sx.sp.ys + ((int64_t)a * hw + pb) * C;
+        const uint32_t n = (uint32_t)nv * C;
+        uint32_t done = 0;
+        if (((uintptr_t)y & 15) == 0) {
+            const uint32_t n16 = n / 8;
+            for (uint32_t j = lane; j < n16; j += 32) ((uint4 *)y)[j] = ((const uint4 *)sb)[j];
+            done = n16 * 8;
+        }
+        for (uint32_t j = done + lane; j < n; j += 32) y[j] = sb[j];
+    }
+    __device__ __forceinline__ void operator()(const float *stg, int cbase, int b, int pb, int nv, int lane) {
+        const int r = lane >> 2, v = lane & 3, co = cbase + r, j0 = 8 * v;
+        const uint32_t C = sx.sp.C;
+        const bool mine = co < p.k && j0 < nv;
+        const int nvv = min(8, nv - j0);
+        float o[8];
+        uint32_t ca = 0, c = 0;
+        if (mine) {
+            const float4 s0 = *(const float4 *)(stg + r * TC_SS + j0);
+            const float4 s1 = *(const float4 *)(stg + r * TC_SS + j0 + 4);
+            o[0] = s0.x; o[1] = s0.y; o[2] = s0.z; o[3] = s0.w;
+            o[4] = s1.x; o[5] = s1.y; o[6] = s1.z; o[7] = s1.w;
+            const float bias = p.bias ? __half2float(__ldg(p.bias + co)) : 0.f;
+            const float sl = p.act == KS_ACT_PRELU ? __ldg(p.prelu + co) : 0.f;
+            const float rr[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}; // no residual in this form
+            epi8_tc(p, o, bias, sl, rr);
+            ca = (uint32_t)co / C;
+            c = (uint32_t)co - ca * C;
+            kseg::seg_eval<__half>(sx.sp, sx.fW, (uint32_t)b, ca, c, (uint32_t)(pb + j0), (uint32_t)nvv, o);
+            if (ca == a) put(o, c, j0, nvv);
+        }
+        const int chi = min(cbase + 8, p.k);
+        while ((int)((a + 1) * C) <= chi) { // anchor a is complete
+            __syncwarp();
+            flush(b, pb, nv, lane);
+            __syncwarp();
+            a++;
+            if (mine && ca == a) put(o, c, j0, nvv);
+        }
+    }
+};
+
 // The warp's 32 pixels (columns warp*32.. of Xs; global pixels pb.., nv of them valid) times all
-// output channels, then the epilogue and the stores.
-template <int MG>
+// output channels; every 8 channels x 32 pixels of accumulators go through the warp's staging buffer to
+// epi (in increasing channel order).
+template <int MG, class Epi>
 __device__ __forceinline__ void tc_tile(const TcP &p, const __half *Xs, const __half *Ws, float *stg, int b,
-                                        int pb, int nv, bool vec, int warp, int lane) {
+                                        int pb, int nv, int warp, int lane, Epi &epi) {
     const int ws = p.cp + 8, KT = p.cp >> 4;
     const int g = lane >> 2, t = lane & 3;
     const unsigned xa = smem_u32(Xs + ((lane & 7) + ((lane >> 3) & 1) * 8) * TC_XS + warp * 32 + (lane >> 4) * 8);
     const unsigned wa = smem_u32(Ws + (lane & 15) * ws + (lane >> 4) * 8);
-    const int hw = p.oh * p.ow;
     for (int mt0 = 0; mt0 < p.mtg; mt0 += MG) {
         float acc[MG][4][4];
 #pragma unroll
@@ -141,44 +256,7 @@ __device__ __forceinline__ void tc_tile(const TcP &p, const __half *Xs, const __
                     *(float2 *)(stg + g * TC_SS + nt * 8 + 2 * t) =
                         make_float2(acc[mi][nt][2 * h], acc[mi][nt][2 * h + 1]);
                 __syncwarp();
-                const int r = lane >> 2, v = lane & 3, co = cbase + r, j0 = 8 * v;
-                if (co < p.k && j0 < nv) {
-                float o[8];
-                const float4 s0 = *(const float4 *)(stg + r * TC_SS + j0);
-                const float4 s1 = *(const float4 *)(stg + r * TC_SS + j0 + 4);
-                o[0] = s0.x; o[1] = s0.y; o[2] = s0.z; o[3] = s0.w;
-                o[4] = s1.x; o[5] = s1.y; o[6] = s1.z; o[7] = s1.w;
-                const float bias = p.bias ? __half2float(__ldg(p.bias + co)) : 0.f;
-                const float sl = p.act == KS_ACT_PRELU ? __ldg(p.prelu + co) : 0.f;
-                const int64_t yi = ((int64_t)b * p.k + co) * hw + pb + j0;
-                if (vec && j0 + 8 <= nv) {
-                    float rr[8];
-                    if (p.res) {
-                        const uint4 raw = __ldg((const uint4 *)(p.res + yi));
-                        unpack2(raw.x, rr[0], rr[1]);
-                        unpack2(raw.y, rr[2], rr[3]);
-                        unpack2(raw.z, rr[4], rr[5]);
-                        unpack2(raw.w, rr[6], rr[7]);
-                    } else {
-#pragma unroll
-                        for (int i = 0; i < 8; i++) rr[i] = 0.f;
-                    }
-                    epi8_tc(p, o, bias, sl, rr);
-                    uint4 out;
-                    out.x = pack2(o[0], o[1]);
-                    out.y = pack2(o[2], o[3]);
-                    out.z = pack2(o[4], o[5]);
-                    out.w = pack2(o[6], o[7]);
-                    *(uint4 *)(p.y + yi) = out;
-                } else {
-#pragma unroll
-                    for (int i = 0; i < 8; i++)
-                        if (j0 + i < nv) {
-                            float rv = p.res ? __half2float(p.res[yi + i]) : 0.f;
-                            p.y[yi + i] = __float2half_rn(epi_tc(p, o[i], bias, sl, rv));
-                        }
-                }
-                }
+                epi(stg, cbase, b, pb, nv, lane);
             }
     }
 }
@@ -203,8 +281,14 @@ __device__ __forceinline__ void pw_load(const TcP &p, __half *X, int tile, bool 
     }
 }
 
-template <int MG>
-__global__ void __launch_bounds__(TC_THREADS, MG >= 4 ? 2 : 3) pw_tc_k(TcP p) {
+struct NoSeg {};
+
+// S = NoSeg: the plain 1x1 (EpiStore); S = SegX: with the segmap epilogue, whose per-warp buffers follow the
+// staging buffers in shared memory (one block per SM: 157 KB for YOLOv5's 64 -> 255 head, so the register
+// budget is not halved for a second block; with it, the epilogue's program spilled).
+template <int MG, class S>
+__global__ void __launch_bounds__(TC_THREADS, std::is_same<S, NoSeg>::value ? (MG >= 4 ? 2 : 3) : 1)
+    pw_tc_k(TcP p, const __grid_constant__ S sx) {
     ks_pdl_wait();
     extern __shared__ float4 smem4[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -233,7 +317,16 @@ __global__ void __launch_bounds__(TC_THREADS, MG >= 4 ? 2 : 3) pw_tc_k(TcP p) {
         __syncthreads();
         const int b = tile / p.tiles_per_img, p0 = (tile - b * p.tiles_per_img) * TC_P;
         const int pb = p0 + warp * 32, nv = min(32, hw - pb);
-        if (nv > 0) tc_tile<MG>(p, cur, Ws, stg, b, pb, nv, vout, warp, lane);
+        if (nv > 0) {
+            if constexpr (std::is_same<S, NoSeg>::value) {
+                EpiStore epi{p, vout};
+                tc_tile<MG>(p, cur, Ws, stg, b, pb, nv, warp, lane, epi);
+            } else {
+                __half *sb = (__half *)((float *)(X1 + p.cp * TC_XS) + 8 * TC_STG) + warp * 32 * sx.sp.C;
+                EpiSeg epi{p, sx, sb, 0u};
+                tc_tile<MG>(p, cur, Ws, stg, b, pb, nv, warp, lane, epi);
+            }
+        }
         __syncthreads();
         buf ^= 1;
     }
@@ -330,7 +423,10 @@ __global__ void __launch_bounds__(TC_THREADS, MG >= 4 ? 2 : 3) dwpw_tc_k(TcP p, 
     const int oy = oy0 + warp;
     const int nv = oy < p.oh ? min(DW_TW, p.ow - ox0) : 0;
     const bool vout = (p.ow & 7) == 0 && ((uintptr_t)p.y & 15) == 0 && ((uintptr_t)p.res & 15) == 0;
-    if (nv > 0) tc_tile<MG>(p, Xs, Ws, stg, b, oy * p.ow + ox0, nv, vout, warp, lane);
+    if (nv > 0) {
+        EpiStore epi{p, vout};
+        tc_tile<MG>(p, Xs, Ws, stg, b, oy * p.ow + ox0, nv, warp, lane, epi);
+    }
 }
 
 int mg_of(int k) {
@@ -362,15 +458,20 @@ void dw_derive(TcP &p) {
 constexpr size_t TC_SMEM_MAX = 200 * 1024;
 
 
-template <int MG>
-int launch_pw(TcP &p, cudaStream_t s) {
-    size_t sm = pw_smem(p);
+template <int MG, class S>
+int launch_pw(TcP &p, const S &sx, size_t sm, cudaStream_t s) {
     static int attr = 0;
     if (sm > TC_SMEM_MAX) return (int)cudaErrorInvalidValue;
-    if (int rc = smem_attr(pw_tc_k<MG>, TC_SMEM_MAX, attr)) return rc;
+    if (int rc = smem_attr(pw_tc_k<MG, S>, TC_SMEM_MAX, attr)) return rc;
     int64_t grid = 0;
-    if (int rc = persistent_grid(pw_tc_k<MG>, TC_THREADS, sm, p.n_tiles, &grid)) return rc;
-    return ks_launch_smem(pw_tc_k<MG>, dim3((unsigned)grid), dim3(TC_THREADS), sm, s, p);
+    if (int rc = persistent_grid(pw_tc_k<MG, S>, TC_THREADS, sm, p.n_tiles, &grid)) return rc;
+    return ks_launch_smem(pw_tc_k<MG, S>, dim3((unsigned)grid), dim3(TC_THREADS), sm, s, p, sx);
+}
+
+template <class S>
+int launch_pw_any(TcP &p, const S &sx, size_t sm, cudaStream_t s) {
+    const int mg = mg_of(p.k);
+    return mg == 1 ? launch_pw<1>(p, sx, sm, s) : mg == 2 ? launch_pw<2>(p, sx, sm, s) : launch_pw<4>(p, sx, sm, s);
 }
 
 template <int MG, int KS>
@@ -402,6 +503,20 @@ void dw_from_args(const ks_dwpw_args *a, TcP &p) {
     p.dwact = a->dw_act; p.dwa = a->dw_act_a; p.dwb2 = a->dw_act_b;
     p.kh = a->kh; p.kw = a->kw; p.sh = a->sh; p.sw = a->sw; p.pt = a->pt; p.pl = a->pl; p.dh = a->dh; p.dw = a->dw;
 }
+// the tensor-core 1x1's parameter block of a launcher's arguments
+TcP pw_from_args(const ks_conv_args *a) {
+    TcP p;
+    memset(&p, 0, sizeof p);
+    p.x = (const __half *)a->x; p.w = (const __half *)a->w; p.bias = (const __half *)a->bias;
+    p.res = (const __half *)a->res; p.prelu = a->prelu; p.y = (__half *)a->y;
+    p.n = a->n; p.c = a->c; p.ih = a->ih; p.iw = a->iw; p.k = a->k; p.oh = a->oh; p.ow = a->ow;
+    p.act = a->act; p.act_a = a->act_a; p.act_b = a->act_b; p.res_after_act = a->res_after_act;
+    derive(p);
+    int hw = p.oh * p.ow;
+    p.tiles_per_img = (hw + TC_P - 1) / TC_P;
+    p.n_tiles = p.tiles_per_img * p.n;
+    return p;
+}
 } // namespace
 
 extern "C" int ks__cu_conv_pw_tc_fits(const ks_conv_args *a, int half) {
@@ -415,20 +530,24 @@ extern "C" int ks__cu_conv_pw_tc_fits(const ks_conv_args *a, int half) {
 
 extern "C" int ks__cu_conv_pw_tc(const ks_conv_args *a, int half, void *stream) {
     if (!ks__cu_conv_pw_tc_fits(a, half)) return (int)cudaErrorInvalidValue;
-    TcP p;
-    memset(&p, 0, sizeof p);
-    p.x = (const __half *)a->x; p.w = (const __half *)a->w; p.bias = (const __half *)a->bias;
-    p.res = (const __half *)a->res; p.prelu = a->prelu; p.y = (__half *)a->y;
-    p.n = a->n; p.c = a->c; p.ih = a->ih; p.iw = a->iw; p.k = a->k; p.oh = a->oh; p.ow = a->ow;
-    p.act = a->act; p.act_a = a->act_a; p.act_b = a->act_b; p.res_after_act = a->res_after_act;
-    derive(p);
-    int hw = p.oh * p.ow;
-    p.tiles_per_img = (hw + TC_P - 1) / TC_P;
-    p.n_tiles = p.tiles_per_img * p.n;
-    cudaStream_t s = (cudaStream_t)stream;
-    int mg = mg_of(p.k);
-    int rc = mg == 1 ? launch_pw<1>(p, s) : mg == 2 ? launch_pw<2>(p, s) : launch_pw<4>(p, s);
-    if (rc) return rc;
+    TcP p = pw_from_args(a);
+    if (int rc = launch_pw_any(p, NoSeg{}, pw_smem(p), (cudaStream_t)stream)) return rc;
+    KS_CU_RET();
+}
+
+extern "C" int ks__cu_conv_pw_seg_fits(const ks_conv_args *a, const ks_segmap_args *s) {
+    return ks__cu_conv_pw_tc_fits(a, 1) && !a->res && s->C >= 1 && s->A >= 1 && s->A * s->C == a->k &&
+           s->B == a->n && s->H == a->oh && s->W == a->ow && ks__eng_pw_seg_ok(a->c, a->k, s->C) &&
+           kseg::seg_small(s);
+}
+
+extern "C" int ks__cu_conv_pw_seg(const ks_conv_args *a, const ks_segmap_args *s, void *stream) {
+    if (!ks__cu_conv_pw_seg_fits(a, s)) return (int)cudaErrorInvalidValue;
+    TcP p = pw_from_args(a);
+    SegX sx;
+    sx.sp = kseg::seg_params(s);
+    sx.fW = ks_fdiv_make((uint32_t)s->W);
+    if (int rc = launch_pw_any(p, sx, (size_t)ks__eng_pw_seg_smem(a->c, a->k, s->C), (cudaStream_t)stream)) return rc;
     KS_CU_RET();
 }
 

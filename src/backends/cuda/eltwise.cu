@@ -5,8 +5,10 @@
 #include "backends/cuda/fastdiv.cuh"
 #include "backends/cuda/epi_n.cuh"
 #include "backends/cuda/mma.cuh"
+#include "backends/cuda/segmap.cuh"
 
 namespace {
+using namespace kseg;
 
 struct EwP {
     const void *in[KS_CU_EW_MAX_IN];
@@ -20,26 +22,6 @@ struct EwP {
     float imm[12], imm2[12];
     int out_reg;
 };
-
-__device__ __forceinline__ float binop(int op, float a, float b, float imm, float imm2, int act) {
-    switch (op) {
-    case KS_EW_UNARY: return ksconv::ks_act1(act, a, imm, imm2); // the rare ones out of line (epi_n.cuh)
-    case KS_EW_ADD: return a + b;
-    case KS_EW_SUB: return a - b;
-    case KS_EW_MUL: return a * b;
-    case KS_EW_DIV: return a / b;
-    case KS_EW_POW: return powf(a, b);
-    case KS_EW_MIN: return fminf(a, b);
-    case KS_EW_MAX: return fmaxf(a, b);
-    case KS_EW_ADDC: return a + imm;
-    case KS_EW_MULC: return a * imm;
-    case KS_EW_RSUBC: return imm - a;
-    case KS_EW_RDIVC: return imm / a;
-    case KS_EW_POWC: return imm == 2.f ? a * a : (imm == 0.5f ? sqrtf(a) : powf(a, imm));
-    case KS_EW_PRELU: return a >= 0.f ? a : a * b;
-    default: return a;
-    }
-}
 
 template <typename T>
 __global__ void eltwise_k(const __grid_constant__ EwP p, int64_t numel) {
@@ -337,30 +319,7 @@ static int ew_fast(const ks_ew_args *a, int64_t numel, int half, cudaStream_t s)
 }
 
 
-// Segmented map (kernels.h ks_segmap_args): one thread per output element.
-struct SegP {
-    const void *x;
-    void *y;
-    uint32_t A, C, H, W;
-    int64_t row, ys; /* elements of one image's rows of y (A*H*W*C), and from one image's rows to the next */
-    int act;
-    float act_a, act_b;
-    int n_parts;
-    uint32_t end[KS_CU_SEG_MAX_PARTS];
-    int n_instr[KS_CU_SEG_MAX_PARTS], first_instr[KS_CU_SEG_MAX_PARTS];
-    int n_const[KS_CU_SEG_MAX_PARTS], first_const[KS_CU_SEG_MAX_PARTS];
-    const void *c[KS_CU_SEG_MAX_CONST];
-    int64_t cst[KS_CU_SEG_MAX_CONST][5];
-    int32_t op[12], ra[12], rb[12], iact[12];
-    float imm[12], imm2[12];
-};
-
-// Register select without an indexed (local-memory) register file.
-__device__ __forceinline__ float seg_reg(int i, float r0, float r1, float r2, float r3, float r4) {
-    i &= 7;
-    return i == 4 ? r4 : i == 0 ? r0 : i == 1 ? r1 : i == 2 ? r2 : i == 3 ? r3 : 0.0f;
-}
-
+// Segmented map (kernels.h ks_segmap_args, segmap.cuh): one thread per output element.
 // One thread per output element. SMALL: every index and constant offset fits 31 bits, so the
 // coordinates come from precomputed 32-bit divisions (fastdiv.cuh) instead of 64-bit ones.
 template <typename T, bool SMALL>
@@ -419,33 +378,7 @@ __global__ void __launch_bounds__(256) segmap_k(const __grid_constant__ SegP p, 
 // (Nsight Compute: 40 % of the stalls at the barriers around copy and compute, DRAM at 16 %); 0.187 ms
 // double-buffered with 64-pixel tiles; 0.150 ms with 128. (The first tiled version, reverted in 9cc285d, read
 // 2 bytes per thread and ran the whole per-element program after the transpose: slower than the plain kernel.)
-constexpr int SEG_TP = 64, SEG_V = 8;
-
-// op over SEG_V values with one decision (binop's cases, same formulas)
-__device__ __forceinline__ void binop_v(int op, const float (&a)[SEG_V], const float (&b)[SEG_V], float imm,
-                                        float imm2, int act, float (&o)[SEG_V]) {
-#define KS_SEG_EACH(EXPR)                                                                                    \
-    {                                                                                                        \
-        _Pragma("unroll") for (int i = 0; i < SEG_V; i++) o[i] = (EXPR);                                     \
-    }                                                                                                        \
-    break
-    switch (op) {
-    case KS_EW_ADD: KS_SEG_EACH(a[i] + b[i]);
-    case KS_EW_SUB: KS_SEG_EACH(a[i] - b[i]);
-    case KS_EW_MUL: KS_SEG_EACH(a[i] * b[i]);
-    case KS_EW_ADDC: KS_SEG_EACH(a[i] + imm);
-    case KS_EW_MULC: KS_SEG_EACH(a[i] * imm);
-    case KS_EW_RSUBC: KS_SEG_EACH(imm - a[i]);
-    case KS_EW_UNARY: {
-#pragma unroll
-        for (int i = 0; i < SEG_V; i++) o[i] = a[i];
-        ksconv::ks_act_n<SEG_V>(act, o, imm, imm2);
-        break;
-    }
-    default: KS_SEG_EACH(binop(op, a[i], b[i], imm, imm2, act));
-    }
-#undef KS_SEG_EACH
-}
+constexpr int SEG_TP = 64;
 
 // SEG_V values from shared memory (16-byte aligned)
 template <typename T> __device__ __forceinline__ void ld8s(const T *p, float (&o)[SEG_V]) {
@@ -494,47 +427,14 @@ __device__ __forceinline__ void seg_tile(const SegP &p, ks_fdiv fW, ks_fdiv fA, 
         const uint32_t c = j / NCH, q0 = (j % NCH) * SEG_V;
         if (q0 >= np) continue;
         const T *xr = x + (size_t)c * HW + q0;
-        float r4[SEG_V], r[4][SEG_V] = {}, A[SEG_V], B[SEG_V];
+        float r4[SEG_V];
         if (VEC) {
             ld8s<T>(xs + c * TP + q0, r4);
         } else {
 #pragma unroll
             for (int i = 0; i < SEG_V; i++) r4[i] = q0 + i < np ? ks_ld(xr + i) : 0.f;
         }
-        ksconv::ks_act_n<SEG_V>(p.act, r4, p.act_a, p.act_b);
-        int k = 0;
-        while (k + 1 < p.n_parts && c >= p.end[k]) k++;
-        const uint32_t cc = c - (k ? p.end[k - 1] : 0u);
-        const uint32_t pa = pix0 + q0, h0 = ks_fdiv_q(fW, pa), w0 = pa - h0 * p.W;
-#pragma unroll
-        for (int jc = 0; jc < 4; jc++) {
-            if (jc >= p.n_const[k]) break;
-            const int q = p.first_const[k] + jc;
-            const int64_t *st = p.cst[q];
-            const uint32_t s2 = (uint32_t)st[2], s3 = (uint32_t)st[3];
-            const T *cb = (const T *)p.c[q] + (bi * (uint32_t)st[0] + ai * (uint32_t)st[1] + cc * (uint32_t)st[4]);
-            if (s2 == 0 && s3 == 0) {
-                const float v = ks_ld(cb);
-#pragma unroll
-                for (int i = 0; i < SEG_V; i++) r[jc][i] = v;
-            } else {
-                uint32_t h = h0, w = w0;
-#pragma unroll
-                for (int i = 0; i < SEG_V; i++) {
-                    r[jc][i] = q0 + i < np ? ks_ld(cb + (h * s2 + w * s3)) : 0.f;
-                    if (++w == p.W) w = 0, h++;
-                }
-            }
-        }
-        for (int s = p.first_instr[k]; s < p.first_instr[k] + p.n_instr[k]; s++) {
-            const int ra = p.ra[s], rb = p.rb[s];
-#pragma unroll
-            for (int i = 0; i < SEG_V; i++) {
-                A[i] = seg_reg(ra, r[0][i], r[1][i], r[2][i], r[3][i], r4[i]);
-                B[i] = seg_reg(rb, r[0][i], r[1][i], r[2][i], r[3][i], r4[i]);
-            }
-            binop_v(p.op[s], A, B, p.imm[s], p.imm2[s], p.iact[s], r4);
-        }
+        seg_eval<T>(p, fW, bi, ai, c, pix0 + q0, np - q0, r4);
 #pragma unroll
         for (int i = 0; i < SEG_V; i++)
             if (q0 + i < np) ks_st(ys + (q0 + i) * C + c, r4[i]);
@@ -652,37 +552,12 @@ static int tiled_on(void) {
 }
 
 extern "C" int ks__cu_segmap(const ks_segmap_args *a, int half, void *stream) {
-    SegP p;
-    memset(&p, 0, sizeof(p));
-    p.x = a->x, p.y = a->y;
-    p.A = (uint32_t)a->A, p.C = (uint32_t)a->C, p.H = (uint32_t)a->H, p.W = (uint32_t)a->W;
-    p.act = a->act, p.act_a = a->act_a, p.act_b = a->act_b;
-    p.row = a->A * a->H * a->W * a->C;
-    p.ys = a->y_stride ? a->y_stride : p.row;
-    p.n_parts = a->n_parts;
-    for (int k = 0; k < KS_CU_SEG_MAX_PARTS; k++) {
-        p.end[k] = (uint32_t)a->end[k];
-        p.n_instr[k] = a->n_instr[k], p.first_instr[k] = a->first_instr[k];
-        p.n_const[k] = a->n_const[k], p.first_const[k] = a->first_const[k];
-    }
-    for (int j = 0; j < KS_CU_SEG_MAX_CONST; j++) {
-        p.c[j] = a->c[j];
-        for (int d = 0; d < 5; d++) p.cst[j][d] = a->cst[j][d];
-    }
-    for (int s = 0; s < 12; s++) {
-        p.op[s] = a->op[s], p.ra[s] = a->ra[s], p.rb[s] = a->rb[s], p.iact[s] = a->iact[s];
-        p.imm[s] = a->imm[s], p.imm2[s] = a->imm2[s];
-    }
+    const SegP p = seg_params(a);
     int64_t numel = a->B * a->A * a->H * a->W * a->C;
     if (numel <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
     /* 32-bit indexing when every element index and every constant's extent fits 31 bits */
-    bool small = numel < ((int64_t)1 << 31) && !ks__cu_fast_off();
-    for (int j = 0; j < KS_CU_SEG_MAX_CONST && small; j++) {
-        int64_t ext = a->cst[j][0] * a->B + a->cst[j][1] * a->A + a->cst[j][2] * a->H + a->cst[j][3] * a->W +
-                      a->cst[j][4] * a->C;
-        small = ext < ((int64_t)1 << 31);
-    }
+    const bool small = seg_small(a) && !ks__cu_fast_off();
     ks_fdiv fC = ks_fdiv_make((uint32_t)a->C), fW = ks_fdiv_make((uint32_t)a->W), fH = ks_fdiv_make((uint32_t)a->H),
             fA = ks_fdiv_make((uint32_t)a->A);
     const int64_t hw = a->H * a->W;

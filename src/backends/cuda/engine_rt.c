@@ -155,6 +155,8 @@ static void set_tactic_str(ks_engine *e, int li) {
     if (l->tactic == KS_TACTIC_CUDNN || l->tactic == KS_TACTIC_CUDNN_FUSED)
         snprintf(r->tactic_str, sizeof(r->tactic_str), "%s:%s", ks__tactic_name(l->tactic),
                  ks__cudnn_algo_name(l->algo));
+    else if (l->kind == KS_LAYER_SEGMAP && l->tactic == KS_TACTIC_OWN_PW)
+        snprintf(r->tactic_str, sizeof(r->tactic_str), "own:pointwise:1+segmap"); /* the 1x1 conv in front */
     else if (l->kind == KS_LAYER_PLUGIN)
         snprintf(r->tactic_str, sizeof(r->tactic_str), "plugin:%s",
                  ks__eng_str(&e->d, (uint32_t)l->ip[KS_ENG_PLUGIN_IP_NAME]));
@@ -718,13 +720,13 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
         break;
     }
     case KS_LAYER_SEGMAP: {
-        /* validated (engine_file.c): x [B,A,C,H,W], y [B,A,H,W,C], parts, constants, program */
-        const ks_eng_tensor *x = T(0);
+        /* validated (engine_file.c): x [B,A,C,H,W] (or, tactic own:pointwise, the input of the 1x1 conv in
+         * front), y [B,A,H,W,C], parts, constants, program */
         ks_segmap_args a;
         memset(&a, 0, sizeof(a));
         a.x = P(0);
         a.y = yp;
-        a.B = x->dims[0], a.A = x->dims[1], a.C = x->dims[2], a.H = x->dims[3], a.W = x->dims[4];
+        a.B = y->dims[0], a.A = y->dims[1], a.C = y->dims[4], a.H = y->dims[2], a.W = y->dims[3];
         a.act = l->act, a.act_a = l->act_a, a.act_b = l->act_b;
         a.y_stride = l->algo; /* 0: rows packed; else elements per image (a batch > 1 concat buffer) */
         a.n_parts = (int)ip[0];
@@ -747,7 +749,19 @@ ks_status ks__cuda_run_layer(ks_exec_context *ec, int li, cudaStream_t s) {
             ew_decode(&ip[10 + 2 * j], l->fp[j], &a.op[j], &dst, &a.ra[j], &a.rb[j], &a.iact[j], &a.imm[j],
                       &a.imm2[j]);
         }
-        CU(ks__cu_segmap(&a, half, s));
+        if (l->tactic == KS_TACTIC_OWN_PW) {
+            /* the conv's weights and bias follow the constants (fc of them) */
+            ks_conv_args c;
+            memset(&c, 0, sizeof c);
+            c.x = a.x, c.w = P(1 + fc), c.bias = P(2 + fc), c.y = NULL;
+            c.n = (int)a.B, c.c = (int)T(0)->dims[1], c.ih = (int)a.H, c.iw = (int)a.W;
+            c.k = (int)(a.A * a.C), c.oh = (int)a.H, c.ow = (int)a.W;
+            c.groups = c.kh = c.kw = c.sh = c.sw = c.dh = c.dw = 1;
+            c.act = KS_ACT_NONE;
+            CU(ks__cu_conv_pw_seg(&c, &a, s));
+        } else {
+            CU(ks__cu_segmap(&a, half, s));
+        }
         break;
     }
     case KS_LAYER_PLUGIN:

@@ -167,6 +167,11 @@ typedef struct ks_segmap_args {
     float imm[12], imm2[12];
 } ks_segmap_args;
 int ks__cu_segmap(const ks_segmap_args *a, int half, void *stream);
+/* own:pointwise:1 with the segmap in its epilogue (layer kind SEGMAP, tactic own:pointwise: docs/format.md):
+ * a is the 1x1 conv (float16, no residual) whose output [n, A*C, oh, ow] is the segmap's x; s the segmap, whose
+ * x is not read. Writes s->y only. Fits: a fits ks__cu_conv_pw_tc, shapes agree, ks__eng_pw_seg_ok. */
+int ks__cu_conv_pw_seg_fits(const ks_conv_args *a, const ks_segmap_args *s);
+int ks__cu_conv_pw_seg(const ks_conv_args *a, const ks_segmap_args *s, void *stream);
 
 int ks__cu_softmax(const void *x, void *y, int64_t outer, int64_t axis, int64_t inner, int half,
                    void *stream);

@@ -251,6 +251,79 @@ static ks_status find_dwpw(kb *b) {
     return KS_OK;
 }
 
+/* Root tensor t (an arena tensor written by layer li) is read only by layer reader, as its input 0, whole and
+ * from offset 0; nothing else writes, views or binds it. */
+static int only_input_of(const ks_eng_desc *d, int t, int li, int reader) {
+    for (int i = 0; i < d->n_inputs + d->n_outputs; i++)
+        if (ks__eng_root(d, d->bindings[i], NULL) == t)
+            return 0;
+    int found = 0;
+    for (int lj = 0; lj < d->n_layers; lj++) {
+        const ks_eng_layer *m = &d->layers[lj];
+        for (int k = 0; k < m->n_in; k++) {
+            int64_t off = 0;
+            if (m->in[k] < 0 || ks__eng_root(d, m->in[k], &off) != t)
+                continue;
+            if (lj != reader || k != 0 || off != 0 || d->tensors[m->in[k]].bytes != d->tensors[t].bytes)
+                return 0;
+            found = 1;
+        }
+        for (int k = 0; k < m->n_out && lj != li; k++)
+            if (ks__eng_root(d, m->out[k], NULL) == t)
+                return 0;
+    }
+    return found;
+}
+
+/* A float16 1x1 conv (stride 1, no padding, one group, no activation, no residual) whose output, an arena
+ * tensor nothing else reads, is the x of a segmap layer (a YOLO detect head): candidates for the tensor-core 1x1
+ * with the segmap in its epilogue, decided by timing in tactics.c. */
+static ks_status find_pwseg(kb *b) {
+    ks_eng_desc *d = b->d;
+    b->n_pwseg = 0;
+    ks__free(b->ctx, b->pwseg);
+    b->pwseg = NULL;
+    if (ks__pwseg_mode() == 0)
+        return KS_OK;
+    int nl = d->n_layers, cap = 0;
+    for (int si = 0; si < nl; si++) {
+        const ks_eng_layer *s = &d->layers[si];
+        if (s->kind != KS_LAYER_SEGMAP || s->tactic != KS_TACTIC_DEFAULT || s->dtype != KS_DTYPE_FLOAT16 ||
+            s->in[0] < 0 || s->n_in + 2 > KS_ENG_MAX_IN)
+            continue;
+        const int t = ks__eng_root(d, s->in[0], NULL);
+        int pi = -1;
+        for (int li = 0; li < si && t >= 0; li++)
+            if (d->layers[li].n_out == 1 && d->layers[li].out[0] == t)
+                pi = li;
+        if (pi < 0 || d->tensors[t].storage != KS_STORE_ARENA)
+            continue;
+        const ks_eng_layer *p = &d->layers[pi];
+        const ks_eng_tensor *x = &d->tensors[p->in[0]], *y = &d->tensors[t], *sy = &d->tensors[s->out[0]];
+        const int64_t *ip = p->ip;
+        if (p->kind != KS_LAYER_CONV || p->dtype != KS_DTYPE_FLOAT16 || p->act != KS_ACT_NONE || p->in[3] >= 0 ||
+            p->n_in > 3 || ip[0] != 1 || ip[1] != 1 || ip[2] != 1 || ip[3] != 1 || ip[4] != 1 || ip[5] || ip[6] ||
+            ip[7] || ip[8] || x->ndim != 4 || y->ndim != 4 || sy->ndim != 5 || x->dims[2] != y->dims[2] ||
+            x->dims[3] != y->dims[3] || !ks__eng_pw_seg_ok(x->dims[1], y->dims[1], sy->dims[4]) ||
+            !only_input_of(d, t, pi, si))
+            continue;
+        if (b->n_pwseg == cap) {
+            int nc = cap ? cap * 2 : 4;
+            int *np = ks__realloc(b->ctx, b->pwseg, (size_t)nc * 2 * sizeof(int));
+            if (!np)
+                return ks__oom(b->ctx, 0, "1x1 conv + segmap pairs");
+            b->pwseg = np;
+            cap = nc;
+        }
+        b->pwseg[2 * b->n_pwseg] = pi;
+        b->pwseg[2 * b->n_pwseg + 1] = si;
+        b->n_pwseg++;
+    }
+    if (b->n_pwseg)
+        ks__kb_report(b, "1x1 conv + segmap pairs: %d candidates for the fused own:pointwise:1+segmap\n", b->n_pwseg);
+    return KS_OK;
+}
+
 /* Concat elimination with outer > 1: root r, written whole by segmap layer pi, can become the rows of its
  * input of concat layer ci (ext bytes per outer row of total) when the segmap writes exactly outer images
  * of ext bytes each (it then writes them total bytes apart) and nothing but the concat reads r. */
@@ -413,6 +486,10 @@ ks_status ks__plan_passes(kb *b) {
     st = find_dwpw(b);
     if (st != KS_OK)
         goto done;
+    /* ---- 1x1 conv + segmap candidates: likewise, the conv's input stays live until the segmap */
+    st = find_pwseg(b);
+    if (st != KS_OK)
+        goto done;
 
     /* ---- memory plan */
     for (int t = 0; t < nt; t++) {
@@ -504,6 +581,16 @@ ks_status ks__plan_passes(kb *b) {
             iv[slot[r]].last = pw;
         if (touch) /* the fused pointwise layer reads the depthwise input */
             touch[(size_t)slot[r] * W + pw / 64] |= 1ull << (pw % 64);
+    }
+    for (int i = 0; i < b->n_pwseg; i++) {
+        int r = ks__eng_root(d, d->layers[b->pwseg[2 * i]].in[0], NULL);
+        int sg = b->pwseg[2 * i + 1];
+        if (r < 0 || slot[r] < 0)
+            continue;
+        if (iv[slot[r]].last < sg)
+            iv[slot[r]].last = sg;
+        if (touch) /* the fused segmap layer reads the conv's input */
+            touch[(size_t)slot[r] * W + sg / 64] |= 1ull << (sg % 64);
     }
     qsort(iv, (size_t)n_roots, sizeof(root_iv), by_size);
     int64_t arena = 0, naive = 0;

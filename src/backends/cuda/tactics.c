@@ -306,16 +306,12 @@ static int dwpw_tc_fits(const ks_eng_desc *d, const ks_eng_layer *dw, const ks_e
  * layer becomes the fused one and the depthwise layer is dropped. */
 static ks_status dwpw_select(kb *b, ks_engine *e, ks_exec_context *ec, cudaStream_t s, tcache *tc,
                              const double *lus, cudaEvent_t ev0, cudaEvent_t ev1, float *ref, float *got,
-                             void *tmp, int *n_timed) {
+                             void *tmp, int *n_timed, char *drop) {
     ks_context *ctx = b->ctx;
     ks_eng_desc *d = &e->d;
     int mode = ks__dwpw_mode();
     if (b->n_dwpw == 0 || mode == 0)
         return KS_OK;
-    char *drop = ks__alloc(ctx, (size_t)d->n_layers + 1);
-    if (!drop)
-        return ks__oom(ctx, 0, "dw+pw");
-    memset(drop, 0, (size_t)d->n_layers + 1);
     int n_fused = 0, n_cached = 0;
     double saved_us = 0;
     for (int i = 0; i < b->n_dwpw; i++) {
@@ -346,10 +342,8 @@ static ks_status dwpw_select(kb *b, ks_engine *e, ks_exec_context *ec, cudaStrea
             /* reference: the pair with its chosen tactics */
             ks__cu_fill_random(ec->tp[p->out[0]], y->bytes / 2, 1, -9.f, 9.f, 77u, s);
             if (ks__cuda_run_layer(ec, di, s) != KS_OK || ks__cuda_run_layer(ec, pi, s) != KS_OK ||
-                cudaStreamSynchronize(s) != cudaSuccess || !read_out(ec, y, ec->tp[p->out[0]], ref, tmp)) {
-                ks__free(ctx, drop);
+                cudaStreamSynchronize(s) != cudaSuccess || !read_out(ec, y, ec->tp[p->out[0]], ref, tmp))
                 return ks__error_prefix(ctx, "dw+pw reference run");
-            }
             ks_eng_layer save = *p;
             double tol = p->dtype == KS_DTYPE_FLOAT16 || p->ip[12] || dw->ip[12] ? 4e-3 : 2e-5;
             for (int c = 0; c < KS_DWPW_N_CFG; c++) {
@@ -418,15 +412,135 @@ static ks_status dwpw_select(kb *b, ks_engine *e, ks_exec_context *ec, cudaStrea
         if (pair_us < 1e29)
             saved_us += pair_us - best_us;
     }
-    for (int li = d->n_layers - 1; li >= 0; li--)
-        if (drop[li])
-            ks__cuda_engine_drop_layer(e, li);
-    ks__free(ctx, drop);
     ks__kb_report(b,
                   "Depthwise+pointwise fusion: %d of %d pairs fused (%d decisions from the timing cache%s), "
-                  "%.1f us saved by timing; %d layers\n",
-                  n_fused, b->n_dwpw, n_cached, mode >= 2 ? "; forced by KESTREL_DWPW" : "", saved_us,
-                  d->n_layers);
+                  "%.1f us saved by timing\n",
+                  n_fused, b->n_dwpw, n_cached, mode >= 2 ? "; forced by KESTREL_DWPW" : "", saved_us);
+    return KS_OK;
+}
+
+int ks__pwseg_mode(void) {
+    const char *m = getenv("KESTREL_PW_SEG");
+    if (!m || !*m)
+        return 1;
+    if (!strcmp(m, "off") || !strcmp(m, "0"))
+        return 0;
+    return !strcmp(m, "force") ? 2 : 1;
+}
+
+/* The rows segmap layer sl writes (B images of A*H*W*C float16 values, algo elements apart when strided),
+ * from its output pointer yp, into host as floats. */
+static int read_seg_rows(const ks_eng_desc *d, const ks_eng_layer *sl, const void *yp, float *host, void *tmp) {
+    const ks_eng_tensor *y = &d->tensors[sl->out[0]];
+    const int64_t row = y->dims[1] * y->dims[2] * y->dims[3] * y->dims[4], B = y->dims[0];
+    const int64_t stride = sl->algo ? sl->algo : row;
+    if (cudaMemcpy2D(tmp, (size_t)row * 2, yp, (size_t)stride * 2, (size_t)row * 2, (size_t)B,
+                     cudaMemcpyDeviceToHost) != cudaSuccess)
+        return 0;
+    for (int64_t i = 0; i < B * row; i++)
+        host[i] = ks_half_to_float(((uint16_t *)tmp)[i]);
+    return 1;
+}
+
+/* Segmap layer sg runs 1x1 conv layer p in front (docs/format.md, version 7): x is the conv's input, its
+ * weights and bias follow the constants. */
+static void make_pwseg(ks_eng_layer *sg, const ks_eng_layer *p) {
+    const int nc = sg->n_in - 1;
+    sg->in[0] = p->in[0];
+    sg->in[1 + nc] = p->in[1];
+    sg->in[2 + nc] = p->in[2];
+    sg->n_in = nc + 3;
+    sg->tactic = KS_TACTIC_OWN_PW;
+}
+
+/* Fused 1x1 conv + segmap: for every candidate pair found by the planner (b->pwseg), times the tensor-core 1x1
+ * with the segmap in its epilogue against the conv's chosen tactic plus the segmap kernel, after checking its
+ * output against theirs; where fused is faster (or KESTREL_PW_SEG=force), the segmap layer takes the conv in
+ * and the conv layer is dropped (drop). */
+static ks_status pwseg_select(kb *b, ks_engine *e, ks_exec_context *ec, cudaStream_t s, tcache *tc,
+                              const double *lus, cudaEvent_t ev0, cudaEvent_t ev1, float *ref, float *got,
+                              void *tmp, int *n_timed, char *drop) {
+    ks_context *ctx = b->ctx;
+    ks_eng_desc *d = &e->d;
+    const int mode = ks__pwseg_mode();
+    if (b->n_pwseg == 0 || mode == 0)
+        return KS_OK;
+    int n_fused = 0, n_cached = 0;
+    double saved_us = 0;
+    for (int i = 0; i < b->n_pwseg; i++) {
+        const int pi = b->pwseg[2 * i], si = b->pwseg[2 * i + 1];
+        ks_eng_layer *p = &d->layers[pi], *sg = &d->layers[si];
+        if (drop[pi] || p->tactic == KS_TACTIC_OWN_DWPW) /* taken by a dw+pw fusion */
+            continue;
+        const ks_eng_tensor *x = &d->tensors[p->in[0]], *sy = &d->tensors[sg->out[0]];
+        const int64_t n = ks__eng_numel(sy);
+        char key[256];
+        snprintf(key, sizeof key, "sm%d|cudnn%u|pwseg|fp16|x%lldx%lldx%lldx%lld|k%lldx%lld|st%d|i%lld|c%d", b->sm,
+                 d->cudnn_version, (long long)x->dims[0], (long long)x->dims[1], (long long)x->dims[2],
+                 (long long)x->dims[3], (long long)sy->dims[1], (long long)sy->dims[4], sg->algo != 0,
+                 (long long)sg->ip[9], sg->n_in - 1);
+        int fuse = 0;
+        double fused_us = -1, pair_us = -1;
+        tc_entry *hit = mode == 1 ? tc_find(tc, key) : NULL;
+        if (hit) {
+            n_cached++;
+            fuse = hit->tactic == KS_TACTIC_OWN_PW;
+            fused_us = hit->us;
+        } else if (mode == 2 || b->cfg->tactic_timing) {
+            void *yp = ec->tp[sg->out[0]];
+            /* reference: the two layers with their chosen tactics */
+            if (ks__cuda_run_layer(ec, pi, s) != KS_OK || ks__cuda_run_layer(ec, si, s) != KS_OK ||
+                cudaStreamSynchronize(s) != cudaSuccess || !read_seg_rows(d, sg, yp, ref, tmp))
+                return ks__error_prefix(ctx, "1x1 conv + segmap reference run");
+            const double seg_us = time_layer(ec, si, s, ev0, ev1);
+            pair_us = seg_us >= 0 ? lus[pi] + seg_us : 1e30;
+            const ks_eng_layer save = *sg;
+            make_pwseg(sg, p);
+            ks__cu_fill_random(yp, ks__eng_segmap_span(d, sg) / 2, 1, -9.f, 9.f, 4242u, s);
+            int ok = ks__cuda_run_layer(ec, si, s) == KS_OK && cudaStreamSynchronize(s) == cudaSuccess &&
+                     read_seg_rows(d, sg, yp, got, tmp);
+            if (!ok) {
+                cudaGetLastError();
+                ks__log(ctx, KS_LOG_WARN, "layer '%s': fused 1x1 conv + segmap failed to run: %s",
+                        ks__eng_str(d, sg->name), ks_context_last_error(ctx));
+                ks_context_clear_error(ctx);
+            } else {
+                const double err = rel_l2(got, ref, n);
+                ok = err <= 4e-3;
+                if (!ok)
+                    ks__log(ctx, KS_LOG_WARN, "layer '%s': fused 1x1 conv + segmap rejected (rel L2 error %.3g)",
+                            ks__eng_str(d, sg->name), err);
+            }
+            fused_us = ok ? time_layer(ec, si, s, ev0, ev1) : -1;
+            *sg = save;
+            fuse = fused_us >= 0 && (mode == 2 || fused_us < pair_us);
+            (*n_timed)++;
+            if (mode == 1)
+                tc_put(ctx, tc, key, fuse ? KS_TACTIC_OWN_PW : KS_TACTIC_DEFAULT, 0, fused_us);
+        }
+        ks__log(ctx, KS_LOG_INFO, "1x1 conv + segmap '%s' -> '%s': pair %.2f us, fused %.2f us: %s",
+                ks__eng_str(d, p->name), ks__eng_str(d, sg->name), pair_us, fused_us, fuse ? "fused" : "kept apart");
+        if (!fuse)
+            continue;
+        char name[256];
+        snprintf(name, sizeof name, "%s+%s", ks__eng_str(d, p->name), ks__eng_str(d, sg->name));
+        uint32_t nm = ks__eng_add_string(d, name);
+        d = &e->d;
+        p = &d->layers[pi];
+        sg = &d->layers[si];
+        make_pwseg(sg, p);
+        if (nm != UINT32_MAX)
+            sg->name = nm;
+        snprintf(e->lrt[si].tactic_str, sizeof e->lrt[si].tactic_str, "own:pointwise:1+segmap");
+        drop[pi] = 1;
+        n_fused++;
+        if (pair_us > 0 && pair_us < 1e29)
+            saved_us += pair_us - fused_us;
+    }
+    ks__kb_report(b,
+                  "1x1 conv + segmap fusion: %d of %d pairs fused (%d decisions from the timing cache%s), "
+                  "%.1f us saved by timing\n",
+                  n_fused, b->n_pwseg, n_cached, mode >= 2 ? "; forced by KESTREL_PW_SEG" : "", saved_us);
     return KS_OK;
 }
 
@@ -458,6 +572,7 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
     cudaEvent_t ev0 = NULL, ev1 = NULL;
     float *ref = NULL, *got = NULL;
     double *lus = NULL;
+    char *drop = NULL;
     void *tmp = NULL;
     int64_t max_out = 0;
     for (int i = 0; i < d->n_layers; i++)
@@ -768,9 +883,23 @@ ks_status ks__tactics_select(kb *b, ks_engine *e) {
     if (force_t >= 0)
         ks__kb_report(b, "Forced conv tactic %s:%d (KESTREL_CONV_FORCE): %d of %d conv layers\n",
                       ks__tactic_name(force_t), force_a, n_forced, n_conv);
-    st = dwpw_select(b, e, ec, s, &tc, lus, ev0, ev1, ref, got, tmp, &n_timed);
+    drop = ks__alloc(ctx, (size_t)d->n_layers + 1);
+    if (!drop) {
+        st = ks__oom(ctx, 0, "fusion");
+        goto done;
+    }
+    memset(drop, 0, (size_t)d->n_layers + 1);
+    st = dwpw_select(b, e, ec, s, &tc, lus, ev0, ev1, ref, got, tmp, &n_timed, drop);
+    if (st == KS_OK)
+        st = pwseg_select(b, e, ec, s, &tc, lus, ev0, ev1, ref, got, tmp, &n_timed, drop);
     if (st != KS_OK)
         goto done;
+    d = &e->d;
+    for (int li = d->n_layers - 1; li >= 0; li--)
+        if (drop[li])
+            ks__cuda_engine_drop_layer(e, li);
+    if (b->n_dwpw || b->n_pwseg)
+        ks__kb_report(b, "After fusions by timing: %d layers\n", d->n_layers);
     ws_final = 0;
     for (int li = 0; li < d->n_layers; li++)
         if (d->layers[li].kind == KS_LAYER_CONV && d->layers[li].workspace_bytes > ws_final)
@@ -791,5 +920,6 @@ done:
     ks__free(ctx, tmp);
     ks__free(ctx, tc.e);
     ks__free(ctx, lus);
+    ks__free(ctx, drop);
     return st;
 }
