@@ -69,6 +69,7 @@ __device__ __forceinline__ void binop_v(int op, const float (&a)[SEG_V], const f
     case KS_EW_ADDC: KS_SEG_EACH(a[i] + imm);
     case KS_EW_MULC: KS_SEG_EACH(a[i] * imm);
     case KS_EW_RSUBC: KS_SEG_EACH(imm - a[i]);
+    case KS_EW_POWC: KS_SEG_EACH(imm == 2.f ? a[i] * a[i] : binop(KS_EW_POWC, a[i], b[i], imm, imm2, act));
     case KS_EW_UNARY: {
 #pragma unroll
         for (int i = 0; i < SEG_V; i++) o[i] = a[i];
@@ -113,13 +114,25 @@ __device__ __forceinline__ void seg_eval(const SegP &p, ks_fdiv fW, uint32_t bi,
         }
     }
     for (int s = p.first_instr[k]; s < p.first_instr[k] + p.n_instr[k]; s++) {
-        const int ra = p.ra[s], rb = p.rb[s];
+        const int ra = p.ra[s] & 7, rb = p.rb[s] & 7, op = p.op[s];
+        if (ra == 4 && rb <= 4) {
+            /* the usual form, r4 = r4 op (r4 | a constant | imm): the operand array chosen once (uniform branch)
+             * instead of a select chain per value */
+            switch (rb) {
+            case 0: binop_v(op, r4, r[0], p.imm[s], p.imm2[s], p.iact[s], r4); break;
+            case 1: binop_v(op, r4, r[1], p.imm[s], p.imm2[s], p.iact[s], r4); break;
+            case 2: binop_v(op, r4, r[2], p.imm[s], p.imm2[s], p.iact[s], r4); break;
+            case 3: binop_v(op, r4, r[3], p.imm[s], p.imm2[s], p.iact[s], r4); break;
+            default: binop_v(op, r4, r4, p.imm[s], p.imm2[s], p.iact[s], r4); break;
+            }
+            continue;
+        }
 #pragma unroll
         for (int i = 0; i < SEG_V; i++) {
             A[i] = seg_reg(ra, r[0][i], r[1][i], r[2][i], r[3][i], r4[i]);
             B[i] = seg_reg(rb, r[0][i], r[1][i], r[2][i], r[3][i], r4[i]);
         }
-        binop_v(p.op[s], A, B, p.imm[s], p.imm2[s], p.iact[s], r4);
+        binop_v(op, A, B, p.imm[s], p.imm2[s], p.iact[s], r4);
     }
 }
 
