@@ -46,8 +46,9 @@ ks_status ks__plan_passes(kb *b);
  * (tests); unset = timed. Returns 0 off, 1 timed, 2 forced (fastest tile),
  * 3 + N forced with tile N. */
 int ks__dwpw_mode(void);
-/* KESTREL_PW_SEG: "off" = no 1x1 conv + segmap candidates; "force" = fuse every candidate whatever the timing
- * says (tests); unset = timed. Returns 0 off, 1 timed, 2 forced. */
+/* KESTREL_PW_SEG: unset or "off" = no 1x1 conv + segmap candidates (the default: the fused kernel measured
+ * slower, tactics.c); "on" = candidates, fused where timing says so; "force" = fuse every candidate whatever the
+ * timing says (tests). Returns 0 off, 1 timed, 2 forced. */
 int ks__pwseg_mode(void);
 /* Times candidate tactics per layer (timing cache) and fixes workspace. */
 ks_status ks__tactics_select(kb *b, ks_engine *e);
