@@ -60,6 +60,16 @@ static void build_desc_dt(ks_context *ctx, ks_eng_desc *d, ks_dtype dt) {
 static void build_desc(ks_context *ctx, ks_eng_desc *d) { build_desc_dt(ctx, d, KS_DTYPE_FLOAT32); }
 
 
+/* the program both segmap descriptions use: sigmoid, then part 0 (2 channels) + constant r0, part 1 (4) as is */
+static void segmap_program(ks_eng_layer *l) {
+    l->act = KS_ACT_SIGMOID;
+    l->ip[0] = 2;
+    l->ip[1] = 2, l->ip[2] = 6;
+    l->ip[5] = 1 | (1 << 8), l->ip[6] = 0;
+    l->ip[9] = 1;
+    l->ip[10] = KS_EW_ADD | (4 << 16) | (0 << 24);
+}
+
 /* x [1,2,6,2,3] -> segmap -> y [1,2,2,3,6]: sigmoid, then part 0 (2 channels) + a broadcast constant
  * [2,1,1,2], part 1 (4 channels) as is */
 static void build_segmap_desc(ks_context *ctx, ks_eng_desc *d) {
@@ -78,12 +88,20 @@ static void build_segmap_desc(ks_context *ctx, ks_eng_desc *d) {
     ks_eng_layer *l = ks__eng_add_layer(d, KS_LAYER_SEGMAP, "head");
     l->n_in = 2; l->in[0] = x; l->in[1] = c;
     l->n_out = 1; l->out[0] = y;
-    l->act = KS_ACT_SIGMOID;
-    l->ip[0] = 2;
-    l->ip[1] = 2, l->ip[2] = 6;
-    l->ip[5] = 1 | (1 << 8), l->ip[6] = 0;
-    l->ip[9] = 1;
-    l->ip[10] = KS_EW_ADD | (4 << 16) | (0 << 24);
+    segmap_program(l);
+}
+
+/* serializes t, parses the file back into r (the caller frees it), returns the written format version */
+static uint32_t round_trip(ks_context *ctx, const ks_eng_desc *t, ks_eng_desc *r) {
+    void *buf = NULL;
+    size_t n = 0;
+    uint32_t ver = 0;
+    KS_T_CHECK_OK(ctx, ks__eng_serialize(t, &buf, &n));
+    if (buf)
+        memcpy(&ver, (uint8_t *)buf + 8, 4);
+    KS_T_CHECK_OK(ctx, ks__eng_parse(ctx, buf, n, r));
+    ks__free(ctx, buf);
+    return ver;
 }
 
 /* the segmap layer: round trip as a version-3 file; every damaged parameter rejected */
@@ -91,33 +109,18 @@ static void test_segmap(ks_context *ctx) {
     ks_eng_desc t, r;
     build_segmap_desc(ctx, &t);
     KS_T_CHECK_OK(ctx, ks__eng_validate(&t));
-    void *buf = NULL;
-    size_t n = 0;
-    KS_T_CHECK_OK(ctx, ks__eng_serialize(&t, &buf, &n));
-    uint32_t ver = 0;
-    if (buf)
-        memcpy(&ver, (uint8_t *)buf + 8, 4);
-    KS_T_CHECK_EQ_I(ver, 3);
-    KS_T_CHECK_OK(ctx, ks__eng_parse(ctx, buf, n, &r));
+    KS_T_CHECK_EQ_I(round_trip(ctx, &t, &r), 3);
     KS_T_CHECK_EQ_I(r.layers[0].kind, KS_LAYER_SEGMAP);
     KS_T_CHECK_EQ_I(r.layers[0].ip[10], t.layers[0].ip[10]);
     ks__eng_desc_free(&r);
-    ks__free(ctx, buf);
     ks__eng_desc_free(&t);
     /* an output row stride (a batch > 1 concat buffer): version 6, kept through the round trip */
     build_segmap_desc(ctx, &t);
     t.layers[0].algo = 2 * 2 * 3 * 6;
     KS_T_CHECK_OK(ctx, ks__eng_validate(&t));
-    buf = NULL;
-    KS_T_CHECK_OK(ctx, ks__eng_serialize(&t, &buf, &n));
-    ver = 0;
-    if (buf)
-        memcpy(&ver, (uint8_t *)buf + 8, 4);
-    KS_T_CHECK_EQ_I(ver, 6);
-    KS_T_CHECK_OK(ctx, ks__eng_parse(ctx, buf, n, &r));
+    KS_T_CHECK_EQ_I(round_trip(ctx, &t, &r), 6);
     KS_T_CHECK_EQ_I(r.layers[0].algo, 72);
     ks__eng_desc_free(&r);
-    ks__free(ctx, buf);
     ks__eng_desc_free(&t);
     for (int bad = 0; bad < 10; bad++) {
         build_segmap_desc(ctx, &t);
@@ -169,12 +172,7 @@ static void build_pwseg_desc(ks_context *ctx, ks_eng_desc *d) {
     l->tactic = KS_TACTIC_OWN_PW;
     l->n_in = 4; l->in[0] = x; l->in[1] = c; l->in[2] = w; l->in[3] = b;
     l->n_out = 1; l->out[0] = y;
-    l->act = KS_ACT_SIGMOID;
-    l->ip[0] = 2;
-    l->ip[1] = 2, l->ip[2] = 6;
-    l->ip[5] = 1 | (1 << 8), l->ip[6] = 0;
-    l->ip[9] = 1;
-    l->ip[10] = KS_EW_ADD | (4 << 16) | (0 << 24);
+    segmap_program(l);
 }
 
 /* the fused form: a version-7 file whose layer keeps its tactic and inputs; every damaged parameter rejected */
@@ -182,19 +180,11 @@ static void test_pwseg(ks_context *ctx) {
     ks_eng_desc t, r;
     build_pwseg_desc(ctx, &t);
     KS_T_CHECK_OK(ctx, ks__eng_validate(&t));
-    void *buf = NULL;
-    size_t n = 0;
-    KS_T_CHECK_OK(ctx, ks__eng_serialize(&t, &buf, &n));
-    uint32_t ver = 0;
-    if (buf)
-        memcpy(&ver, (uint8_t *)buf + 8, 4);
-    KS_T_CHECK_EQ_I(ver, 7);
-    KS_T_CHECK_OK(ctx, ks__eng_parse(ctx, buf, n, &r));
+    KS_T_CHECK_EQ_I(round_trip(ctx, &t, &r), 7);
     KS_T_CHECK_EQ_I(r.layers[0].tactic, KS_TACTIC_OWN_PW);
     KS_T_CHECK_EQ_I(r.layers[0].n_in, 4);
     KS_T_CHECK_EQ_I(r.layers[0].in[2], t.layers[0].in[2]);
     ks__eng_desc_free(&r);
-    ks__free(ctx, buf);
     ks__eng_desc_free(&t);
     /* no bias: allowed */
     build_pwseg_desc(ctx, &t);
@@ -242,18 +232,10 @@ static void test_pwseg(ks_context *ctx) {
  * (which older libraries must refuse by version); the config survives the round trip */
 static uint32_t written_version(ks_context *ctx, ks_eng_desc *t, int64_t cfg) {
     t->layers[0].ip[13] = cfg;
-    void *buf = NULL;
-    size_t n = 0;
-    uint32_t ver = 0;
-    KS_T_CHECK_OK(ctx, ks__eng_serialize(t, &buf, &n));
-    if (!buf)
-        return 0;
-    memcpy(&ver, (uint8_t *)buf + 8, 4);
     ks_eng_desc r;
-    KS_T_CHECK_OK(ctx, ks__eng_parse(ctx, buf, n, &r));
+    uint32_t ver = round_trip(ctx, t, &r);
     KS_T_CHECK_EQ_I(r.layers[0].ip[13], cfg);
     ks__eng_desc_free(&r);
-    ks__free(ctx, buf);
     return ver;
 }
 

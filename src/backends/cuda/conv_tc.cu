@@ -100,6 +100,17 @@ __device__ __forceinline__ void fill_w(const TcP &p, __half *Ws, int tid) {
     }
 }
 
+// A lane's 8 staged accumulators (channel row r, pixels j0..) and its channel's bias and PReLU slope.
+__device__ __forceinline__ void staged8(const TcP &p, const float *stg, int r, int j0, int co, float (&o)[8],
+                                        float &bias, float &sl) {
+    const float4 s0 = *(const float4 *)(stg + r * TC_SS + j0);
+    const float4 s1 = *(const float4 *)(stg + r * TC_SS + j0 + 4);
+    o[0] = s0.x; o[1] = s0.y; o[2] = s0.z; o[3] = s0.w;
+    o[4] = s1.x; o[5] = s1.y; o[6] = s1.z; o[7] = s1.w;
+    bias = p.bias ? __half2float(__ldg(p.bias + co)) : 0.f;
+    sl = p.act == KS_ACT_PRELU ? __ldg(p.prelu + co) : 0.f;
+}
+
 // The plain epilogue: each lane applies bias, residual and activation to 8 consecutive pixels of one channel
 // (r = lane / 4 of the 8 staged channels, pixels 8 * (lane % 4)..) and stores them as NCHW, one 16-byte store
 // where the map allows (vec), else scalar.
@@ -109,13 +120,8 @@ struct EpiStore {
     __device__ __forceinline__ void operator()(const float *stg, int cbase, int b, int pb, int nv, int lane) {
         const int r = lane >> 2, v = lane & 3, co = cbase + r, j0 = 8 * v;
         if (co >= p.k || j0 >= nv) return;
-        float o[8];
-        const float4 s0 = *(const float4 *)(stg + r * TC_SS + j0);
-        const float4 s1 = *(const float4 *)(stg + r * TC_SS + j0 + 4);
-        o[0] = s0.x; o[1] = s0.y; o[2] = s0.z; o[3] = s0.w;
-        o[4] = s1.x; o[5] = s1.y; o[6] = s1.z; o[7] = s1.w;
-        const float bias = p.bias ? __half2float(__ldg(p.bias + co)) : 0.f;
-        const float sl = p.act == KS_ACT_PRELU ? __ldg(p.prelu + co) : 0.f;
+        float o[8], bias, sl;
+        staged8(p, stg, r, j0, co, o, bias, sl);
         const int64_t yi = ((int64_t)b * p.k + co) * (p.oh * p.ow) + pb + j0;
         if (vec && j0 + 8 <= nv) {
             float rr[8];
@@ -189,12 +195,8 @@ struct EpiSeg {
         float o[8];
         uint32_t ca = 0, c = 0;
         if (mine) {
-            const float4 s0 = *(const float4 *)(stg + r * TC_SS + j0);
-            const float4 s1 = *(const float4 *)(stg + r * TC_SS + j0 + 4);
-            o[0] = s0.x; o[1] = s0.y; o[2] = s0.z; o[3] = s0.w;
-            o[4] = s1.x; o[5] = s1.y; o[6] = s1.z; o[7] = s1.w;
-            const float bias = p.bias ? __half2float(__ldg(p.bias + co)) : 0.f;
-            const float sl = p.act == KS_ACT_PRELU ? __ldg(p.prelu + co) : 0.f;
+            float bias, sl;
+            staged8(p, stg, r, j0, co, o, bias, sl);
             const float rr[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}; // no residual in this form
             epi8_tc(p, o, bias, sl, rr);
             ca = (uint32_t)co / C;
