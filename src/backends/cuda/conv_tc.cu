@@ -177,15 +177,8 @@ struct EpiSeg {
     }
     __device__ __forceinline__ void flush(int b, int pb, int nv, int lane) {
         const uint32_t C = sx.sp.C, hw = sx.sp.H * sx.sp.W;
-        __half *y = (__half *)sx.sp.y + (int64_t)b * sx.sp.ys + ((int64_t)a * hw + pb) * C;
-        const uint32_t n = (uint32_t)nv * C;
-        uint32_t done = 0;
-        if (((uintptr_t)y & 15) == 0) {
-            const uint32_t n16 = n / 8;
-            for (uint32_t j = lane; j < n16; j += 32) ((uint4 *)y)[j] = ((const uint4 *)sb)[j];
-            done = n16 * 8;
-        }
-        for (uint32_t j = done + lane; j < n; j += 32) y[j] = sb[j];
+        kseg::copy_run((__half *)sx.sp.y + (int64_t)b * sx.sp.ys + ((int64_t)a * hw + pb) * C, sb, (uint32_t)nv * C,
+                       (uint32_t)lane, 32u);
     }
     __device__ __forceinline__ void operator()(const float *stg, int cbase, int b, int pb, int nv, int lane) {
         const int r = lane >> 2, v = lane & 3, co = cbase + r, j0 = 8 * v;
@@ -495,12 +488,18 @@ int launch_dwpw(const TcP &p, const DwLayout &L, cudaStream_t s) {
 
 bool chan_ok(int c, int k) { return c >= 1 && c <= 128 && k >= 1 && k <= 128; }
 
-void dw_from_args(const ks_dwpw_args *a, TcP &p) {
+// the 1x1 conv's fields, which ks_conv_args and ks_dwpw_args name alike
+template <class A>
+void pw_fields(const A *a, TcP &p) {
     memset(&p, 0, sizeof p);
     p.x = (const __half *)a->x; p.w = (const __half *)a->w; p.bias = (const __half *)a->bias;
     p.res = (const __half *)a->res; p.prelu = a->prelu; p.y = (__half *)a->y;
     p.n = a->n; p.c = a->c; p.ih = a->ih; p.iw = a->iw; p.k = a->k; p.oh = a->oh; p.ow = a->ow;
     p.act = a->act; p.act_a = a->act_a; p.act_b = a->act_b; p.res_after_act = a->res_after_act;
+}
+
+void dw_from_args(const ks_dwpw_args *a, TcP &p) {
+    pw_fields(a, p);
     p.dww = (const __half *)a->dw_w; p.dwb = (const __half *)a->dw_bias; p.dwprelu = a->dw_prelu;
     p.dwact = a->dw_act; p.dwa = a->dw_act_a; p.dwb2 = a->dw_act_b;
     p.kh = a->kh; p.kw = a->kw; p.sh = a->sh; p.sw = a->sw; p.pt = a->pt; p.pl = a->pl; p.dh = a->dh; p.dw = a->dw;
@@ -508,11 +507,7 @@ void dw_from_args(const ks_dwpw_args *a, TcP &p) {
 // the tensor-core 1x1's parameter block of a launcher's arguments
 TcP pw_from_args(const ks_conv_args *a) {
     TcP p;
-    memset(&p, 0, sizeof p);
-    p.x = (const __half *)a->x; p.w = (const __half *)a->w; p.bias = (const __half *)a->bias;
-    p.res = (const __half *)a->res; p.prelu = a->prelu; p.y = (__half *)a->y;
-    p.n = a->n; p.c = a->c; p.ih = a->ih; p.iw = a->iw; p.k = a->k; p.oh = a->oh; p.ow = a->ow;
-    p.act = a->act; p.act_a = a->act_a; p.act_b = a->act_b; p.res_after_act = a->res_after_act;
+    pw_fields(a, p);
     derive(p);
     int hw = p.oh * p.ow;
     p.tiles_per_img = (hw + TC_P - 1) / TC_P;

@@ -440,16 +440,7 @@ __device__ __forceinline__ void seg_tile(const SegP &p, ks_fdiv fW, ks_fdiv fA, 
             if (q0 + i < np) ks_st(ys + (q0 + i) * C + c, r4[i]);
     }
     __syncthreads();
-    T *y = (T *)p.y + (int64_t)bi * p.ys + ((size_t)ai * HW + pix0) * C;
-    const uint32_t n = np * C;
-    uint32_t done = 0;
-    if (((uintptr_t)y & 15) == 0) { // 16-byte runs, then the tail
-        constexpr uint32_t E = 16 / sizeof(T);
-        const uint32_t n16 = n / E;
-        for (uint32_t j = threadIdx.x; j < n16; j += blockDim.x) ((uint4 *)y)[j] = ((const uint4 *)ys)[j];
-        done = n16 * E;
-    }
-    for (uint32_t j = done + threadIdx.x; j < n; j += blockDim.x) y[j] = ys[j];
+    copy_run((T *)p.y + (int64_t)bi * p.ys + ((size_t)ai * HW + pix0) * C, ys, np * C, threadIdx.x, blockDim.x);
 }
 
 // Rows not 16-byte aligned: one block per tile (grid: tiles per image * anchor, B * A), global loads.

@@ -81,6 +81,20 @@ __device__ __forceinline__ void binop_v(int op, const float (&a)[SEG_V], const f
 #undef KS_SEG_EACH
 }
 
+// n values from ys (shared memory, 16-byte aligned) to y, the threads tid, tid + step, ... taking turns: 16-byte
+// stores where y is 16-byte aligned, then the tail one value at a time.
+template <typename T>
+__device__ __forceinline__ void copy_run(T *y, const T *ys, uint32_t n, uint32_t tid, uint32_t step) {
+    uint32_t done = 0;
+    if (((uintptr_t)y & 15) == 0) {
+        constexpr uint32_t E = 16 / sizeof(T);
+        const uint32_t n16 = n / E;
+        for (uint32_t j = tid; j < n16; j += step) ((uint4 *)y)[j] = ((const uint4 *)ys)[j];
+        done = n16 * E;
+    }
+    for (uint32_t j = done + tid; j < n; j += step) y[j] = ys[j];
+}
+
 // Channel c of image bi, anchor ai, at the SEG_V consecutive pixels pa.. (nv of them inside the map): r4 holds
 // the input values and leaves with the outputs (the activation, then the program of c's part, its constants
 // decided once for the SEG_V values). Constant values past nv read as 0 (never stored).
