@@ -189,6 +189,48 @@ static ks_status hfuse(kb *b, char *dead, int *n_merged, int *n_groups, int *n_b
     return KS_OK;
 }
 
+/* The one layer that reads root t (written by layer li): it reads t as its input 0, through t or a view of t at
+ * offset 0 (that tensor's id in *view), and nothing else reads t, no binding is t and no layer but li writes t.
+ * -1 when there is no such layer. */
+static int sole_reader(const ks_eng_desc *d, int t, int li, int *view) {
+    for (int i = 0; i < d->n_inputs + d->n_outputs; i++)
+        if (ks__eng_root(d, d->bindings[i], NULL) == t)
+            return -1;
+    int reader = -1;
+    for (int lj = 0; lj < d->n_layers; lj++) {
+        const ks_eng_layer *m = &d->layers[lj];
+        for (int k = 0; k < m->n_in; k++) {
+            int64_t off = 0;
+            if (m->in[k] < 0 || ks__eng_root(d, m->in[k], &off) != t)
+                continue;
+            if (reader >= 0 || k != 0 || off != 0)
+                return -1;
+            reader = lj;
+            *view = m->in[0];
+        }
+        for (int k = 0; k < m->n_out && lj != li; k++)
+            if (ks__eng_root(d, m->out[k], NULL) == t)
+                return -1;
+    }
+    return reader;
+}
+
+/* Appends the layer pair (a, c) to a candidate list of pairs (*n of them, room for *cap). */
+static ks_status push_pair(kb *b, int **list, int *n, int *cap, int a, int c, const char *what) {
+    if (*n == *cap) {
+        int nc = *cap ? *cap * 2 : 16;
+        int *np = ks__realloc(b->ctx, *list, (size_t)nc * 2 * sizeof(int));
+        if (!np)
+            return ks__oom(b->ctx, 0, what);
+        *list = np;
+        *cap = nc;
+    }
+    (*list)[2 * *n] = a;
+    (*list)[2 * *n + 1] = c;
+    (*n)++;
+    return KS_OK;
+}
+
 /* A depthwise conv layer (no residual) whose output, an arena tensor nobody
  * else reads or views, is the input of a plain 1x1 conv of the same dtype. */
 static ks_status find_dwpw(kb *b) {
@@ -206,27 +248,10 @@ static ks_status find_dwpw(kb *b) {
         int t = l->out[0];
         if (d->tensors[t].storage != KS_STORE_ARENA)
             continue;
-        /* one reader, through t itself or a same-shape view of it
-         * (Identity); nothing else writes or binds it */
-        int ok = 1, pw = -1;
-        for (int i = 0; i < d->n_inputs + d->n_outputs && ok; i++)
-            ok = ks__eng_root(d, d->bindings[i], NULL) != t;
-        for (int lj = 0; lj < nl && ok; lj++) {
-            const ks_eng_layer *m = &d->layers[lj];
-            for (int k = 0; k < m->n_in && ok; k++) {
-                int64_t off = 0;
-                if (m->in[k] < 0 || ks__eng_root(d, m->in[k], &off) != t)
-                    continue;
-                const ks_eng_tensor *v = &d->tensors[m->in[k]];
-                if (pw >= 0 || k != 0 || lj <= li || off != 0 || v->ndim != 4 ||
-                    memcmp(v->dims, d->tensors[t].dims, 4 * sizeof(int64_t)))
-                    ok = 0;
-                pw = lj;
-            }
-            for (int k = 0; k < m->n_out && ok && lj != li; k++)
-                ok = ks__eng_root(d, m->out[k], NULL) != t;
-        }
-        if (!ok || pw < 0)
+        /* one reader, after the depthwise, through t itself or a same-shape view of it (Identity); nothing else
+         * writes or binds it */
+        int v = -1, pw = sole_reader(d, t, li, &v);
+        if (pw <= li || d->tensors[v].ndim != 4 || memcmp(d->tensors[v].dims, d->tensors[t].dims, 4 * sizeof(int64_t)))
             continue;
         const ks_eng_layer *p = &d->layers[pw];
         const int64_t *ip = p->ip;
@@ -234,45 +259,13 @@ static ks_status find_dwpw(kb *b) {
             ip[1] != 1 || ip[2] != 1 || ip[3] != 1 || ip[4] != 1 || ip[5] || ip[6] || ip[7] || ip[8] ||
             p->n_out != 1)
             continue;
-        if (b->n_dwpw == cap) {
-            int nc = cap ? cap * 2 : 16;
-            int *np = ks__realloc(b->ctx, b->dwpw, (size_t)nc * 2 * sizeof(int));
-            if (!np)
-                return ks__oom(b->ctx, 0, "dw+pw pairs");
-            b->dwpw = np;
-            cap = nc;
-        }
-        b->dwpw[2 * b->n_dwpw] = li;
-        b->dwpw[2 * b->n_dwpw + 1] = pw;
-        b->n_dwpw++;
+        ks_status st = push_pair(b, &b->dwpw, &b->n_dwpw, &cap, li, pw, "dw+pw pairs");
+        if (st != KS_OK)
+            return st;
     }
     if (b->n_dwpw)
         ks__kb_report(b, "Depthwise+pointwise pairs: %d candidates for the fused dw+pw tactic\n", b->n_dwpw);
     return KS_OK;
-}
-
-/* Root tensor t (an arena tensor written by layer li) is read only by layer reader, as its input 0, whole and
- * from offset 0; nothing else writes, views or binds it. */
-static int only_input_of(const ks_eng_desc *d, int t, int li, int reader) {
-    for (int i = 0; i < d->n_inputs + d->n_outputs; i++)
-        if (ks__eng_root(d, d->bindings[i], NULL) == t)
-            return 0;
-    int found = 0;
-    for (int lj = 0; lj < d->n_layers; lj++) {
-        const ks_eng_layer *m = &d->layers[lj];
-        for (int k = 0; k < m->n_in; k++) {
-            int64_t off = 0;
-            if (m->in[k] < 0 || ks__eng_root(d, m->in[k], &off) != t)
-                continue;
-            if (lj != reader || k != 0 || off != 0 || d->tensors[m->in[k]].bytes != d->tensors[t].bytes)
-                return 0;
-            found = 1;
-        }
-        for (int k = 0; k < m->n_out && lj != li; k++)
-            if (ks__eng_root(d, m->out[k], NULL) == t)
-                return 0;
-    }
-    return found;
 }
 
 /* A float16 1x1 conv (stride 1, no padding, one group, no activation, no residual) whose output, an arena
@@ -304,20 +297,14 @@ static ks_status find_pwseg(kb *b) {
         if (p->kind != KS_LAYER_CONV || p->dtype != KS_DTYPE_FLOAT16 || p->act != KS_ACT_NONE || p->in[3] >= 0 ||
             p->n_in > 3 || ip[0] != 1 || ip[1] != 1 || ip[2] != 1 || ip[3] != 1 || ip[4] != 1 || ip[5] || ip[6] ||
             ip[7] || ip[8] || x->ndim != 4 || y->ndim != 4 || sy->ndim != 5 || x->dims[2] != y->dims[2] ||
-            x->dims[3] != y->dims[3] || !ks__eng_pw_seg_ok(x->dims[1], y->dims[1], sy->dims[4]) ||
-            !only_input_of(d, t, pi, si))
+            x->dims[3] != y->dims[3] || !ks__eng_pw_seg_ok(x->dims[1], y->dims[1], sy->dims[4]))
             continue;
-        if (b->n_pwseg == cap) {
-            int nc = cap ? cap * 2 : 4;
-            int *np = ks__realloc(b->ctx, b->pwseg, (size_t)nc * 2 * sizeof(int));
-            if (!np)
-                return ks__oom(b->ctx, 0, "1x1 conv + segmap pairs");
-            b->pwseg = np;
-            cap = nc;
-        }
-        b->pwseg[2 * b->n_pwseg] = pi;
-        b->pwseg[2 * b->n_pwseg + 1] = si;
-        b->n_pwseg++;
+        int v = -1; /* the segmap reads the conv's output whole (its [B,A,C,H,W] view), and nothing else does */
+        if (sole_reader(d, t, pi, &v) != si || d->tensors[v].bytes != y->bytes)
+            continue;
+        ks_status st = push_pair(b, &b->pwseg, &b->n_pwseg, &cap, pi, si, "1x1 conv + segmap pairs");
+        if (st != KS_OK)
+            return st;
     }
     if (b->n_pwseg)
         ks__kb_report(b, "1x1 conv + segmap pairs: %d candidates for the fused own:pointwise:1+segmap\n", b->n_pwseg);
@@ -346,6 +333,22 @@ static int strided_segmap_ok(const ks_eng_desc *d, int pi, int r, int ci, int64_
         if (d->bindings[k] >= 0 && ks__eng_root(d, d->bindings[k], NULL) == r)
             return 0;
     return 1;
+}
+
+/* Fusion candidates (first, second) of a pair list: the first layer's input 0 stays live until the second, which
+ * reads it once fused (the memory plan's interval and, for the parallel-aware plan, its touch bits). */
+static void keep_input_live(const ks_eng_desc *d, const int *pairs, int n, root_iv *iv, const int *slot,
+                            uint64_t *touch, size_t W) {
+    for (int i = 0; i < n; i++) {
+        int r = ks__eng_root(d, d->layers[pairs[2 * i]].in[0], NULL);
+        int until = pairs[2 * i + 1];
+        if (r < 0 || slot[r] < 0)
+            continue;
+        if (iv[slot[r]].last < until)
+            iv[slot[r]].last = until;
+        if (touch)
+            touch[(size_t)slot[r] * W + until / 64] |= 1ull << (until % 64);
+    }
 }
 
 ks_status ks__plan_passes(kb *b) {
@@ -572,26 +575,9 @@ ks_status ks__plan_passes(kb *b) {
             }
         }
     }
-    for (int i = 0; i < b->n_dwpw; i++) {
-        int r = ks__eng_root(d, d->layers[b->dwpw[2 * i]].in[0], NULL);
-        int pw = b->dwpw[2 * i + 1];
-        if (r < 0 || slot[r] < 0)
-            continue;
-        if (iv[slot[r]].last < pw)
-            iv[slot[r]].last = pw;
-        if (touch) /* the fused pointwise layer reads the depthwise input */
-            touch[(size_t)slot[r] * W + pw / 64] |= 1ull << (pw % 64);
-    }
-    for (int i = 0; i < b->n_pwseg; i++) {
-        int r = ks__eng_root(d, d->layers[b->pwseg[2 * i]].in[0], NULL);
-        int sg = b->pwseg[2 * i + 1];
-        if (r < 0 || slot[r] < 0)
-            continue;
-        if (iv[slot[r]].last < sg)
-            iv[slot[r]].last = sg;
-        if (touch) /* the fused segmap layer reads the conv's input */
-            touch[(size_t)slot[r] * W + sg / 64] |= 1ull << (sg % 64);
-    }
+    /* the fused pointwise layer reads the depthwise input; the fused segmap layer the conv's input */
+    keep_input_live(d, b->dwpw, b->n_dwpw, iv, slot, touch, W);
+    keep_input_live(d, b->pwseg, b->n_pwseg, iv, slot, touch, W);
     qsort(iv, (size_t)n_roots, sizeof(root_iv), by_size);
     int64_t arena = 0, naive = 0;
     for (int i = 0; i < n_roots; i++) {

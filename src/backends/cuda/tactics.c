@@ -270,6 +270,14 @@ static double time_layer(ks_exec_context *ec, int li, cudaStream_t s, cudaEvent_
     return best;
 }
 
+/* The string "first+second" of two layer names, added to d's strings (UINT32_MAX when out of memory: the fused
+ * layer keeps its own name). May move d's tables. */
+static uint32_t fused_name(ks_eng_desc *d, uint32_t first, uint32_t second) {
+    char name[256];
+    snprintf(name, sizeof name, "%s+%s", ks__eng_str(d, first), ks__eng_str(d, second));
+    return ks__eng_add_string(d, name);
+}
+
 /* Turns pointwise layer p into the fused dw+pw layer reading dw's input. */
 static void make_dwpw(ks_eng_layer *p, const ks_eng_layer *dw, int cfg) {
     p->in[0] = dw->in[0];
@@ -396,9 +404,7 @@ static ks_status dwpw_select(kb *b, ks_engine *e, ks_exec_context *ec, cudaStrea
                 fuse ? "fused" : "kept apart");
         if (!fuse)
             continue;
-        char name[256];
-        snprintf(name, sizeof name, "%s+%s", ks__eng_str(d, dw->name), ks__eng_str(d, p->name));
-        uint32_t nm = ks__eng_add_string(d, name);
+        uint32_t nm = fused_name(d, dw->name, p->name);
         d = &e->d;
         dw = &d->layers[di];
         p = &d->layers[pi];
@@ -523,9 +529,7 @@ static ks_status pwseg_select(kb *b, ks_engine *e, ks_exec_context *ec, cudaStre
                 ks__eng_str(d, p->name), ks__eng_str(d, sg->name), pair_us, fused_us, fuse ? "fused" : "kept apart");
         if (!fuse)
             continue;
-        char name[256];
-        snprintf(name, sizeof name, "%s+%s", ks__eng_str(d, p->name), ks__eng_str(d, sg->name));
-        uint32_t nm = ks__eng_add_string(d, name);
+        uint32_t nm = fused_name(d, p->name, sg->name);
         d = &e->d;
         p = &d->layers[pi];
         sg = &d->layers[si];
